@@ -1,0 +1,80 @@
+"""CLI commands that inspect tables and print Spark settings."""
+
+from __future__ import annotations
+
+import shlex
+
+import click
+
+from lakehouse.cli.output import emit, handle_errors, output_option
+
+
+@click.command()
+@output_option
+@click.pass_context
+@handle_errors
+def tables(ctx: click.Context, output: str) -> None:
+    """List the catalog's tables with row counts, snapshot ids and vector columns."""
+    from lakehouse.table import VectorTable, load_catalog
+
+    settings = ctx.obj["settings_factory"]()
+    cat = load_catalog(settings)
+    rows = []
+    for (ns,) in cat.list_namespaces():
+        for ident in cat.list_tables(ns):
+            t = VectorTable(cat.load_table(ident), cat)
+            rows.append({
+                "table": ".".join(ident),
+                "rows": t.count(),
+                "snapshot_id": t.snapshot_id,
+                "vectors": ", ".join(f"{s.column}[{s.dim},{s.metric},{s.model}]" for s in t.specs.values()),
+            })
+    emit(rows, output, title="tables")
+
+
+@click.command()
+@click.argument("table")
+@click.option("--limit", "-n", type=int, default=5, show_default=True)
+@click.option("--snapshot", type=int, default=None, help="Read at this snapshot id (time travel).")
+@output_option
+@click.pass_context
+@handle_errors
+def show(ctx: click.Context, table: str, limit: int, snapshot: int | None, output: str) -> None:
+    """Print a few rows of a table (vectors shortened), its vector spec and snapshot."""
+    from lakehouse.table import VectorTable
+
+    t = VectorTable.load(table, settings=ctx.obj["settings_factory"]())
+    rows = t.to_arrow(snapshot_id=snapshot).slice(0, limit).to_pylist()
+    for r in rows:
+        for k, v in r.items():
+            if isinstance(v, str) and len(v) > 80 and output == "table":
+                r[k] = " ".join(v.split())[:77] + "..."
+    if output == "table":
+        click.echo(repr(t))
+    emit(rows, output)
+
+
+@click.command("spark-args")
+@click.pass_context
+@handle_errors
+def spark_args(ctx: click.Context) -> None:
+    """Print spark-submit arguments that wire a job to this lakehouse (jars, catalog, extensions).
+
+    \b
+    spark-submit $(lakehouse spark-args) jobs/embed_table.py --source docs.documents
+    """
+    from lakehouse.spark import spark_conf
+    from lakehouse.table import ensure_catalog
+
+    settings = ctx.obj["settings_factory"]()
+    conf = spark_conf(settings, ensure_catalog(settings))
+    args: list[str] = []
+    master = conf.pop("spark.master")
+    args += ["--master", master]
+    if "spark.jars" in conf:
+        args += ["--jars", conf.pop("spark.jars")]
+    if "spark.jars.packages" in conf:
+        args += ["--packages", conf.pop("spark.jars.packages")]
+    for k, v in conf.items():
+        args += ["--conf", f"{k}={v}"]
+    click.echo(" ".join(shlex.quote(a) for a in args))

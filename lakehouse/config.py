@@ -1,0 +1,190 @@
+"""Layered, explicit configuration.
+
+Precedence (highest first): keyword arguments to :func:`load_settings` > ``lakehouse.yaml`` in the project
+directory > ``lakehouse.yaml`` in ``$LAKEHOUSE_HOME`` > ``LAKEHOUSE__SECTION__KEY`` environment variables >
+built-in defaults. Nothing is read at import time and nothing is written back to ``os.environ``.
+
+The embedded default needs no file at all: everything lives under ``<home>`` (``$LAKEHOUSE_HOME`` or
+``./.lakehouse``): ``warehouse/`` for table data, ``state/`` for the catalog database, pid files and logs.
+
+Example ``lakehouse.yaml``::
+
+    catalog:
+      uri: http://catalog.internal:8181      # use an external REST catalog; nothing is started locally
+    spark:
+      master: spark://spark-master:7077
+      packages: org.apache.iceberg:iceberg-spark-runtime-3.5_2.12:1.10.2
+    embed:
+      model: all-MiniLM-L6-v2
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from lakehouse.errors import ConfigError
+
+ENV_PREFIX = "LAKEHOUSE__"
+CONFIG_FILE = "lakehouse.yaml"
+
+
+@dataclass(frozen=True)
+class CatalogSettings:
+    uri: str | None = None  # an external Iceberg REST catalog; None = start the embedded service on demand
+    host: str = "127.0.0.1"
+    port: int = 0  # 0 = pick a free port at start and record it in the state directory
+    database: str | None = None  # SQLAlchemy URL; default sqlite:///<state>/catalog.db
+    name: str = "lake"  # the Spark catalog name and the default pyiceberg catalog name
+
+
+@dataclass(frozen=True)
+class SparkSettings:
+    master: str = "local[*]"
+    packages: str | None = None  # Maven coordinates; replaces the jar shipped in the wheel when set
+    driver_memory: str = "4g"
+    shuffle_partitions: int = 4
+    conf: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EmbedSettings:
+    model: str = "all-MiniLM-L6-v2"
+    batch_size: int = 32
+    chunk_size: int = 1000  # characters
+    chunk_overlap: int = 100
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    warehouse: str  # a URI: file:///..., s3://...
+    state_dir: Path
+    namespace: str = "docs"
+    catalog: CatalogSettings = field(default_factory=CatalogSettings)
+    spark: SparkSettings = field(default_factory=SparkSettings)
+    embed: EmbedSettings = field(default_factory=EmbedSettings)
+
+    @property
+    def catalog_database(self) -> str:
+        return self.catalog.database or f"sqlite:///{self.state_dir / 'catalog.db'}"
+
+    @property
+    def warehouse_path(self) -> Path | None:
+        """The local warehouse folder, or None when the warehouse is not on the local file system."""
+        if self.warehouse.startswith("file://"):
+            return Path(self.warehouse[len("file://") :])
+        if "://" not in self.warehouse:
+            return Path(self.warehouse)
+        return None
+
+
+_SECTIONS: dict[str, type] = {"catalog": CatalogSettings, "spark": SparkSettings, "embed": EmbedSettings}
+_TOP_LEVEL = {"home", "warehouse", "state_dir", "namespace"}
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}", hint="fix the file or remove it") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in environ.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        parts = key[len(ENV_PREFIX) :].lower().split("__")
+        if len(parts) == 1:
+            out[parts[0]] = value
+        elif len(parts) == 2:
+            out.setdefault(parts[0], {})[parts[1]] = value
+        else:
+            raise ConfigError(f"environment variable {key} has too many levels", hint="use LAKEHOUSE__SECTION__KEY")
+    return out
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(dict(merged[key]), value)
+        elif value is not None:
+            merged[key] = value
+    return merged
+
+
+def _coerce(section: str, cls: type, values: Mapping[str, Any]) -> Any:
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        key = key.replace("-", "_")
+        if key not in known:
+            raise ConfigError(
+                f"unknown setting {section}.{key}", hint=f"known settings of [{section}]: {', '.join(sorted(known))}"
+            )
+        default = known[key].default
+        if isinstance(default, bool):
+            value = str(value).lower() in {"1", "true", "yes", "on"} if isinstance(value, str) else bool(value)
+        elif isinstance(default, int) and not isinstance(value, int):
+            try:
+                value = int(value)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"setting {section}.{key} must be an integer, got {value!r}") from exc
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def load_settings(
+    project_dir: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Resolve settings from keyword overrides, ``lakehouse.yaml`` files and ``LAKEHOUSE__*`` variables.
+
+    >>> s = load_settings(home="/tmp/lh-doc", environ={})
+    >>> s.warehouse, s.catalog.host
+    ('file:///tmp/lh-doc/warehouse', '127.0.0.1')
+    """
+    env = dict(os.environ if environ is None else environ)
+    layers: list[dict[str, Any]] = [_from_env(env)]
+    env_home = env.get("LAKEHOUSE_HOME")
+    if env_home and (Path(env_home) / CONFIG_FILE).is_file():
+        layers.append(_read_yaml(Path(env_home) / CONFIG_FILE))
+    project = Path(project_dir) if project_dir is not None else Path.cwd()
+    if (project / CONFIG_FILE).is_file():
+        layers.append(_read_yaml(project / CONFIG_FILE))
+    layers.append(overrides)
+
+    values: dict[str, Any] = {}
+    for layer in layers:
+        values = _merge(values, layer)
+
+    unknown = set(values) - _TOP_LEVEL - set(_SECTIONS)
+    if unknown:
+        raise ConfigError(
+            f"unknown setting(s): {', '.join(sorted(unknown))}",
+            hint=f"top-level settings are {', '.join(sorted(_TOP_LEVEL))}; sections are {', '.join(_SECTIONS)}",
+        )
+    home = Path(values.get("home") or env_home or project / ".lakehouse").expanduser().resolve()
+    state_dir = Path(values.get("state_dir") or home / "state").expanduser().resolve()
+    warehouse = str(values.get("warehouse") or (home / "warehouse"))
+    if "://" not in warehouse:
+        warehouse = f"file://{Path(warehouse).expanduser().resolve()}"
+    sections = {name: _coerce(name, cls, values.get(name) or {}) for name, cls in _SECTIONS.items()}
+    return Settings(
+        home=home,
+        warehouse=warehouse,
+        state_dir=state_dir,
+        namespace=str(values.get("namespace") or "docs"),
+        **sections,
+    )

@@ -1,0 +1,69 @@
+"""One error root for the whole project.
+
+Every error carries structured fields and a message that says what to do. Errors pickle cleanly
+(``__reduce__``) so that an error raised inside a Spark executor reaches the driver intact.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LakehouseError(Exception):
+    """Root of every error raised by lakehouse. ``hint`` says how to fix it."""
+
+    def __init__(self, message: str, *, hint: str | None = None, **fields: Any) -> None:
+        self.message = message
+        self.hint = hint
+        self.fields = fields
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        return f"{self.message}\n  hint: {self.hint}" if self.hint else self.message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.message, self.hint, self.fields))
+
+    def __getattr__(self, name: str) -> Any:
+        fields = self.__dict__.get("fields") or {}
+        if name in fields:
+            return fields[name]
+        raise AttributeError(name)
+
+
+def _rebuild(cls: type[LakehouseError], message: str, hint: str | None, fields: dict[str, Any]) -> LakehouseError:
+    err = cls.__new__(cls)
+    LakehouseError.__init__(err, message, hint=hint, **fields)
+    return err
+
+
+class ConfigError(LakehouseError):
+    """A setting is missing or invalid (names the setting and where it came from)."""
+
+
+class EnvironmentSetupError(LakehouseError):
+    """The machine lacks something the project needs (Java 17, the Iceberg runtime jar...)."""
+
+
+class CatalogError(LakehouseError):
+    """The Iceberg REST catalog service could not be reached, started or answered an error."""
+
+
+class TableNotFoundError(LakehouseError):
+    """A table or namespace does not exist."""
+
+
+class VectorSpecError(LakehouseError):
+    """A vector spec is missing, malformed or inconsistent with the table schema."""
+
+
+class VectorValidationError(LakehouseError):
+    """A batch of vectors was refused before commit. Fields: column, row_key, problem, row_index."""
+
+
+class ModelError(LakehouseError):
+    """An embedding model is unknown, cannot load offline, or does not match a column's spec."""
+
+
+class IngestError(LakehouseError):
+    """A corpus could not be read (the path does not exist, is empty...)."""

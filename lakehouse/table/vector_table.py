@@ -1,0 +1,221 @@
+"""``VectorTable``: an Iceberg table with vector columns, read and written from Python through the REST catalog.
+
+Spark jobs write the same tables through :mod:`lakehouse.spark.write`; both paths validate vectors before commit and
+keep the vector spec in table properties.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+
+from lakehouse.config import Settings, load_settings
+from lakehouse.errors import TableNotFoundError, VectorSpecError
+from lakehouse.table.catalog import load_catalog, split_identifier
+from lakehouse.vector import (
+    KEY_COLUMN_PROPERTY,
+    VectorSpec,
+    check_table,
+    specs_from_properties,
+    storage_type,
+    to_fixed_size_list,
+    to_numpy,
+    to_storage_list,
+)
+
+if TYPE_CHECKING:
+    from pyiceberg.catalog import Catalog
+    from pyiceberg.table import Table
+
+
+def _storage_schema(schema: pa.Schema, specs: Mapping[str, VectorSpec]) -> pa.Schema:
+    fields = []
+    for f in schema:
+        if f.name in specs:
+            fields.append(pa.field(f.name, storage_type(), nullable=False))
+        else:
+            fields.append(f)
+    return pa.schema(fields)
+
+
+class VectorTable:
+    """An Iceberg table whose vector columns are described by :class:`VectorSpec` properties.
+
+    Example::
+
+        t = VectorTable.load("docs.embeddings")
+        t.spec("embedding").dim            # 384
+        keys, matrix = t.vectors("embedding")   # numpy (n, 384) float32
+    """
+
+    def __init__(self, table: Table, catalog: Catalog) -> None:
+        self._table = table
+        self._catalog = catalog
+
+    # -- construction -------------------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, identifier: str, *, catalog: Catalog | None = None, settings: Settings | None = None) -> VectorTable:
+        from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
+
+        settings = settings or load_settings()
+        catalog = catalog or load_catalog(settings)
+        ns, name = split_identifier(identifier, settings)
+        try:
+            return cls(catalog.load_table((ns, name)), catalog)
+        except (NoSuchTableError, NoSuchNamespaceError) as exc:
+            raise TableNotFoundError(
+                f"table {ns}.{name} does not exist in catalog {settings.catalog.name!r}",
+                hint="list tables with `lakehouse tables`, or create it with `lakehouse ingest` / `lakehouse embed`",
+                identifier=f"{ns}.{name}",
+            ) from exc
+
+    @classmethod
+    def create(
+        cls,
+        identifier: str,
+        schema: pa.Schema,
+        *,
+        vectors: Sequence[VectorSpec],
+        key: str,
+        properties: Mapping[str, str] | None = None,
+        catalog: Catalog | None = None,
+        settings: Settings | None = None,
+        exist_ok: bool = False,
+    ) -> VectorTable:
+        """Create a table whose ``vectors`` columns carry their spec in table properties."""
+        settings = settings or load_settings()
+        catalog = catalog or load_catalog(settings)
+        specs = {s.column: s for s in vectors}
+        missing = [c for c in [key, *specs] if c not in schema.names]
+        if missing:
+            raise VectorSpecError(
+                f"column(s) {', '.join(missing)} are not in the schema ({', '.join(schema.names)})",
+                hint="the key column and every vector column must be part of the schema",
+            )
+        props = {KEY_COLUMN_PROPERTY: key, **(properties or {})}
+        for spec in specs.values():
+            props.update(spec.to_properties())
+        ns, name = split_identifier(identifier, settings)
+        catalog.create_namespace_if_not_exists(ns)
+        if exist_ok:
+            table = catalog.create_table_if_not_exists((ns, name), schema=_storage_schema(schema, specs), properties=props)
+        else:
+            table = catalog.create_table((ns, name), schema=_storage_schema(schema, specs), properties=props)
+        return cls(table, catalog)
+
+    # -- metadata -----------------------------------------------------------------------------------------------
+    @property
+    def identifier(self) -> str:
+        return ".".join(self._table.name())
+
+    @property
+    def iceberg(self) -> Table:
+        """The underlying pyiceberg table."""
+        return self._table
+
+    @property
+    def properties(self) -> dict[str, str]:
+        return dict(self._table.properties)
+
+    @property
+    def specs(self) -> dict[str, VectorSpec]:
+        return specs_from_properties(self._table.properties)
+
+    def spec(self, column: str | None = None) -> VectorSpec:
+        specs = self.specs
+        if column is None:
+            if len(specs) != 1:
+                raise VectorSpecError(
+                    f"table {self.identifier} has {len(specs)} vector columns ({', '.join(specs) or 'none'})",
+                    hint="name the vector column",
+                )
+            return next(iter(specs.values()))
+        if column not in specs:
+            raise VectorSpecError(
+                f"column {column!r} of {self.identifier} is not a vector column",
+                hint=f"vector columns: {', '.join(specs) or 'none'}",
+                column=column,
+            )
+        return specs[column]
+
+    @property
+    def key_column(self) -> str | None:
+        return self._table.properties.get(KEY_COLUMN_PROPERTY)
+
+    @property
+    def snapshot_id(self) -> int | None:
+        snap = self._table.current_snapshot()
+        return snap.snapshot_id if snap else None
+
+    def refresh(self) -> VectorTable:
+        self._table = self._table.refresh()
+        return self
+
+    # -- writes -------------------------------------------------------------------------------------------------
+    def append(self, data: pa.Table | Mapping[str, Any]) -> int | None:
+        """Validate every vector column, then append in one commit; returns the new snapshot id.
+
+        A bad batch raises :class:`~lakehouse.errors.VectorValidationError` and the table is left unchanged.
+        """
+        batch = data if isinstance(data, pa.Table) else pa.table(dict(data))
+        specs = self.specs
+        checked = check_table(batch, specs, self.key_column)
+        target = self._table.schema().as_arrow()
+        columns = []
+        for f in target:
+            if f.name not in checked.column_names:
+                columns.append(pa.nulls(len(checked), f.type))
+            elif f.name in specs:
+                columns.append(to_storage_list(checked.column(f.name)))
+            else:
+                columns.append(checked.column(f.name).cast(f.type))
+        self._table.append(pa.Table.from_arrays(columns, schema=target))
+        return self.snapshot_id
+
+    # -- reads --------------------------------------------------------------------------------------------------
+    def to_arrow(
+        self,
+        *,
+        snapshot_id: int | None = None,
+        columns: Sequence[str] | None = None,
+        row_filter: str | None = None,
+    ) -> pa.Table:
+        """Read the table (optionally at a snapshot) with vector columns as ``fixed_size_list<float32, dim>``."""
+        scan = self._table.scan(
+            snapshot_id=snapshot_id,
+            selected_fields=tuple(columns) if columns else ("*",),
+            **({"row_filter": row_filter} if row_filter else {}),
+        )
+        table = scan.to_arrow()
+        for name, spec in self.specs.items():
+            if name in table.column_names:
+                fsl = to_fixed_size_list(table.column(name), spec.dim, column=name)
+                idx = table.schema.get_field_index(name)
+                table = table.set_column(idx, pa.field(name, fsl.type, nullable=False), fsl)
+        return table
+
+    def vectors(self, column: str | None = None, *, snapshot_id: int | None = None) -> tuple[pa.Array, np.ndarray]:
+        """The key column and a ``(n, dim)`` float32 numpy view of one vector column."""
+        spec = self.spec(column)
+        key = self.key_column
+        cols = [spec.column] + ([key] if key else [])
+        table = self.to_arrow(snapshot_id=snapshot_id, columns=cols)
+        keys = table.column(key).combine_chunks() if key else pa.array(np.arange(table.num_rows))
+        return keys, to_numpy(table.column(spec.column), spec.dim)
+
+    def count(self, *, snapshot_id: int | None = None) -> int:
+        snap = self._table.snapshot_by_id(snapshot_id) if snapshot_id else self._table.current_snapshot()
+        if snap is None:
+            return 0
+        summary = snap.summary
+        total = summary.additional_properties.get("total-records") if summary else None
+        if total is not None:
+            return int(total)
+        return self.to_arrow(snapshot_id=snapshot_id, columns=[self._table.schema().fields[0].name]).num_rows
+
+    def __repr__(self) -> str:
+        specs = ", ".join(f"{s.column}[{s.dim}, {s.metric}]" for s in self.specs.values())
+        return f"VectorTable({self.identifier}, snapshot={self.snapshot_id}, vectors=[{specs}])"
