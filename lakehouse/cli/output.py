@@ -24,8 +24,9 @@ from lakehouse.errors import (
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
-err_console = Console(stderr=True, highlight=False)
-console = Console(highlight=False)
+# Off a terminal (CI logs, pipes) rich would wrap at 80 columns; give tables room instead.
+err_console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 
 # exit codes: 1 = unexpected failure, 2 = usage (click), 3 = bad input/config, 4 = missing table, 5 = environment/service
 EXIT_CODES: dict[type[LakehouseError], int] = {

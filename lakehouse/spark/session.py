@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ from lakehouse.spark.runtime import check_java, iceberg_runtime_jar
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+_LOG4J = Path(__file__).with_name("log4j2.properties").as_uri()
 ICEBERG_EXTENSIONS = "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions"
 
 
@@ -46,7 +48,7 @@ def spark_conf(settings: Settings, catalog_uri: str, *, master: str | None = Non
         "spark.pyspark.driver.python": sys.executable,
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
-        "spark.driver.extraJavaOptions": "-Dlog4j2.level=warn",
+        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={_LOG4J}",
     }
     if settings.spark.packages:
         conf["spark.jars.packages"] = settings.spark.packages

@@ -1,0 +1,26 @@
+# The two README commands are `make demo` and `make test`; both set up the virtualenv first (idempotent).
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup demo test test-fast bench lint clean
+
+setup:
+	@./infra/bootstrap.sh
+
+demo: setup  ## set up, then run the main job (corpus -> documents -> embeddings) on the embedded default
+	$(BIN)/lakehouse demo
+
+test: setup  ## set up, then run the whole test suite
+	$(BIN)/python -m pytest
+
+test-fast: setup  ## unit tests only (no JVM, no services)
+	$(BIN)/python -m pytest tests/unit
+
+bench: setup  ## benchmarks; results go to BENCHMARKS.md
+	$(BIN)/python -m tests.benchmarks
+
+lint: setup
+	$(BIN)/python -m ruff check lakehouse catalog jobs tests
+
+clean:  ## remove the local lakehouse state (warehouse, catalog db, corpus); keeps the virtualenv
+	rm -rf .lakehouse

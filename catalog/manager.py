@@ -1,0 +1,257 @@
+"""Start the catalog service on demand, find it again, stop it.
+
+State lives in one folder: ``catalog.json`` (pid, port, uri of the live server, written atomically), ``catalog.log``
+(the server's stdout and stderr) and ``catalog.lock`` (an fcntl lock, so two CLIs starting at once start one server).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from lakehouse.errors import CatalogError
+
+from catalog.identity import matches, redact_database_url
+
+__all__ = ["CatalogProcess", "ensure_running", "status", "stop"]
+
+STATE_FILE = "catalog.json"
+LOG_FILE = "catalog.log"
+LOCK_FILE = "catalog.lock"
+PORT_FILE = "catalog.port"
+
+# Servers this process started. Holding the Popen keeps Python from warning that a child still runs when the object
+# is collected, and lets `_alive` reap the child once it exits (a zombie still answers kill(pid, 0)).
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
+@dataclass(frozen=True)
+class CatalogProcess:
+    """A running catalog service: where to reach it and what it serves."""
+
+    uri: str
+    pid: int
+    host: str
+    port: int
+    warehouse: str
+    database: str
+
+
+def ensure_running(
+    state_dir: str | os.PathLike[str],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    database_url: str,
+    warehouse: str,
+    timeout: float = 30,
+) -> CatalogProcess:
+    """Return the catalog service for ``warehouse`` and ``database_url``, starting one if none is running.
+
+    A server recorded in ``<state_dir>/catalog.json`` is reused when it is alive and its ``/healthz`` names the same
+    warehouse and database. Otherwise a detached ``python -m catalog serve`` is started (``port=0`` picks a free
+    port) and this waits until it answers.
+
+    Example:
+        >>> proc = ensure_running(".lakehouse", database_url="sqlite:///.lakehouse/catalog.db",
+        ...                       warehouse="file:///data/warehouse")  # doctest: +SKIP
+        >>> load_catalog("lake", type="rest", uri=proc.uri, warehouse=proc.warehouse)  # doctest: +SKIP
+    """
+    state = Path(state_dir)
+    state.mkdir(parents=True, exist_ok=True)
+    with _locked(state, timeout):
+        recorded = _read_state(state)
+        if recorded is not None:
+            health = _health(recorded.uri) if _alive(recorded.pid) else None
+            if health is not None and matches(health, database_url, warehouse) and health.get("pid") == recorded.pid:
+                return recorded
+            if health is not None and health.get("pid") == recorded.pid:
+                raise CatalogError(
+                    f"A catalog service for another warehouse or database runs from {state} "
+                    f"(pid {recorded.pid}, warehouse {health.get('warehouse')}, database {health.get('database')})",
+                    hint=f"stop it first (catalog.manager.stop({str(state)!r})) or use another state folder",
+                    state_dir=str(state),
+                    pid=recorded.pid,
+                )
+            _terminate_if_ours(recorded.pid, timeout=5)
+            (state / STATE_FILE).unlink(missing_ok=True)
+        return _start(state, host, port, database_url, warehouse, timeout)
+
+
+def status(state_dir: str | os.PathLike[str]) -> CatalogProcess | None:
+    """The live service recorded in ``state_dir``, or None when there is none (or it does not answer)."""
+    recorded = _read_state(Path(state_dir))
+    if recorded is None or not _alive(recorded.pid):
+        return None
+    health = _health(recorded.uri)
+    return recorded if health is not None and health.get("pid") == recorded.pid else None
+
+
+def stop(state_dir: str | os.PathLike[str], *, timeout: float = 10) -> bool:
+    """Stop the service recorded in ``state_dir`` (SIGTERM, then SIGKILL after ``timeout``). True if one ran."""
+    state = Path(state_dir)
+    if not state.exists():
+        return False
+    with _locked(state, timeout):
+        recorded = _read_state(state)
+        if recorded is None:
+            return False
+        stopped = _terminate_if_ours(recorded.pid, timeout=timeout)
+        (state / STATE_FILE).unlink(missing_ok=True)
+        return stopped
+
+
+# -- starting ---------------------------------------------------------------------------------------------------
+
+
+def _start(state: Path, host: str, port: int, database_url: str, warehouse: str, timeout: float) -> CatalogProcess:
+    log_path, port_path = state / LOG_FILE, state / PORT_FILE
+    port_path.unlink(missing_ok=True)
+    command = [
+        sys.executable, "-m", "catalog", "serve",
+        "--host", host, "--port", str(port), "--port-file", str(port_path),
+        "--database", database_url, "--warehouse", warehouse,
+    ]  # fmt: skip
+    env = dict(os.environ)
+    # `-m catalog` must resolve to this package whatever the caller's working directory.
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+    _children[proc.pid] = proc
+    deadline = time.monotonic() + timeout
+    connect_host = "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else host)
+    while time.monotonic() < deadline:
+        code = proc.poll()
+        if code is not None:
+            _children.pop(proc.pid, None)
+            raise CatalogError(
+                f"The catalog service exited with code {code} while starting. Last log lines:\n{_tail(log_path)}",
+                hint=f"read {log_path}",
+                log=str(log_path),
+            )
+        if port_path.exists():
+            bound = int(port_path.read_text())
+            uri = f"http://{connect_host}:{bound}"
+            health = _health(uri)
+            if health is not None and health.get("pid") == proc.pid:
+                record = CatalogProcess(uri, proc.pid, host, bound, warehouse, redact_database_url(database_url))
+                _write_state(state, record)
+                return record
+        time.sleep(0.1)
+    _terminate_if_ours(proc.pid, timeout=5)
+    raise CatalogError(
+        f"The catalog service did not answer within {timeout:.0f} s. Last log lines:\n{_tail(log_path)}",
+        hint=f"read {log_path}; raise the timeout on a slow machine",
+        log=str(log_path),
+    )
+
+
+# -- state, lock, processes -------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _locked(state: Path, timeout: float) -> Iterator[None]:
+    with open(state / LOCK_FILE, "a+") as handle:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise CatalogError(
+                        f"Another process holds {state / LOCK_FILE} for more than {timeout:.0f} s",
+                        hint="another CLI is starting or stopping the catalog service; retry shortly",
+                    ) from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _read_state(state: Path) -> CatalogProcess | None:
+    try:
+        data = json.loads((state / STATE_FILE).read_text())
+        return CatalogProcess(**{k: data[k] for k in CatalogProcess.__dataclass_fields__})
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_state(state: Path, record: CatalogProcess) -> None:
+    payload = {**asdict(record), "log": str(state / LOG_FILE), "started_at": time.time()}
+    tmp = state / f".{STATE_FILE}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(payload, indent=2))
+    os.replace(tmp, state / STATE_FILE)
+
+
+def _health(uri: str) -> dict[str, Any] | None:
+    try:
+        with urllib.request.urlopen(f"{uri}/healthz", timeout=2) as response:  # noqa: S310 - http URI we built
+            data = json.loads(response.read())
+            return data if isinstance(data, dict) else None
+    except (OSError, ValueError, urllib.error.URLError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    if (child := _children.get(pid)) is not None and child.poll() is not None:
+        del _children[pid]
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    stat = Path(f"/proc/{pid}/stat")
+    with contextlib.suppress(OSError, IndexError):
+        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    return True
+
+
+def _is_ours(pid: int) -> bool:
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if not cmdline.parent.exists():
+        return True  # no /proc: trust the state file
+    try:
+        args = cmdline.read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"catalog" in args and b"serve" in args
+
+
+def _terminate_if_ours(pid: int, *, timeout: float) -> bool:
+    if not _alive(pid) or not _is_ours(pid):
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return True
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    return True
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"

@@ -1,0 +1,61 @@
+"""Run the catalog service in the foreground (what ``python -m catalog serve`` does)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from catalog.app import create_app
+
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "serve"]
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8181
+
+
+def serve(
+    database_url: str,
+    warehouse: str,
+    *,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    port_file: str | os.PathLike[str] | None = None,
+    catalog_name: str = "lake",
+    log_level: str = "info",
+) -> None:
+    """Serve the REST catalog until SIGINT/SIGTERM. Logs go to stderr.
+
+    ``port=0`` binds a free port; ``port_file`` receives the port actually bound (written atomically), which is how
+    the manager learns it without a race.
+    """
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    app = create_app(database_url, warehouse, catalog_name=catalog_name)
+    sock = _bind(host, port)
+    bound = sock.getsockname()[1]
+    if port_file is not None:
+        target = Path(port_file)
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_text(str(bound))
+        os.replace(tmp, target)
+    logger = logging.getLogger(__name__)
+    logger.info("serving warehouse %s on http://%s:%d (pid %d)", warehouse, host, bound, os.getpid())
+    config = uvicorn.Config(app, log_level=log_level, log_config=None, access_log=log_level == "debug")
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    return sock

@@ -1,0 +1,73 @@
+"""Shared fixtures. The catalog service runs once per test session in a temporary folder."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from catalog.manager import CatalogProcess, ensure_running, stop
+from lakehouse.config import Settings, load_settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+@dataclass(frozen=True)
+class CatalogService:
+    """A running catalog service and what it was started with."""
+
+    process: CatalogProcess
+    state_dir: Path
+    database_url: str
+
+    @property
+    def uri(self) -> str:
+        return self.process.uri
+
+    @property
+    def warehouse(self) -> str:
+        return self.process.warehouse
+
+
+@pytest.fixture(scope="session")
+def catalog_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CatalogService]:
+    root = tmp_path_factory.mktemp("catalog")
+    (root / "warehouse").mkdir()
+    database_url = f"sqlite:///{root / 'catalog.db'}"
+    process = ensure_running(
+        root / "state", database_url=database_url, warehouse=(root / "warehouse").as_uri(), timeout=60
+    )
+    try:
+        yield CatalogService(process, root / "state", database_url)
+    finally:
+        stop(root / "state")
+
+
+@pytest.fixture(scope="session")
+def lake_settings(catalog_service: CatalogService, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings pointing at the session's catalog service; no user config file or LAKEHOUSE__ variable leaks in."""
+    home = tmp_path_factory.mktemp("lakehouse-home")
+    return load_settings(
+        project_dir=home,
+        environ={},
+        home=str(home),
+        warehouse=catalog_service.warehouse,
+        catalog={"uri": catalog_service.uri},
+        spark={"master": "local[2]", "driver_memory": "2g"},
+    )
+
+
+@pytest.fixture(scope="session")
+def spark(lake_settings: Settings) -> Iterator[SparkSession]:
+    """The one SparkSession of the test session, wired to the session's catalog service."""
+    from lakehouse.spark import build_spark
+
+    session = build_spark(lake_settings, app_name="lakehouse-tests")
+    try:
+        yield session
+    finally:
+        session.stop()
