@@ -134,6 +134,8 @@ def run(spark: SparkSession, params: EmbedParams, settings: Settings, *, log: ob
             mode="overwrite",
             overwrite_where=F.col("source_table") == F.lit(source),
             properties={"lakehouse.embeddings.source-table": source},
+            # one partition per source table, so re-embedding a source replaces whole files atomically
+            partition_by=["source_table"],
         )
     out = VectorTable.load(output, settings=settings)
     chunks = out.count()

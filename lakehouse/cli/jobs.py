@@ -113,7 +113,8 @@ def demo(ctx: click.Context, limit: int, corpus: Path | None, model: str | None,
         corpus = settings.home / "corpus" / "pydoc"
         _log(f"building the demo corpus (pydoc of {limit or 'all'} standard-library modules) in {corpus} ...")
         info = build_pydoc_corpus(corpus, limit=limit or None)
-        _log(f"  {info}")
+        how = "reused" if info.cached else f"built in {info.seconds:.1f} s"
+        _log(f"  {len(info.modules)} modules, {len(info.files)} files, {info.total_mb:.1f} MB ({how})")
     spark = build_spark(settings, app_name="lakehouse demo", master=master)
     ingested = run_ingest(spark, IngestParams(corpus, None), settings, log=_log)
     _log(f"{ingested.table}: {ingested.inserted} inserted, {ingested.updated} updated, {ingested.unchanged} unchanged")

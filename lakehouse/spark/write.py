@@ -101,11 +101,14 @@ def write_vector_table(
     mode: WriteMode = "append",
     overwrite_where: Column | None = None,
     properties: Mapping[str, str] | None = None,
+    partition_by: Sequence[str] = (),
 ) -> None:
     """Validate and write ``df`` to an Iceberg table in one commit.
 
     ``create`` fails if the table exists; ``append`` creates it when missing; ``overwrite`` replaces the rows matching
     ``overwrite_where`` (all rows when None) atomically; ``replace`` replaces the whole table, schema included.
+    Iceberg overwrites by filter only whole files, so ``overwrite_where`` should select whole partitions
+    (``partition_by``, applied when the table is created).
     The vector specs and key column are (re)recorded in table properties.
     """
     props = {**(properties or {})}
@@ -114,6 +117,8 @@ def write_vector_table(
     for spec in specs:
         props.update(spec.to_properties())
     exists = table_exists(df, identifier)
+    if not exists and "." in identifier:
+        df.sparkSession.sql(f"CREATE NAMESPACE IF NOT EXISTS {identifier.rsplit('.', 1)[0]}")
     if exists and mode != "replace":
         specs = _reconcile_specs(df, identifier, specs)
     checked = with_vector_checks(df, specs, key_column)
@@ -122,6 +127,10 @@ def write_vector_table(
         if mode == "replace" or (not exists and mode != "create") or mode == "create":
             for k, v in props.items():
                 writer = writer.tableProperty(k, v)
+            if partition_by:
+                from pyspark.sql import functions as F
+
+                writer = writer.partitionedBy(*(F.col(c) for c in partition_by))
             if mode == "replace":
                 writer.createOrReplace()
             else:
