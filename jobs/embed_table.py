@@ -52,7 +52,8 @@ def transform(df: DataFrame, params: EmbedParams, *, source_snapshot_id: int | N
         ),
         schema=CHUNK_DDL,
     )
-    partitions = params.partitions or max(2, df.sparkSession.sparkContext.defaultParallelism * 2)
+    # several tasks per core: finer progress, and one slow partition does not hold the whole stage back
+    partitions = params.partitions or max(2, df.sparkSession.sparkContext.defaultParallelism * 8)
     chunks = chunks.repartition(partitions)
     ident = F.concat_ws("|", F.lit(params.source), F.col("source_key"), F.col("chunk_index").cast("string"), F.lit(params.model))
     return chunks.select(

@@ -67,3 +67,12 @@ class ModelError(LakehouseError):
 
 class IngestError(LakehouseError):
     """A corpus could not be read (the path does not exist, is empty...)."""
+
+
+class LineageError(LakehouseError):
+    """A lineage event could not be built, emitted, stored or queried (names the run, table or embedding)."""
+
+
+class VectorIndexError(LakehouseError):
+    """An ANN index is missing, locked, out of step, or was asked something it cannot answer (a filter that does not
+    parse, a query of the wrong shape). Fields: table, column, problem."""

@@ -20,6 +20,7 @@ from lakehouse.errors import (
     LakehouseError,
     TableNotFoundError,
     VectorSpecError,
+    VectorIndexError,
     VectorValidationError,
 )
 
@@ -33,6 +34,7 @@ EXIT_CODES: dict[type[LakehouseError], int] = {
     ConfigError: 3,
     VectorValidationError: 3,
     VectorSpecError: 3,
+    VectorIndexError: 3,
     TableNotFoundError: 4,
     EnvironmentSetupError: 5,
     CatalogError: 5,

@@ -150,6 +150,15 @@ class VectorTable:
         snap = self._table.current_snapshot()
         return snap.snapshot_id if snap else None
 
+    def index(self, column: str | None = None) -> Any:
+        """The Lance ANN index of a vector column (``lakehouse.index.VectorIndex``): ``.search(...)``, ``.explain``.
+
+        >>> VectorTable.load("docs.embeddings").index("embedding").search("retry a commit", k=5)  # doctest: +SKIP
+        """
+        from lakehouse.index import open_index
+
+        return open_index(self, self.spec(column).column)
+
     def refresh(self) -> VectorTable:
         self._table = self._table.refresh()
         return self

@@ -1,0 +1,124 @@
+"""``lakehouse index``: build, refresh, inspect and search the Lance ANN index of a vector column."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from lakehouse.cli.output import emit, handle_errors, output_option
+from lakehouse.errors import VectorIndexError
+
+_TYPES = ["auto", "flat", "ivf_flat", "ivf_pq", "ivf_hnsw_sq"]
+column_option = click.option("--column", "-c", default="embedding", show_default=True, help="The vector column.")
+
+
+def _store(value: str | None) -> list[str] | None:
+    return [c.strip() for c in value.split(",") if c.strip()] if value is not None else None
+
+
+@click.group("index")
+def index_group() -> None:
+    """ANN indexes (Lance) kept in step with table snapshots.
+
+    \b
+      lakehouse index build docs.embeddings --column embedding --store lang,source_table
+      lakehouse index refresh docs.embeddings          # reads only the data files changed since the last one
+      lakehouse index status docs.embeddings
+      lakehouse index search docs.embeddings --text "refund policy" -k 10 --where "lang = 'en'"
+    """
+
+
+@index_group.command("build")
+@click.argument("table")
+@column_option
+@click.option("--type", "index_type", type=click.Choice(_TYPES), default="auto", show_default=True)
+@click.option("--store", default="", help="Comma-separated columns to store in the index for filtering.")
+@click.option("--wait", type=float, default=0.0, help="Seconds to wait for a running refresh/build.")
+@output_option
+@click.pass_context
+@handle_errors
+def build_cmd(ctx: click.Context, table: str, column: str, index_type: str, store: str, wait: float, output: str) -> None:
+    """(Re)build the index of a vector column from the table's current snapshot."""
+    from lakehouse.index import build
+
+    settings = ctx.obj["settings_factory"]()
+    result = build(table, column, index_type=index_type, store=_store(store) or (), settings=settings, wait=wait)
+    emit([result.to_dict()], output, title="index build")
+
+
+@index_group.command("refresh")
+@click.argument("table")
+@column_option
+@click.option("--type", "index_type", type=click.Choice(_TYPES), default=None, help="Change the index type (rebuild).")
+@click.option("--store", default=None, help="Change the stored columns (rebuild).")
+@click.option("--wait", type=float, default=0.0, help="Seconds to wait for a running refresh/build.")
+@output_option
+@click.pass_context
+@handle_errors
+def refresh_cmd(
+    ctx: click.Context, table: str, column: str, index_type: str | None, store: str | None, wait: float, output: str
+) -> None:
+    """Apply the table's changes since the indexed snapshot (builds the index when there is none)."""
+    from lakehouse.index import refresh
+
+    settings = ctx.obj["settings_factory"]()
+    result = refresh(table, column, index_type=index_type, store=_store(store), settings=settings, wait=wait)
+    emit([result.to_dict()], output, title="index refresh")
+
+
+@index_group.command("status")
+@click.argument("table")
+@column_option
+@output_option
+@click.pass_context
+@handle_errors
+def status_cmd(ctx: click.Context, table: str, column: str, output: str) -> None:
+    """Indexed snapshot vs table snapshot, rows not yet indexed, size, type and parameters."""
+    from lakehouse.index import status
+
+    info = status(table, column, settings=ctx.obj["settings_factory"]()).to_dict()
+    if output == "table":
+        info = {k: (json.dumps(v) if isinstance(v, dict | list) else v) for k, v in info.items()}
+        emit([{"field": k, "value": v} for k, v in info.items()], output, title="index status")
+    else:
+        emit([info], output)
+
+
+@index_group.command("search")
+@click.argument("table")
+@column_option
+@click.option("--text", default=None, help="Query text, embedded with the column's model.")
+@click.option("--vector", default=None, help="Query vector as a JSON list of numbers.")
+@click.option("-k", "k", type=int, default=10, show_default=True)
+@click.option("--where", default=None, help="SQL filter on stored columns, e.g. \"lang = 'en'\".")
+@click.option("--as-of", "as_of", type=int, default=None, help="Search the table as of this snapshot id.")
+@click.option("--nprobes", type=int, default=None)
+@click.option("--refine-factor", type=int, default=None)
+@click.option("--explain", is_flag=True, help="Also print how the search was answered.")
+@output_option
+@click.pass_context
+@handle_errors
+def search_cmd(
+    ctx: click.Context, table: str, column: str, text: str | None, vector: str | None, k: int, where: str | None,
+    as_of: int | None, nprobes: int | None, refine_factor: int | None, explain: bool, output: str,
+) -> None:
+    """The k nearest rows; consistent with the table even when the index lags."""
+    from lakehouse.index import search
+
+    if (text is None) == (vector is None):
+        raise click.UsageError("give exactly one of --text or --vector")
+    query: object = text
+    if vector is not None:
+        try:
+            query = [float(v) for v in json.loads(vector)]
+        except (ValueError, TypeError) as exc:
+            raise VectorIndexError(f"--vector is not a JSON list of numbers: {exc}", problem="query") from exc
+    result = search(table, column, query, k, where=where, as_of=as_of, settings=ctx.obj["settings_factory"](),
+                    nprobes=nprobes, refine_factor=refine_factor)
+    if output == "json" and explain:
+        click.echo(json.dumps({"rows": result.to_pylist(), "plan": result.plan.to_dict()}, indent=2, default=str))
+        return
+    emit(result.to_pylist(), output, title=f"{k} nearest ({result.plan.path})")
+    if explain:
+        click.echo(f"path: {result.plan.path}: {result.plan.reason}", err=True)

@@ -1,0 +1,31 @@
+"""Lance ANN indexes kept in step with Iceberg table snapshots, and search that answers like the table.
+
+Example::
+
+    from lakehouse.index import build, refresh, open_index
+    build("docs.embeddings", "embedding", store=["lang"])
+    refresh("docs.embeddings", "embedding")        # after new snapshots: only the changed data files are read
+    hits = open_index("docs.embeddings", "embedding").search("refund policy", k=10, where="lang = 'en'")
+"""
+
+from lakehouse.index.build import INDEX_TYPES, IndexParams, IndexType, choose_params
+from lakehouse.index.refresh import RefreshResult, build, refresh
+from lakehouse.index.search import SearchPlan, SearchResult, VectorIndex, open_index, search
+from lakehouse.index.status import IndexStatus, status
+
+__all__ = [
+    "INDEX_TYPES",
+    "IndexParams",
+    "IndexStatus",
+    "IndexType",
+    "RefreshResult",
+    "SearchPlan",
+    "SearchResult",
+    "VectorIndex",
+    "build",
+    "choose_params",
+    "open_index",
+    "refresh",
+    "search",
+    "status",
+]

@@ -1,0 +1,342 @@
+"""Building an index, and refreshing it incrementally from the Iceberg snapshot history.
+
+A refresh compares the data files of the indexed snapshot with those of the current one (manifests only), deletes
+from Lance the rows of files that went away (``_file``), appends the rows of files that arrived, folds new rows into
+the ANN structure once they are a large enough share, tags the Lance version with the snapshot and, last of all,
+records the snapshot in the table. Until that last step, readers keep using the previous tagged version; a refresh
+that dies half-way is rolled back to it and redone by the next one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from lakehouse.config import Settings
+from lakehouse.errors import VectorIndexError
+from lakehouse.index.build import choose_params, train, unindexed_rows, vector_index
+from lakehouse.index.snapshots import FileSet, diff, file_set, read_files
+from lakehouse.index.store import FILE_COLUMN, META_KEY, RESERVED, IndexMeta, IndexStore
+from lakehouse.table import VectorTable
+from lakehouse.vector import vector_type
+
+if TYPE_CHECKING:
+    import lance
+
+Checkpoint = Callable[[str], None]
+FOLD_THRESHOLD = 0.10  # fold unindexed rows into the ANN structure once they are this share of all rows
+COMPACT_FRAGMENTS = 64  # compact once a refresh leaves more fragments than this
+RETENTION = timedelta(hours=1)  # untagged Lance versions younger than this survive cleanup (in-flight readers)
+KEEP_TAGS = 10  # tagged versions kept for as-of searches (plus the indexed one)
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    table: str
+    column: str
+    action: str  # build | rebuild | incremental | noop
+    reason: str
+    from_snapshot: int | None
+    to_snapshot: int | None
+    files_added: int = 0
+    files_removed: int = 0
+    rows_added: int = 0
+    trained: bool = False
+    folded: bool = False
+    versions_removed: int = 0
+    lance_version: int | None = None
+    seconds: float = 0.0
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, object]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+
+
+def _table(table: VectorTable | str, settings: Settings | None) -> VectorTable:
+    return VectorTable.load(table, settings=settings) if isinstance(table, str) else table.refresh()
+
+
+def _lance_schema(table: VectorTable, meta: IndexMeta) -> pa.Schema:
+    arrow = table.iceberg.schema().as_arrow()
+    fields = [pa.field(meta.key, arrow.field(meta.key).type, nullable=False)]
+    fields.append(pa.field(meta.column, vector_type(meta.dim), nullable=False))
+    fields += [arrow.field(c).with_nullable(True) for c in meta.store]
+    fields.append(pa.field(FILE_COLUMN, pa.string(), nullable=False))
+    return pa.schema(fields, metadata={META_KEY: meta.to_json()})
+
+
+def _rows(table: VectorTable, snapshot_id: int, tasks: Sequence[object], schema: pa.Schema) -> pa.RecordBatchReader:
+    columns = [n for n in schema.names if n != FILE_COLUMN]
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for part in read_files(table, snapshot_id, tasks, columns):  # type: ignore[arg-type]
+            yield from part.cast(schema).to_batches()
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+def _check_store(table: VectorTable, column: str, key: str, store: Sequence[str]) -> tuple[str, ...]:
+    names = table.iceberg.schema().as_arrow().names
+    bad = [c for c in store if c not in names]
+    if bad:
+        raise VectorIndexError(
+            f"cannot store column(s) {', '.join(bad)}: not in {table.identifier} ({', '.join(names)})",
+            hint="--store takes columns of the table to filter on",
+            table=table.identifier,
+            column=column,
+            problem="store",
+        )
+    clash = [c for c in store if c in RESERVED or c in (key, column) or c in table.specs]
+    if clash:
+        raise VectorIndexError(
+            f"cannot store column(s) {', '.join(clash)}: the key, vector columns and {', '.join(sorted(RESERVED))} "
+            "are kept by the index itself",
+            table=table.identifier,
+            column=column,
+            problem="store",
+        )
+    return tuple(dict.fromkeys(store))
+
+
+def _meta(table: VectorTable, column: str, store: Sequence[str], requested: str, rows: int) -> IndexMeta:
+    spec = table.spec(column)
+    key = table.key_column
+    if not key:
+        raise VectorIndexError(
+            f"table {table.identifier} has no key column (lakehouse.key-column property)",
+            hint="create the table with VectorTable.create(..., key=...)",
+            table=table.identifier,
+            column=column,
+            problem="key",
+        )
+    params = choose_params(rows, spec.dim, requested)
+    return IndexMeta(
+        table=table.identifier,
+        column=column,
+        key=key,
+        store=_check_store(table, column, key, store),
+        dim=spec.dim,
+        metric=spec.metric,
+        model=spec.model,
+        model_version=spec.model_version,
+        index_type=params.index_type,
+        requested=requested,
+        params=params.to_dict(),
+    )
+
+
+def _full(
+    store: IndexStore,
+    table: VectorTable,
+    meta: IndexMeta,
+    snapshot_id: int,
+    files: FileSet,
+    started: float,
+    action: str,
+    reason: str,
+    *,
+    retention: timedelta,
+    keep_tags: int,
+    checkpoint: Checkpoint,
+    from_snapshot: int | None = None,
+) -> RefreshResult:
+    import lance
+
+    from lakehouse.index.build import IndexParams
+
+    schema = _lance_schema(table, meta)
+    mode = "overwrite" if store.exists() else "create"
+    ds = lance.write_dataset(_rows(table, snapshot_id, list(files.tasks.values()), schema), store.lance_uri,
+                             schema=schema, mode=mode)
+    checkpoint("written")
+    trained = train(ds, meta.column, IndexParams.from_dict(dict(meta.params)), meta.metric)
+    ds = store.open()
+    checkpoint("trained")
+    store.commit(ds, snapshot_id)
+    removed = store.cleanup(ds, retention=retention, keep_tags=keep_tags)
+    return RefreshResult(
+        table.identifier, meta.column, action, reason, from_snapshot, snapshot_id,
+        files_added=len(files.tasks), rows_added=ds.count_rows(), trained=trained, versions_removed=removed,
+        lance_version=ds.version, seconds=time.perf_counter() - started,
+    )
+
+
+def build(
+    table: VectorTable | str,
+    column: str,
+    *,
+    index_type: str = "auto",
+    store: Sequence[str] = (),
+    settings: Settings | None = None,
+    wait: float = 0.0,
+    retention: timedelta = RETENTION,
+    keep_tags: int = KEEP_TAGS,
+    checkpoint: Checkpoint | None = None,
+    **params: object,
+) -> RefreshResult:
+    """(Re)build the index of ``column`` from the table's current snapshot.
+
+    ``params`` override chosen parameters (``num_partitions``, ``nprobes``...). Example::
+
+        build("docs.embeddings", "embedding", index_type="ivf_pq", store=["lang"])
+    """
+    started = time.perf_counter()
+    vt = _table(table, settings)
+    idx = IndexStore(vt, column, settings=settings)
+    with idx.lock(wait=wait):
+        vt.refresh()
+        snapshot_id = vt.snapshot_id
+        if snapshot_id is None:
+            raise VectorIndexError(
+                f"table {vt.identifier} has no snapshot yet: nothing to index",
+                hint="append rows first",
+                table=vt.identifier,
+                column=column,
+                problem="empty",
+            )
+        files = file_set(vt, snapshot_id)
+        meta = _meta(vt, column, store, index_type, files.record_count)
+        if params:
+            from lakehouse.index.build import IndexParams
+
+            merged = IndexParams.from_dict({**dict(meta.params), **params}).to_dict()
+            meta = IndexMeta(**{**meta.__dict__, "params": merged})
+        return _full(idx, vt, meta, snapshot_id, files, started, "build", "requested",
+                     retention=retention, keep_tags=keep_tags, checkpoint=checkpoint or (lambda _: None))
+
+
+def _base_identities(vt: VectorTable, ds: lance.LanceDataset, snapshot_id: int) -> dict[str, frozenset[str]]:
+    if vt.iceberg.snapshot_by_id(snapshot_id) is not None:
+        return file_set(vt, snapshot_id).identities
+    # the indexed snapshot was expired from the table: what the index holds is the truth
+    files = ds.to_table(columns=[FILE_COLUMN]).column(FILE_COLUMN).unique().to_pylist()
+    return {f: frozenset() for f in files}
+
+
+def _quote(values: Sequence[str]) -> str:
+    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+
+
+def refresh(
+    table: VectorTable | str,
+    column: str,
+    *,
+    index_type: str | None = None,
+    store: Sequence[str] | None = None,
+    settings: Settings | None = None,
+    fold_threshold: float = FOLD_THRESHOLD,
+    wait: float = 0.0,
+    retention: timedelta = RETENTION,
+    keep_tags: int = KEEP_TAGS,
+    checkpoint: Checkpoint | None = None,
+) -> RefreshResult:
+    """Bring the index of ``column`` to the table's current snapshot, reading only the files that changed.
+
+    Builds the index when there is none; rebuilds when the vector spec, the stored columns or the requested type
+    changed, or when the snapshot has merge-on-read delete files. A second refresh with no new snapshot is a no-op.
+    ``checkpoint(step)`` is called after each step (``deleted``, ``appended``, ``folded``): a test hook.
+    """
+    import lance
+
+    started = time.perf_counter()
+    hook = checkpoint or (lambda _: None)
+    vt = _table(table, settings)
+    idx = IndexStore(vt, column, settings=settings)
+    with idx.lock(wait=wait):
+        vt.refresh()
+        snapshot_id = vt.snapshot_id
+        indexed = idx.indexed_snapshot()
+        latest = idx.open() if idx.exists() else None
+        tags = idx.tags(latest) if latest is not None else {}
+        old_meta = idx.meta(latest) if latest is not None else None
+
+        def full(action: str, reason: str) -> RefreshResult:
+            if snapshot_id is None:
+                raise VectorIndexError(f"table {vt.identifier} has no snapshot yet: nothing to index",
+                                       table=vt.identifier, column=column, problem="empty")
+            files = file_set(vt, snapshot_id)
+            requested = index_type or (old_meta.requested if old_meta else "auto")
+            stored = store if store is not None else (old_meta.store if old_meta else ())
+            meta = _meta(vt, column, stored, requested, files.record_count)
+            return _full(idx, vt, meta, snapshot_id, files, started, action, reason,
+                         retention=retention, keep_tags=keep_tags, checkpoint=hook, from_snapshot=indexed)
+
+        if latest is None or old_meta is None or indexed is None or indexed not in tags:
+            return full("build", "no index yet" if latest is None else "the table records no usable indexed snapshot")
+        spec = vt.spec(column)
+        if (spec.dim, spec.metric, spec.model, spec.model_version) != old_meta.spec_fingerprint():
+            return full("rebuild", "the vector spec changed")
+        if store is not None and tuple(dict.fromkeys(store)) != old_meta.store:
+            return full("rebuild", "the stored columns changed")
+        if index_type is not None and index_type != old_meta.requested:
+            return full("rebuild", f"index type changed from {old_meta.requested} to {index_type}")
+
+        notes: list[str] = []
+        if latest.version != tags[indexed]:
+            if snapshot_id in tags and tags[snapshot_id] == latest.version:
+                idx.commit(latest, snapshot_id)  # died after tagging, before recording: finish the job
+                return RefreshResult(vt.identifier, column, "incremental", "completed an interrupted refresh",
+                                     indexed, snapshot_id, lance_version=latest.version,
+                                     seconds=time.perf_counter() - started)
+            idx.open(tags[indexed]).restore()
+            notes.append(f"rolled back unfinished work after version {tags[indexed]} (an interrupted refresh)")
+        elif snapshot_id == indexed:
+            return RefreshResult(vt.identifier, column, "noop", "the index is at the table's current snapshot",
+                                 indexed, snapshot_id, lance_version=latest.version,
+                                 seconds=time.perf_counter() - started)
+        assert snapshot_id is not None
+        ds = idx.open()
+        target = file_set(vt, snapshot_id)
+        if target.has_deletes:
+            return full("rebuild", f"snapshot {snapshot_id} has merge-on-read delete files; "
+                                   "incremental refresh applies copy-on-write changes only")
+        change = diff(_base_identities(vt, ds, indexed), target)
+        if change.removed:
+            ds.delete(f"{FILE_COLUMN} IN ({_quote(sorted(change.removed))})")
+            hook("deleted")
+        rows_before = ds.count_rows()
+        if change.added:
+            schema = ds.schema
+            ds = lance.write_dataset(_rows(vt, snapshot_id, change.added, schema), idx.lance_uri,
+                                     schema=schema, mode="append")
+            hook("appended")
+        ds = idx.open()
+        trained = folded = False
+        from lakehouse.index.build import IndexParams
+
+        params = IndexParams.from_dict(dict(old_meta.params))
+        if old_meta.requested == "auto":
+            fresh = choose_params(ds.count_rows(), old_meta.dim, "auto")
+            if fresh.index_type != params.index_type:
+                notes.append(f"auto: {params.index_type} -> {fresh.index_type} at {ds.count_rows()} rows")
+                params = fresh
+                meta = IndexMeta(**{**old_meta.__dict__, "index_type": fresh.index_type, "params": fresh.to_dict()})
+                ds.update_schema_metadata({META_KEY: meta.to_json()})
+                if vector_index(ds, column) is not None and not fresh.is_ann:
+                    ds.drop_index(vector_index(ds, column)["name"])
+                if fresh.is_ann:
+                    trained = train(ds, column, fresh, old_meta.metric)
+        if params.is_ann and not trained:
+            if vector_index(ds, column) is None:
+                trained = train(ds, column, params, old_meta.metric)
+            elif ds.count_rows() and unindexed_rows(ds, column) / ds.count_rows() > fold_threshold:
+                ds.optimize.optimize_indices()
+                folded = True
+                hook("folded")
+        ds = idx.open()
+        if len(ds.get_fragments()) > COMPACT_FRAGMENTS:
+            ds.optimize.compact_files()
+            ds = idx.open()
+        idx.commit(ds, snapshot_id)
+        removed = idx.cleanup(ds, retention=retention, keep_tags=keep_tags)
+        return RefreshResult(
+            vt.identifier, column, "incremental", "applied the files changed since the indexed snapshot",
+            indexed, snapshot_id, files_added=len(change.added), files_removed=len(change.removed),
+            rows_added=ds.count_rows() - rows_before, trained=trained, folded=folded, versions_removed=removed,
+            lance_version=ds.version, seconds=time.perf_counter() - started, notes=tuple(notes),
+        )

@@ -1,0 +1,341 @@
+"""Search that answers like the table, not like a stale index.
+
+For a snapshot S: when a Lance version is tagged with S it answers alone. When the index lags (current snapshot
+newer than the indexed one), the indexed version answers with the rows of files removed since excluded (a prefilter
+on ``_file``) and the rows of files added since are scanned exactly (numpy) and merged. ``as_of`` an older snapshot
+with no tagged version, a filter on a column the index does not store, or no index at all: exact search over the
+table at S. A filter that leaves few rows is answered exactly over those rows (cheaper than ANN and never short).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+
+from lakehouse.config import Settings
+from lakehouse.errors import ModelError, VectorIndexError, VectorValidationError
+from lakehouse.index.build import IndexParams, vector_index
+from lakehouse.index.filters import Filter, parse_filter
+from lakehouse.index.snapshots import FileSet, diff, file_set, read_files
+from lakehouse.index.store import FILE_COLUMN, SCORE_COLUMN, IndexMeta, IndexStore
+from lakehouse.table import VectorTable
+from lakehouse.vector import VectorSpec, to_numpy, top_k
+
+if TYPE_CHECKING:
+    import lance
+
+EXACT_FILTER_ROWS = 20_000  # a filter leaving at most this many rows is answered by exact search over them
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    """How a search was answered, and why (``explain``)."""
+
+    path: str  # index | index+tail | exact-filtered | exact
+    reason: str
+    snapshot_id: int | None
+    indexed_snapshot: int | None = None
+    lance_version: int | None = None
+    index_type: str | None = None
+    excluded_files: int = 0
+    tail_files: int = 0
+    tail_rows: int = 0
+    filter: str | None = None
+    filter_rows: int | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """The k best rows (key, ``score`` higher-is-better, stored columns), best first, and the plan that found them."""
+
+    table: pa.Table
+    plan: SearchPlan
+    key: str
+
+    @property
+    def keys(self) -> list[Any]:
+        return self.table.column(self.key).to_pylist()
+
+    @property
+    def scores(self) -> np.ndarray:
+        return self.table.column(SCORE_COLUMN).to_numpy()
+
+    def to_pylist(self) -> list[dict[str, Any]]:
+        return self.table.to_pylist()
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+
+def _to_score(distance: np.ndarray, metric: str) -> np.ndarray:
+    # Lance distances: cosine -> 1 - cos, dot -> 1 - dot, l2 -> squared L2; lakehouse scores are higher-is-better
+    if metric == "l2":
+        return -np.sqrt(np.maximum(distance, 0.0))
+    return 1.0 - distance
+
+
+def _ranked(rows: pa.Table, matrix: np.ndarray, query: np.ndarray, k: int, metric: str, keep: Sequence[str]) -> pa.Table:
+    idx, scores = top_k(matrix, query, k, metric)  # type: ignore[arg-type]
+    out = rows.select(list(keep)).take(pa.array(idx, pa.int64()))
+    return out.append_column(SCORE_COLUMN, pa.array(scores.astype(np.float64)))
+
+
+class VectorIndex:
+    """The ANN index of one vector column, kept in step with the table's snapshots.
+
+    Example::
+
+        index = VectorIndex.open(VectorTable.load("docs.embeddings"), "embedding")
+        hits = index.search("refund policy", k=10, where="lang = 'en'")
+        hits.keys, hits.plan.path
+    """
+
+    def __init__(self, table: VectorTable, column: str, *, settings: Settings | None = None) -> None:
+        self.table = table
+        self.spec: VectorSpec = table.spec(column)
+        self.column = column
+        self.store = IndexStore(table, column, settings=settings)
+        self.settings = settings
+        self._datasets: dict[int, lance.LanceDataset] = {}
+        self._tags: dict[int, int] = {}
+        self._files: dict[int, FileSet] = {}
+        self._tails: dict[tuple[int, int], pa.Table | None] = {}  # one entry: rows newer than the index
+
+    @classmethod
+    def open(cls, table: VectorTable | str, column: str, *, settings: Settings | None = None) -> VectorIndex:
+        vt = VectorTable.load(table, settings=settings) if isinstance(table, str) else table
+        index = cls(vt, column, settings=settings)
+        index.meta  # noqa: B018 - fail now, clearly, when there is no index
+        return index
+
+    # -- state ------------------------------------------------------------------------------------------------
+    def _dataset(self, version: int | None = None) -> lance.LanceDataset:
+        if version is None:
+            return self.store.open()
+        if version not in self._datasets:
+            self._datasets[version] = self.store.open(version)
+        return self._datasets[version]
+
+    @property
+    def meta(self) -> IndexMeta:
+        return self.store.meta(self._dataset(self._tag(self.indexed_snapshot) if self.indexed_snapshot else None))
+
+    @property
+    def indexed_snapshot(self) -> int | None:
+        return self.store.indexed_snapshot()
+
+    def _tag(self, snapshot_id: int) -> int | None:
+        if snapshot_id not in self._tags:
+            self._tags = self.store.tags(self.store.open())
+        return self._tags.get(snapshot_id)
+
+    def _file_set(self, snapshot_id: int) -> FileSet:
+        if snapshot_id not in self._files:
+            self._files[snapshot_id] = file_set(self.table, snapshot_id)
+        return self._files[snapshot_id]
+
+    # -- queries ----------------------------------------------------------------------------------------------
+    def query_vector(self, query: str | Sequence[float] | np.ndarray) -> np.ndarray:
+        """The query as float32 ``(dim,)``: embeds text with the column's model, validates a vector."""
+        if isinstance(query, str):
+            from lakehouse.embed import get_model
+
+            if not self.spec.model:
+                raise ModelError(
+                    f"column {self.column!r} records no embedding model, so a text query cannot be embedded",
+                    hint="pass a query vector instead", model=None,
+                )
+            model = get_model(self.spec.model)
+            if model.dim != self.spec.dim:
+                raise ModelError(
+                    f"model {self.spec.model} makes {model.dim}-d vectors, column {self.column!r} holds {self.spec.dim}-d",
+                    hint="the vector spec names another model than the one installed; pass a vector", model=self.spec.model,
+                )
+            return model.embed([query])[0]
+        q = np.asarray(query, dtype=np.float32)
+        if q.ndim != 1 or q.shape[0] != self.spec.dim:
+            raise VectorValidationError(
+                f"query vector has shape {q.shape}, column {self.column!r} holds {self.spec.dim}-d vectors",
+                hint=f"pass {self.spec.dim} numbers", column=self.column, problem="dimension",
+            )
+        if not np.isfinite(q).all():
+            raise VectorValidationError("query vector holds NaN or Inf", column=self.column, problem="nan")
+        return q
+
+    def search(
+        self,
+        query: str | Sequence[float] | np.ndarray,
+        k: int = 10,
+        *,
+        where: str | None = None,
+        as_of: int | None = None,
+        nprobes: int | None = None,
+        refine_factor: int | None = None,
+        ef: int | None = None,
+        exact_filter_rows: int = EXACT_FILTER_ROWS,
+    ) -> SearchResult:
+        """The ``k`` rows nearest to ``query`` at the table's current snapshot (or ``as_of``), best first."""
+        if not isinstance(k, int) or k < 1:
+            raise VectorIndexError(f"k must be a positive integer, got {k!r}", column=self.column, problem="k")
+        q = self.query_vector(query)
+        flt = parse_filter(where, self.table.iceberg.schema(), table=self.table.identifier, column=self.column) \
+            if where else None
+        snapshot_id = self._snapshot(as_of)
+        if snapshot_id is None:
+            empty = pa.table({self.table.key_column or "key": pa.array([], pa.string()), SCORE_COLUMN: pa.array([], pa.float64())})
+            return SearchResult(empty, SearchPlan("exact", "the table has no snapshot", None), empty.column_names[0])
+        indexed = self.indexed_snapshot
+        meta = self.meta
+        overrides = {k_: v for k_, v in {"nprobes": nprobes, "refine_factor": refine_factor, "ef": ef}.items() if v}
+        params = replace(IndexParams.from_dict(dict(meta.params)), **overrides)
+        base = SearchPlan("exact", "", snapshot_id, indexed, index_type=meta.index_type, filter=where,
+                          params={k_: v for k_, v in params.to_dict().items() if k_ in ("nprobes", "refine_factor", "ef")})
+        if flt is not None and not flt.columns <= {meta.key, *meta.store}:
+            missing = sorted(flt.columns - {meta.key, *meta.store})
+            return self._exact(q, k, snapshot_id, flt, replace(base, reason=(
+                f"the filter reads column(s) {', '.join(missing)} the index does not store "
+                f"(stored: {', '.join(meta.store) or 'none'}); exact search over the table")))
+        version = self._tag(snapshot_id)
+        if version is not None:
+            plan = replace(base, path="index", lance_version=version, reason=f"index version tagged for snapshot {snapshot_id}")
+            return self._indexed(q, k, version, (), None, flt, params, meta, plan, exact_filter_rows)
+        if as_of is not None and as_of != self.table.snapshot_id:
+            tagged = ", ".join(str(s) for s in sorted(self._tags)) or "none"
+            return self._exact(q, k, snapshot_id, flt, replace(base, reason=(
+                f"no index version is tagged for snapshot {snapshot_id} (tagged: {tagged}); exact search over the table")))
+        if indexed is None or self._tag(indexed) is None:
+            return self._exact(q, k, snapshot_id, flt, replace(base, reason="the index has no usable tagged version"))
+        version = self._tag(indexed)
+        change = diff(self._file_set(indexed).identities, self._file_set(snapshot_id))
+        tail = self._tail(indexed, snapshot_id, change.added, meta) if change.added else None
+        plan = replace(base, path="index+tail", lance_version=version, excluded_files=len(change.removed),
+                       tail_files=len(change.added), tail_rows=tail.num_rows if tail is not None else 0,
+                       reason=f"the index is at snapshot {indexed}, the table at {snapshot_id}: rows of "
+                              f"{len(change.added)} newer file(s) scanned exactly, {len(change.removed)} file(s) excluded")
+        return self._indexed(q, k, version, sorted(change.removed), tail, flt, params, meta, plan, exact_filter_rows)  # type: ignore[arg-type]
+
+    def explain(self, query: str | Sequence[float] | np.ndarray, k: int = 10, **options: Any) -> SearchPlan:
+        """The plan a search takes (it runs the search: the plan depends on what the filter matches)."""
+        return self.search(query, k, **options).plan
+
+    # -- paths ------------------------------------------------------------------------------------------------
+    def _snapshot(self, as_of: int | None) -> int | None:
+        if as_of is None:
+            return self.table.snapshot_id
+        if self.table.iceberg.snapshot_by_id(as_of) is None:
+            raise VectorIndexError(
+                f"table {self.table.identifier} has no snapshot {as_of}",
+                hint="list snapshots with pyiceberg (table.iceberg.snapshots()) or `lakehouse index status`",
+                table=self.table.identifier, column=self.column, problem="snapshot",
+            )
+        return as_of
+
+    def _tail(self, indexed: int, snapshot_id: int, tasks: Sequence[Any], meta: IndexMeta) -> pa.Table | None:
+        key = (indexed, snapshot_id)
+        if key not in self._tails:
+            cols = [meta.key, self.column, *meta.store]
+            parts = list(read_files(self.table, snapshot_id, tasks, cols))
+            self._tails = {key: pa.concat_tables(parts, promote_options="permissive") if parts else None}
+        return self._tails[key]
+
+    def _exact(self, q: np.ndarray, k: int, snapshot_id: int, flt: Filter | None, plan: SearchPlan) -> SearchResult:
+        meta = self.meta
+        cols = list(dict.fromkeys([meta.key, self.column, *meta.store, *(flt.columns if flt else ())]))
+        rows = self.table.to_arrow(snapshot_id=snapshot_id, columns=cols, row_filter=flt.sql if flt else None)
+        keep = [meta.key, *meta.store]
+        out = _ranked(rows, to_numpy(rows.column(self.column), self.spec.dim), q, k, self.spec.metric, keep)
+        return SearchResult(out, replace(plan, path="exact", filter_rows=rows.num_rows if flt else None), meta.key)
+
+    def _indexed(
+        self, q: np.ndarray, k: int, version: int, excluded: Sequence[str], tail: pa.Table | None, flt: Filter | None,
+        params: IndexParams, meta: IndexMeta, plan: SearchPlan, exact_filter_rows: int,
+    ) -> SearchResult:
+        ds = self._dataset(version)
+        clauses = [f"({flt.sql})"] if flt else []
+        if excluded:
+            clauses.append(f"{FILE_COLUMN} NOT IN (" + ", ".join("'" + f.replace("'", "''") + "'" for f in excluded) + ")")
+        sql = " AND ".join(clauses) or None
+        keep = [meta.key, *meta.store]
+        has_ann = vector_index(ds, self.column) is not None
+        notes = list(plan.notes) + ([] if has_ann else ["no ANN structure (flat index): Lance scans exactly"])
+        matched = ds.count_rows(filter=flt.sql) if (flt and has_ann) else None
+        if matched is not None and matched <= exact_filter_rows:
+            found = self._exact_lance(ds, q, k, sql, keep)
+            plan = replace(plan, reason=plan.reason + f"; the filter leaves {matched} rows: exact search over them")
+        else:
+            found = self._ann(ds, q, k, sql, keep, params, meta.metric)
+            if has_ann and found.num_rows < k:
+                matched = ds.count_rows(filter=sql) if matched is None else matched
+                if found.num_rows < min(k, matched):
+                    notes.append(f"ANN returned {found.num_rows} of {k}: answered exactly over the filtered rows")
+                    found = self._exact_lance(ds, q, k, sql, keep)
+        if tail is not None and tail.num_rows:
+            rows = flt.apply(tail, self.table.iceberg.schema()) if flt else tail
+            if rows.num_rows:
+                extra = _ranked(rows, to_numpy(rows.column(self.column), self.spec.dim), q, k, self.spec.metric, keep)
+                found = pa.concat_tables([found, extra.cast(found.schema)])
+        order = np.argsort(-found.column(SCORE_COLUMN).to_numpy(), kind="stable")[:k]
+        found = found.take(pa.array(order, pa.int64()))
+        return SearchResult(found, replace(plan, filter_rows=matched, notes=tuple(notes)), meta.key)
+
+    def _ann(self, ds: lance.LanceDataset, q: np.ndarray, k: int, sql: str | None, keep: list[str],
+             params: IndexParams, metric: str) -> pa.Table:
+        nearest: dict[str, Any] = {"column": self.column, "q": q, "k": k, "metric": metric}
+        for name in ("nprobes", "refine_factor", "ef"):
+            if getattr(params, name):
+                nearest[name] = getattr(params, name)
+        res = ds.to_table(nearest=nearest, columns=[*keep, "_distance"], filter=sql, prefilter=True,
+                          disable_scoring_autoprojection=True)
+        scores = _to_score(res.column("_distance").to_numpy(), metric)
+        return res.select(keep).append_column(SCORE_COLUMN, pa.array(scores.astype(np.float64)))
+
+    def _exact_lance(self, ds: lance.LanceDataset, q: np.ndarray, k: int, sql: str | None, keep: list[str]) -> pa.Table:
+        rows = ds.to_table(columns=[*keep, self.column], filter=sql)
+        return _ranked(rows, to_numpy(rows.column(self.column), self.spec.dim), q, k, self.spec.metric, keep)
+
+
+def open_index(table: VectorTable | str, column: str, *, settings: Settings | None = None) -> VectorIndex:
+    """The index of ``column`` (raises :class:`VectorIndexError` when none was built). ``VectorTable.index`` twin."""
+    return VectorIndex.open(table, column, settings=settings)
+
+
+def search(
+    table: VectorTable | str,
+    column: str,
+    query: str | Sequence[float] | np.ndarray,
+    k: int = 10,
+    *,
+    where: str | None = None,
+    as_of: int | None = None,
+    settings: Settings | None = None,
+    **options: Any,
+) -> SearchResult:
+    """Nearest rows of ``table`` by ``column``: through the index when there is one, exactly otherwise."""
+    vt = VectorTable.load(table, settings=settings) if isinstance(table, str) else table
+    index = VectorIndex(vt, column, settings=settings)
+    if not index.store.exists() or index.indexed_snapshot is None:
+        return _exact_without_index(vt, column, query, k, where, as_of, index)
+    return index.search(query, k, where=where, as_of=as_of, **options)
+
+
+def _exact_without_index(vt: VectorTable, column: str, query: Any, k: int, where: str | None, as_of: int | None,
+                         index: VectorIndex) -> SearchResult:
+    q = index.query_vector(query)
+    flt = parse_filter(where, vt.iceberg.schema(), table=vt.identifier, column=column) if where else None
+    snapshot_id = index._snapshot(as_of)
+    key = vt.key_column or vt.iceberg.schema().fields[0].name
+    rows = vt.to_arrow(snapshot_id=snapshot_id, row_filter=where)
+    out = _ranked(rows, to_numpy(rows.column(column), index.spec.dim), q, k, index.spec.metric, [key])
+    plan = SearchPlan("exact", f"no index on {vt.identifier}.{column}: exact search over the table "
+                      f"(build one with `lakehouse index build {vt.identifier} --column {column}`)", snapshot_id,
+                      filter=flt.sql if flt else None, filter_rows=rows.num_rows if flt else None)
+    return SearchResult(out, plan, key)

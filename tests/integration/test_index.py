@@ -1,0 +1,302 @@
+"""ANN indexes against real tables: every search must equal exact numpy search over the table at the same snapshot."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import timedelta
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from click.testing import CliRunner
+from pyiceberg.expressions import In
+
+from lakehouse.config import load_settings
+from lakehouse.errors import ModelError, VectorIndexError, VectorSpecError, VectorValidationError
+from lakehouse.index import VectorIndex, build, open_index, refresh, search, status
+from lakehouse.index.store import IndexStore
+from lakehouse.table import VectorTable
+from lakehouse.vector import VectorSpec, to_numpy, top_k, vector_type
+
+pytestmark = pytest.mark.integration
+DIM = 16
+LANGS = np.array(["en", "fr", "de", "es"])
+
+
+@pytest.fixture(scope="module")
+def settings(catalog_service, tmp_path_factory):  # noqa: ANN001, ANN201
+    home = tmp_path_factory.mktemp("index-home")
+    return load_settings(home=str(home), catalog={"uri": catalog_service.uri}, warehouse=catalog_service.warehouse,
+                         environ={})
+
+
+def batch(rng: np.random.Generator, start: int, count: int) -> pa.Table:
+    # clustered vectors, so an IVF index has structure to find
+    centers = rng.normal(size=(8, DIM)).astype(np.float32) * 3
+    m = centers[rng.integers(0, 8, count)] + rng.normal(size=(count, DIM)).astype(np.float32)
+    ids = np.arange(start, start + count)
+    return pa.table({
+        "key": pa.array([f"k{i:06d}" for i in ids]),
+        "lang": pa.array(LANGS[ids % 4]),
+        "n": pa.array(ids, pa.int64()),
+        "embedding": pa.FixedSizeListArray.from_arrays(pa.array(m.ravel()), type=vector_type(DIM)),
+    })
+
+
+def new_table(settings, rng, rows=2000, metric="cosine", model=None):  # noqa: ANN001, ANN201
+    schema = pa.schema([("key", pa.string()), ("lang", pa.string()), ("n", pa.int64()),
+                        ("embedding", pa.list_(pa.float32()))])
+    vt = VectorTable.create(f"idx.t{uuid.uuid4().hex[:10]}", schema, key="key", settings=settings,
+                            vectors=[VectorSpec("embedding", dim=DIM, metric=metric, model=model)])
+    vt.append(batch(rng, 0, rows))
+    return vt
+
+
+def exact(vt: VectorTable, q: np.ndarray, k: int, snapshot_id: int | None = None, where: str | None = None):  # noqa: ANN201
+    rows = vt.to_arrow(snapshot_id=snapshot_id or vt.snapshot_id, columns=["key", "embedding", "lang", "n"],
+                       row_filter=where)
+    idx, scores = top_k(to_numpy(rows.column("embedding"), DIM), q, k, vt.spec("embedding").metric)
+    return [rows.column("key")[int(i)].as_py() for i in idx], scores
+
+
+def assert_same(result, expected) -> None:  # noqa: ANN001
+    keys, scores = expected
+    assert sorted(result.keys) == sorted(keys), result.plan
+    np.testing.assert_allclose(result.scores, scores, rtol=1e-4, atol=1e-4)
+
+
+def rewrite(vt: VectorTable, rng: np.random.Generator, keys: list[str], start: int) -> None:
+    """An overwrite (copy-on-write): the rows with ``keys`` are replaced by new rows with new vectors."""
+    target = vt.iceberg.schema().as_arrow()
+    fresh = batch(rng, start, len(keys)).set_column(0, "key", pa.array(keys))
+    storage = pa.Table.from_arrays([fresh.column(f.name).cast(f.type) for f in target], schema=target)
+    vt.iceberg.overwrite(storage, overwrite_filter=In("key", keys))
+
+
+@pytest.mark.parametrize("metric", ["cosine", "l2", "dot"])
+def test_interleaved_changes_always_match_exact_search(settings, metric):  # noqa: ANN001
+    rng = np.random.default_rng(7)
+    vt = new_table(settings, rng, 2000, metric=metric)
+    build(vt, "embedding", index_type="ivf_flat", store=["lang"], settings=settings, num_partitions=8,
+          retention=timedelta(0))
+    index = open_index(vt, "embedding", settings=settings)
+    next_id, tagged, paths = 100_000, {}, set()
+    for step in range(14):
+        op = ["append", "delete", "overwrite", "refresh"][step % 4] if step < 4 else rng.choice(
+            ["append", "delete", "overwrite", "refresh"])
+        if op == "append":
+            vt.append(batch(rng, next_id, int(rng.integers(50, 400))))
+            next_id += 1000
+        elif op == "delete":
+            lo = int(rng.integers(0, 1500))
+            vt.iceberg.delete(f"n >= {lo} and n < {lo + 150}")
+        elif op == "overwrite":
+            keys = vt.to_arrow(columns=["key"]).column("key").to_pylist()
+            rewrite(vt, rng, [str(k) for k in rng.choice(keys, 40, replace=False)], next_id)
+            next_id += 1000
+        else:
+            refresh(vt, "embedding", settings=settings, retention=timedelta(0))
+            tagged[vt.snapshot_id] = vt.count()
+        vt.refresh()
+        for _ in range(3):
+            q = rng.normal(size=DIM).astype(np.float32) * 3
+            for where in (None, "lang = 'fr'", "lang in ('en', 'de')"):
+                res = index.search(q, 10, where=where, nprobes=8)
+                paths.add(res.plan.path)
+                assert_same(res, exact(vt, q, 10, where=where))
+    assert {"index", "index+tail"} <= paths
+    # as of every snapshot an index version was tagged with (the retention keeps the last 10)
+    q = rng.normal(size=DIM).astype(np.float32)
+    for snap in list(tagged)[-3:]:
+        res = index.search(q, 10, as_of=snap, nprobes=8, where="lang = 'es'")
+        assert res.plan.path == "index" and res.plan.snapshot_id == snap
+        assert_same(res, exact(vt, q, 10, snapshot_id=snap, where="lang = 'es'"))
+
+
+def test_refresh_twice_is_a_noop_and_reads_only_changes(settings):  # noqa: ANN001
+    rng = np.random.default_rng(1)
+    vt = new_table(settings, rng, 1500)
+    first = build(vt, "embedding", index_type="ivf_pq", settings=settings)
+    assert first.action == "build" and first.trained
+    vt.append(batch(rng, 50_000, 300))
+    res = refresh(vt, "embedding", settings=settings, fold_threshold=0.1)
+    assert (res.action, res.files_added, res.files_removed, res.rows_added) == ("incremental", 1, 0, 300)
+    assert res.folded  # 300 / 1800 > 10%: folded into the ANN structure
+    again = refresh(vt, "embedding", settings=settings)
+    assert again.action == "noop" and again.lance_version == res.lance_version
+    st = status(vt, "embedding", settings=settings)
+    assert st.up_to_date and st.rows == 1800 and st.rows_outside_ann == 0 and st.table_rows_not_indexed == 0
+    assert st.index_type == "ivf_pq" and st.size_bytes and vt.properties[
+        "lakehouse.index.embedding.snapshot-id"] == str(vt.snapshot_id)
+
+
+def test_filter_matching_at_least_k_rows_returns_k(settings):  # noqa: ANN001
+    rng = np.random.default_rng(3)
+    vt = new_table(settings, rng, 3000)
+    build(vt, "embedding", index_type="ivf_pq", store=["lang", "n"], settings=settings, num_partitions=32)
+    index = open_index(vt, "embedding", settings=settings)
+    q = rng.normal(size=DIM).astype(np.float32)
+    where = "n >= 1000 and n < 1012"  # 12 rows, scattered over the partitions
+    for threshold in (0, 10_000):  # forced through prefiltered ANN, then the exact-over-filtered path
+        res = index.search(q, 10, where=where, nprobes=1, exact_filter_rows=threshold)
+        assert len(res) == 10
+        assert_same(res, exact(vt, q, 10, where=where))
+    # a filter on a column the index does not store is answered exactly over the table
+    vt2 = new_table(settings, rng, 500)
+    build(vt2, "embedding", store=["lang"], settings=settings)
+    res = open_index(vt2, "embedding", settings=settings).search(q, 5, where="n < 100")
+    assert res.plan.path == "exact" and "does not store" in res.plan.reason
+    assert_same(res, exact(vt2, q, 5, where="n < 100"))
+
+
+@pytest.mark.parametrize("step", ["deleted", "appended", "folded"])
+def test_refresh_killed_midway_leaves_last_good_index_and_is_completed(settings, step):  # noqa: ANN001
+    rng = np.random.default_rng(5)
+    vt = new_table(settings, rng, 1000)
+    build(vt, "embedding", index_type="ivf_flat", store=["lang"], settings=settings, num_partitions=4)
+    indexed = vt.snapshot_id
+    vt.append(batch(rng, 10_000, 500))
+    vt.iceberg.delete("n < 100")
+    vt.refresh()
+
+    def die(at: str) -> None:
+        if at == step:
+            raise RuntimeError(f"killed after {at}")
+
+    with pytest.raises(RuntimeError, match="killed"):
+        refresh(vt, "embedding", settings=settings, checkpoint=die)
+    vt.refresh()
+    assert vt.properties["lakehouse.index.embedding.snapshot-id"] == str(indexed)
+    index = open_index(vt, "embedding", settings=settings)
+    q = rng.normal(size=DIM).astype(np.float32)
+    res = index.search(q, 10, nprobes=4)
+    assert res.plan.path == "index+tail"
+    assert_same(res, exact(vt, q, 10))
+    done = refresh(vt, "embedding", settings=settings)
+    assert done.action == "incremental" and any("interrupted" in n for n in done.notes)
+    res = open_index(vt, "embedding", settings=settings).search(q, 10, nprobes=4)
+    assert res.plan.path == "index"
+    assert_same(res, exact(vt, q, 10))
+    assert status(vt, "embedding", settings=settings).rows == vt.count()
+
+
+def test_concurrent_refresh_fails_clearly(settings):  # noqa: ANN001
+    rng = np.random.default_rng(9)
+    vt = new_table(settings, rng, 300)
+    build(vt, "embedding", settings=settings)
+    with IndexStore(vt, "embedding", settings=settings).lock():
+        with pytest.raises(VectorIndexError, match="another process") as info:
+            refresh(vt, "embedding", settings=settings)
+    assert info.value.problem == "locked"
+    assert refresh(vt, "embedding", settings=settings).action == "noop"
+
+
+def test_as_of_untagged_snapshot_falls_back_to_exact(settings):  # noqa: ANN001
+    rng = np.random.default_rng(11)
+    vt = new_table(settings, rng, 400)
+    old = vt.snapshot_id
+    vt.append(batch(rng, 5000, 100))
+    build(vt, "embedding", settings=settings)
+    q = rng.normal(size=DIM).astype(np.float32)
+    res = open_index(vt, "embedding", settings=settings).search(q, 7, as_of=old)
+    assert res.plan.path == "exact" and "no index version is tagged" in res.plan.reason
+    assert_same(res, exact(vt, q, 7, snapshot_id=old))
+
+
+def test_spec_change_rebuilds_and_auto_upgrades(settings):  # noqa: ANN001
+    rng = np.random.default_rng(13)
+    vt = new_table(settings, rng, 300)
+    assert build(vt, "embedding", settings=settings).action == "build"
+    assert status(vt, "embedding", settings=settings).index_type == "flat"
+    with vt.iceberg.transaction() as tx:
+        tx.set_properties({"lakehouse.vector.embedding.model-version": "2"})
+    res = refresh(vt, "embedding", settings=settings)
+    assert res.action == "rebuild" and "spec" in res.reason
+
+
+def test_bad_input_gets_clear_errors(settings):  # noqa: ANN001
+    rng = np.random.default_rng(17)
+    vt = new_table(settings, rng, 200, model="hash-32")
+    build(vt, "embedding", store=["lang"], settings=settings)
+    index = open_index(vt, "embedding", settings=settings)
+    with pytest.raises(VectorValidationError, match="16-d"):
+        index.search(np.ones(15), 5)
+    with pytest.raises(VectorSpecError):
+        open_index(vt, "nope", settings=settings)
+    with pytest.raises(VectorIndexError, match="does not parse"):
+        index.search(np.ones(DIM), 5, where="lang = ")
+    with pytest.raises(VectorIndexError, match="Could not find field"):
+        index.search(np.ones(DIM), 5, where="colour = 'red'")
+    with pytest.raises(VectorIndexError, match="no snapshot 42"):
+        index.search(np.ones(DIM), 5, as_of=42)
+    with pytest.raises(ModelError, match="32-d"):
+        index.search("some text", 5)
+    with pytest.raises(VectorIndexError, match="cannot store"):
+        build(vt, "embedding", store=["missing"], settings=settings)
+    vt_no_index = new_table(settings, rng, 50)
+    with pytest.raises(VectorIndexError, match="no index"):
+        VectorIndex.open(vt_no_index, "embedding", settings=settings)
+    q = rng.normal(size=DIM).astype(np.float32)
+    res = search(vt_no_index, "embedding", q, 3, settings=settings)
+    assert res.plan.path == "exact" and "no index" in res.plan.reason
+    assert_same(res, exact(vt_no_index, q, 3))
+
+
+def test_text_query_uses_the_column_model(settings):  # noqa: ANN001
+    from lakehouse.embed import get_model
+
+    rng = np.random.default_rng(19)
+    schema = pa.schema([("key", pa.string()), ("text", pa.string()), ("embedding", pa.list_(pa.float32()))])
+    vt = VectorTable.create(f"idx.t{uuid.uuid4().hex[:10]}", schema, key="key", settings=settings,
+                            vectors=[VectorSpec("embedding", dim=16, model="hash-16")])
+    texts = [f"document number {i} about {w}" for i, w in enumerate(rng.choice(["cats", "dogs", "tax"], 300))]
+    m = get_model("hash-16").embed(texts)
+    vt.append({"key": [str(i) for i in range(300)], "text": texts,
+               "embedding": pa.FixedSizeListArray.from_arrays(pa.array(m.ravel()), type=vector_type(16))})
+    build(vt, "embedding", settings=settings)
+    res = open_index(vt, "embedding", settings=settings).search(texts[42], 1)
+    assert res.keys == ["42"]
+
+
+def test_cli_build_status_search(settings):  # noqa: ANN001
+    from lakehouse.cli.main import cli
+
+    rng = np.random.default_rng(23)
+    vt = new_table(settings, rng, 600)
+    env = {"LAKEHOUSE__CATALOG__URI": settings.catalog.uri, "LAKEHOUSE__WAREHOUSE": settings.warehouse}
+    runner = CliRunner()
+    home = ["--home", str(settings.home)]
+    r = runner.invoke(cli, [*home, "index", "build", vt.identifier, "--store", "lang", "-o", "json"], env=env)
+    assert r.exit_code == 0, r.output
+    vt.append(batch(rng, 9000, 20))
+    r = runner.invoke(cli, [*home, "index", "status", vt.identifier, "-o", "json"], env=env)
+    assert r.exit_code == 0, r.output
+    info = json.loads(r.output)[0]
+    assert info["table_rows_not_indexed"] == 20 and not info["up_to_date"]
+    q = rng.normal(size=DIM).astype(np.float32)
+    r = runner.invoke(cli, [*home, "index", "search", vt.identifier, "--vector", json.dumps(q.tolist()), "-k", "5",
+                            "--where", "lang = 'en'", "--explain", "-o", "json"], env=env)
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert out["plan"]["path"] == "index+tail"
+    vt.refresh()
+    assert sorted(row["key"] for row in out["rows"]) == sorted(exact(vt, q, 5, where="lang = 'en'")[0])
+    r = runner.invoke(cli, [*home, "index", "search", vt.identifier, "--vector", "[1, 2]"], env=env)
+    assert r.exit_code != 0 and "16-d" in r.output
+    r = runner.invoke(cli, [*home, "index", "refresh", vt.identifier, "-o", "json"], env=env)
+    assert r.exit_code == 0 and json.loads(r.output)[0]["action"] == "incremental"
+
+
+def test_refresh_job_main(settings, monkeypatch, capsys):  # noqa: ANN001
+    from jobs.refresh_index import main
+
+    rng = np.random.default_rng(29)
+    vt = new_table(settings, rng, 200)
+    monkeypatch.setenv("LAKEHOUSE__CATALOG__URI", settings.catalog.uri)
+    monkeypatch.setenv("LAKEHOUSE__WAREHOUSE", settings.warehouse)
+    monkeypatch.setenv("LAKEHOUSE_HOME", str(settings.home))
+    assert main(["--table", vt.identifier, "--store", "lang"]) == 0
+    assert json.loads(capsys.readouterr().out)["action"] == "build"
+    assert main(["--table", vt.identifier]) == 0
+    assert json.loads(capsys.readouterr().out)["action"] == "noop"
