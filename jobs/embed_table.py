@@ -33,8 +33,8 @@ class EmbedParams:
     key: str = "key"
     output: str | None = None  # default: <namespace>.embeddings
     model: str = "all-MiniLM-L6-v2"
-    chunk_size: int = 1000
-    chunk_overlap: int = 100
+    chunk_size: int = 800
+    chunk_overlap: int = 80
     batch_size: int = 32
     partitions: int | None = None
     run_id: str = field(default_factory=lambda: str(uuid.uuid4()))

@@ -15,30 +15,14 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-import pyarrow as pa
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from lakehouse.config import Settings
     from lakehouse.ingest.files import Skipped
-
-DOCUMENT_SCHEMA = pa.schema(
-    [
-        pa.field("key", pa.string(), nullable=False),
-        ("path", pa.string()),
-        ("title", pa.string()),
-        ("text", pa.string()),
-        ("mime", pa.string()),
-        ("bytes", pa.int64()),
-        ("content_sha256", pa.string()),
-        ("ingested_at", pa.timestamp("us", tz="UTC")),
-    ]
-)
 
 
 @dataclass(frozen=True)
@@ -61,30 +45,31 @@ class IngestResult:
     seconds: float
 
 
-def transform(spark: SparkSession, params: IngestParams) -> tuple[DataFrame, list[Skipped]]:
-    """Scan ``params.path`` and return the documents as a DataFrame plus the files that were skipped."""
-    from lakehouse.ingest.files import scan_documents
+def transform(spark: SparkSession, params: IngestParams) -> DataFrame:
+    """List ``params.path`` on the driver and read the files in Spark tasks.
 
-    scan = scan_documents(params.path, limit=params.limit)
-    now = datetime.now(UTC)
-    docs = scan.documents
-    table = pa.Table.from_pydict(
-        {
-            "key": [d.key for d in docs],
-            "path": [d.path for d in docs],
-            "title": [d.title for d in docs],
-            "text": [d.text for d in docs],
-            "mime": [d.mime for d in docs],
-            "bytes": [d.bytes for d in docs],
-            "content_sha256": [d.content_sha256 for d in docs],
-            "ingested_at": [now] * len(docs),
-        },
-        schema=DOCUMENT_SCHEMA,
+    Returns one row per file: the document columns, plus ``skip_reason`` (null for documents) so that the caller can
+    report skipped files without reading anything twice. On a cluster the folder must be visible to the executors
+    (a shared or object-store mount).
+    """
+    from pyspark.sql import functions as F
+
+    from lakehouse.ingest.files import list_files
+    from lakehouse.spark.udfs import INGEST_DDL, read_documents
+
+    found, walk_errors = list_files(params.path)
+    if params.limit is not None:
+        found = found[: params.limit]
+    paths = [(rel, str(full)) for rel, full in found] + [(s.path, None) for s in walk_errors]
+    listing = spark.createDataFrame(paths, "rel string, full string")
+    slices = max(1, min(len(paths) // 16 + 1, spark.sparkContext.defaultParallelism * 4))
+    return listing.repartition(slices).mapInArrow(read_documents, schema=INGEST_DDL).withColumn(
+        "ingested_at", F.current_timestamp()
     )
-    return spark.createDataFrame(table.to_pandas()), list(scan.skipped)
 
 
 def run(spark: SparkSession, params: IngestParams, settings: Settings, *, log: Callable[[str], object] = print) -> IngestResult:
+    from lakehouse.ingest.files import Skipped
     from lakehouse.spark.progress import track
     from lakehouse.spark.write import table_exists, write_vector_table
     from lakehouse.table import VectorTable, split_identifier
@@ -93,10 +78,12 @@ def run(spark: SparkSession, params: IngestParams, settings: Settings, *, log: C
     ns, name = split_identifier(params.table or "documents", settings)
     ident = f"{ns}.{name}"
     full = f"{settings.catalog.name}.{ident}"
-    log(f"scanning {params.path} ...")
-    df, skipped = transform(spark, params)
+    log(f"reading {params.path} ...")
+    scanned = transform(spark, params).cache()
+    skipped = [Skipped(r.path, r.skip_reason) for r in scanned.filter("skip_reason IS NOT NULL").collect()]
     for s in skipped:
         log(f"  skipped {s.path}: {s.reason}")
+    df = scanned.filter("skip_reason IS NULL").drop("skip_reason")
     files = df.count()
     log(f"  {files} documents read, {len(skipped)} skipped")
     spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {settings.catalog.name}.{ns}")
@@ -106,6 +93,7 @@ def run(spark: SparkSession, params: IngestParams, settings: Settings, *, log: C
             inserted, updated, unchanged = files, 0, 0
         else:
             inserted, updated, unchanged = _merge(spark, df, full)
+    scanned.unpersist()
     table = VectorTable.load(ident, settings=settings)
     return IngestResult(
         ident, table.snapshot_id, files, inserted, updated, unchanged, skipped, table.count(), time.perf_counter() - started

@@ -16,6 +16,12 @@ Example ``lakehouse.yaml``::
       packages: org.apache.iceberg:iceberg-spark-runtime-3.5_2.12:1.10.2
     embed:
       model: all-MiniLM-L6-v2
+    lineage:
+      transport: http                        # file (default) | http | console | none
+      url: http://marquez.internal:5000      # a Marquez-compatible POST /api/v1/lineage
+
+OpenLineage's own configuration (``OPENLINEAGE__*`` variables, ``openlineage.yml``, ``OPENLINEAGE_DISABLED``) takes
+precedence over the ``lineage`` section when present; see :mod:`lakehouse.lineage.emitter`.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 import yaml
 
@@ -56,8 +62,29 @@ class SparkSettings:
 class EmbedSettings:
     model: str = "all-MiniLM-L6-v2"
     batch_size: int = 32
-    chunk_size: int = 1000  # characters
-    chunk_overlap: int = 100
+    chunk_size: int = 800  # characters: ~225 MiniLM tokens, inside its 256-token window (1000 averaged 281)
+    chunk_overlap: int = 80
+
+
+LineageTransport = Literal["file", "http", "console", "none"]
+LINEAGE_TRANSPORTS: tuple[str, ...] = ("file", "http", "console", "none")
+
+
+@dataclass(frozen=True)
+class LineageSettings:
+    transport: LineageTransport = "file"  # used only when OpenLineage's own config is absent
+    path: str | None = None  # JSONL file for the file transport; default <state_dir>/lineage.jsonl
+    url: str | None = None  # Marquez-compatible base URL (POST <url>/api/v1/lineage); with "file", events go to both
+    namespace: str = "lakehouse"  # the OpenLineage job namespace
+
+    def __post_init__(self) -> None:
+        if self.transport not in LINEAGE_TRANSPORTS:
+            raise ConfigError(
+                f"unknown setting value lineage.transport={self.transport!r}",
+                hint=f"use one of {', '.join(LINEAGE_TRANSPORTS)}",
+            )
+        if self.transport == "http" and not self.url:
+            raise ConfigError("lineage.transport is 'http' but lineage.url is not set", hint="set lineage.url")
 
 
 @dataclass(frozen=True)
@@ -69,6 +96,12 @@ class Settings:
     catalog: CatalogSettings = field(default_factory=CatalogSettings)
     spark: SparkSettings = field(default_factory=SparkSettings)
     embed: EmbedSettings = field(default_factory=EmbedSettings)
+    lineage: LineageSettings = field(default_factory=LineageSettings)
+
+    @property
+    def lineage_path(self) -> Path:
+        """The JSONL file the embedded lineage default appends to."""
+        return Path(self.lineage.path).expanduser().resolve() if self.lineage.path else self.state_dir / "lineage.jsonl"
 
     @property
     def catalog_database(self) -> str:
@@ -84,7 +117,12 @@ class Settings:
         return None
 
 
-_SECTIONS: dict[str, type] = {"catalog": CatalogSettings, "spark": SparkSettings, "embed": EmbedSettings}
+_SECTIONS: dict[str, type] = {
+    "catalog": CatalogSettings,
+    "spark": SparkSettings,
+    "embed": EmbedSettings,
+    "lineage": LineageSettings,
+}
 _TOP_LEVEL = {"home", "warehouse", "state_dir", "namespace"}
 
 

@@ -42,6 +42,7 @@ def test_main_job_runs_end_to_end_on_a_small_corpus(tmp_path: Path) -> None:
         assert int(rows["documents"]) >= 3 and int(rows["embeddings"]) > int(rows["documents"]), out[-3000:]
         assert re.search(r"\[\d+:\d+\] #\d+", out), "sample rows show the text span"
         assert "sample embeddings" in out and "demo finished" in out
+        assert re.search(r"\[-?\d\.\d{4}, -?\d\.\d{4}, -?\d\.\d{4}, -?\d\.\d{4}, \.\.\.\]", out), "first vector values"
 
         from pyiceberg.catalog import load_catalog
 

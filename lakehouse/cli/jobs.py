@@ -49,8 +49,8 @@ def ingest(ctx: click.Context, path: Path, table: str | None, limit: int | None,
 @click.option("--key", default="key", show_default=True, help="Key column of the source table.")
 @click.option("--output", "output_table", default=None, help="Embeddings table (default: <namespace>.embeddings).")
 @click.option("--model", default=None, help="Embedding model (default: all-MiniLM-L6-v2, packaged offline).")
-@click.option("--chunk-size", type=int, default=None, help="Chunk size in characters (default 1000).")
-@click.option("--chunk-overlap", type=int, default=None, help="Overlap between chunks in characters (default 100).")
+@click.option("--chunk-size", type=int, default=None, help="Chunk size in characters (default 800: inside MiniLM's 256-token window).")
+@click.option("--chunk-overlap", type=int, default=None, help="Overlap between chunks in characters (default 80).")
 @click.option("--master", default=None, help="Spark master (default: local[*]).")
 @click.pass_context
 @handle_errors
@@ -148,6 +148,8 @@ def demo(ctx: click.Context, limit: int | None, corpus: Path | None, model: str 
         rows.append({"table": f"{settings.catalog.name}.{ident}", "rows": t.count(), "snapshot_id": t.snapshot_id,
                      "location": t.iceberg.location()})
     emit(rows, "table", title="tables")
+    docs = VectorTable.load(ingested.table, settings=settings).to_arrow(columns=["key", "path"])
+    paths = dict(zip(docs.column("key").to_pylist(), docs.column("path").to_pylist(), strict=True))
     sample = (
         VectorTable.load(embedded.output, settings=settings)
         .to_arrow(columns=["source_key", "chunk_index", "chunk_start", "chunk_end", "chunk_text", "embedding"])
@@ -157,14 +159,14 @@ def demo(ctx: click.Context, limit: int | None, corpus: Path | None, model: str 
     emit(
         [
             {
-                "source_key": r["source_key"],
+                "source": paths.get(r["source_key"], r["source_key"]),
                 "span": f"[{r['chunk_start']}:{r['chunk_end']}] #{r['chunk_index']}",
-                "text": " ".join(r["chunk_text"].split())[:70] + "...",
-                "embedding": [round(v, 4) for v in r["embedding"][:4]] + ["..."],
+                "text": " ".join(r["chunk_text"].split())[:60] + "...",
+                "embedding": "[" + ", ".join(f"{v:.4f}" for v in r["embedding"][:4]) + ", ...]",
             }
             for r in sample
         ],
         "table",
-        title="sample embeddings",
+        title="sample embeddings (text span in the source document, first vector values)",
     )
     _log(f"demo finished in {time.perf_counter() - started:.1f} s")
