@@ -76,3 +76,24 @@ class LineageError(LakehouseError):
 class VectorIndexError(LakehouseError):
     """An ANN index is missing, locked, out of step, or was asked something it cannot answer (a filter that does not
     parse, a query of the wrong shape). Fields: table, column, problem."""
+
+
+class SqlError(LakehouseError):
+    """A similarity SQL query was refused, could not be planned, transpiled or executed. Fields depend on the subclass."""
+
+
+class SqlParseError(SqlError):
+    """The SQL does not parse. Fields: line, column (1-based), text (the offending token), highlight (the line, marked)."""
+
+
+class UnsafeSqlError(SqlError):
+    """The analyst entry points are read-only: a DDL/DML/COPY/ATTACH/INSTALL/LOAD/PRAGMA/SET statement or several
+    statements were refused. Fields: statement (the kind refused)."""
+
+
+class SqlPlanError(SqlError):
+    """The query names an unknown table or column, or compares vectors of different dimensions. Fields: table, column."""
+
+
+class TranspileError(SqlError):
+    """A construct cannot be expressed in the target engine with the same semantics. Fields: target, construct."""

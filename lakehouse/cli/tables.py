@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
-
 import click
 
 from lakehouse.cli.output import emit, handle_errors, output_option
@@ -54,6 +52,21 @@ def show(ctx: click.Context, table: str, limit: int, snapshot: int | None, outpu
     emit(rows, output)
 
 
+def _submit_args(settings: object) -> list[str]:
+    from lakehouse.spark import spark_conf
+    from lakehouse.table import ensure_catalog
+
+    conf = spark_conf(settings, ensure_catalog(settings))  # type: ignore[arg-type]
+    args = ["--master", conf.pop("spark.master")]
+    if "spark.jars" in conf:
+        args += ["--jars", conf.pop("spark.jars")]
+    if "spark.jars.packages" in conf:
+        args += ["--packages", conf.pop("spark.jars.packages")]
+    for k, v in conf.items():
+        args += ["--conf", f"{k}={v}"]
+    return args
+
+
 @click.command("spark-args")
 @click.pass_context
 @handle_errors
@@ -62,19 +75,31 @@ def spark_args(ctx: click.Context) -> None:
 
     \b
     spark-submit $(lakehouse spark-args) jobs/embed_table.py --source docs.documents
+    (printed unquoted for that use; `lakehouse submit` runs spark-submit for you)
     """
-    from lakehouse.spark import spark_conf
-    from lakehouse.table import ensure_catalog
+    click.echo(" ".join(_submit_args(ctx.obj["settings_factory"]())))
 
-    settings = ctx.obj["settings_factory"]()
-    conf = spark_conf(settings, ensure_catalog(settings))
-    args: list[str] = []
-    master = conf.pop("spark.master")
-    args += ["--master", master]
-    if "spark.jars" in conf:
-        args += ["--jars", conf.pop("spark.jars")]
-    if "spark.jars.packages" in conf:
-        args += ["--packages", conf.pop("spark.jars.packages")]
-    for k, v in conf.items():
-        args += ["--conf", f"{k}={v}"]
-    click.echo(" ".join(shlex.quote(a) for a in args))
+
+@click.command("submit", context_settings={"ignore_unknown_options": True})
+@click.argument("script", type=click.Path(exists=True, dir_okay=False))
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+@handle_errors
+def submit(ctx: click.Context, script: str, args: tuple[str, ...]) -> None:
+    """Run a job script with spark-submit, wired to this lakehouse.
+
+    \b
+    lakehouse submit jobs/ingest_documents.py --path ./docs
+    lakehouse submit jobs/embed_table.py --source docs.documents
+    """
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import pyspark
+
+    spark_submit = Path(pyspark.__file__).parent / "bin" / "spark-submit"
+    env = {**os.environ, "PYSPARK_PYTHON": os.environ.get("PYSPARK_PYTHON", sys.executable)}
+    cmd = [str(spark_submit), *_submit_args(ctx.obj["settings_factory"]()), script, *args]
+    sys.exit(subprocess.run(cmd, env=env, check=False).returncode)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from pathlib import Path
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -85,7 +86,10 @@ def build_spark(
     builder = SparkSession.builder.appName(app_name)
     for key, value in {**spark_conf(settings, uri, master=master), **(conf or {})}.items():
         builder = builder.config(key, value)
-    spark = builder.getOrCreate()
+    with warnings.catch_warnings():
+        # Starting the JVM is a fork+exec; lance's at-fork warning does not apply to it.
+        warnings.filterwarnings("ignore", message="lance is not fork-safe")
+        spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     # PySpark takes the workers' interpreter from $PYSPARK_PYTHON (default "python3" on PATH), not from the
     # spark.pyspark.python setting, when the JVM is started from Python. Point UDFs at this virtualenv's

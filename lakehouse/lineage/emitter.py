@@ -1,0 +1,353 @@
+"""``LineageEmitter``: START on entering a job, COMPLETE on leaving it, FAIL (with the error) when it raises.
+
+Where events go, first match wins:
+
+1. ``OPENLINEAGE_DISABLED=true`` in the environment: nowhere (and ``lineage.transport: none`` likewise).
+2. OpenLineage's own configuration, read the way ``openlineage-python`` reads it: ``OPENLINEAGE__*`` variables, the
+   file named by ``OPENLINEAGE_CONFIG``, ``./openlineage.yml`` or ``~/.openlineage/openlineage.yml`` (the file wins
+   over the variables, as in the client), or ``OPENLINEAGE_URL`` (+ ``OPENLINEAGE_ENDPOINT``, ``OPENLINEAGE_API_KEY``).
+   The transport is built by the client's transport factory, so every transport it knows (http, kafka, composite,
+   file, console...) works.
+3. The embedded default from :class:`~lakehouse.config.LineageSettings`: ``file`` appends JSONL to
+   ``<state_dir>/lineage.jsonl`` (the client's FileTransport with ``append=True``); with ``lineage.url`` set it also
+   POSTs each event to ``<url>/api/v1/lineage`` (Marquez, or the catalog service). ``http`` posts only; ``console``
+   logs events.
+
+The environment is an argument (default ``os.environ``) and is never written to; that is why the emitter resolves the
+configuration itself and hands the resulting transport the events, rather than constructing an ``OpenLineageClient``
+(which reads, and for ``OPENLINEAGE_URL`` rewrites, ``os.environ``). Client-side filters and tags from
+``openlineage.yml`` are therefore not applied.
+
+A lineage problem never fails a job: emission errors are logged as warnings. ``strict=True`` (for tests) raises
+:class:`~lakehouse.errors.LineageError` instead.
+
+Example::
+
+    emitter = LineageEmitter.from_settings(settings)
+    with emitter.run("embed_table", inputs=[iceberg_input(src, settings)], params=asdict(params)) as run:
+        ...                                   # START was emitted; write run.run_id into the run_id column
+        run.add_output(iceberg_output(out, settings, extra_facets={"columnLineage": lineage}))
+    # COMPLETE here; FAIL with the exception (which propagates) if the block raised
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from lakehouse.errors import LineageError
+from lakehouse.lineage import facets as f
+from lakehouse.lineage.events import EventType, new_run_id, run_event, to_dict
+
+if TYPE_CHECKING:
+    from openlineage.client.event_v2 import InputDataset, OutputDataset, RunEvent
+    from openlineage.client.facet_v2 import JobFacet, RunFacet
+    from openlineage.client.transport import Transport
+
+    from lakehouse.config import Settings
+
+__all__ = ["LineageEmitter", "LineageRun", "ParentRef", "openlineage_config"]
+
+log = logging.getLogger(__name__)
+ENV_PREFIX = "OPENLINEAGE__"
+# fewer retries than the client's default (5): a collector that is down must not hold a job up for long
+HTTP_RETRY: dict[str, Any] = {
+    "total": 2,
+    "read": 2,
+    "connect": 2,
+    "backoff_factor": 0.2,
+    "status_forcelist": [500, 502, 503, 504],
+    "allowed_methods": ["HEAD", "POST"],
+}
+
+
+# -- configuration ------------------------------------------------------------------------------------------------
+def _env_config(environ: Mapping[str, str]) -> dict[str, Any]:
+    """``OPENLINEAGE__TRANSPORT__TYPE=http`` -> ``{"transport": {"type": "http"}}``; JSON values are parsed."""
+    config: dict[str, Any] = {}
+    # reverse order so that a top-level key (a JSON object) is applied before deeper keys overwrite parts of it
+    for key, raw in sorted(((k, v) for k, v in environ.items() if k.startswith(ENV_PREFIX)), reverse=True):
+        try:
+            value: Any = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        parts = [p.lower() for p in key[len(ENV_PREFIX) :].split("__")]
+        node = config
+        for part in parts[:-1]:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        node[parts[-1]] = value
+    return config
+
+
+def _yaml_config_path(environ: Mapping[str, str], cwd: Path, home: Path) -> Path | None:
+    candidates = [environ.get("OPENLINEAGE_CONFIG"), cwd / "openlineage.yml", home / ".openlineage" / "openlineage.yml"]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    return None
+
+
+def openlineage_config(
+    environ: Mapping[str, str] | None = None, *, cwd: Path | None = None, home: Path | None = None
+) -> dict[str, Any] | None:
+    """OpenLineage's own configuration found in ``environ`` and the config files, or None when there is none."""
+    from openlineage.client.utils import deep_merge_dicts
+
+    env = os.environ if environ is None else environ
+    cwd = cwd or Path.cwd()
+    home = home or Path(env.get("HOME") or Path.home())
+    config = _env_config(env)
+    path = _yaml_config_path(env, cwd, home)
+    if path is not None:
+        try:
+            from_file = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise LineageError(f"cannot read OpenLineage config {path}: {exc}", hint="fix or remove the file") from exc
+        config = deep_merge_dicts(config, from_file if isinstance(from_file, dict) else {})
+    transport = config.get("transport")
+    if not (isinstance(transport, dict) and transport.get("type")) and env.get("OPENLINEAGE_URL"):
+        http: dict[str, Any] = {
+            "type": "http",
+            "url": env["OPENLINEAGE_URL"],
+            "endpoint": env.get("OPENLINEAGE_ENDPOINT", "api/v1/lineage"),
+        }
+        if env.get("OPENLINEAGE_API_KEY"):
+            http["auth"] = {"type": "api_key", "apiKey": env["OPENLINEAGE_API_KEY"]}
+        config["transport"] = http
+    return config or None
+
+
+def _disabled(environ: Mapping[str, str]) -> bool:
+    return environ.get("OPENLINEAGE_DISABLED", "").strip().lower() == "true"
+
+
+def _embedded_transports(settings: Settings) -> list[Transport]:
+    from openlineage.client.transport.console import ConsoleConfig, ConsoleTransport
+    from openlineage.client.transport.file import FileConfig, FileTransport
+    from openlineage.client.transport.http import HttpConfig, HttpTransport
+
+    lineage = settings.lineage
+    transports: list[Transport] = []
+    if lineage.transport == "file":
+        path = settings.lineage_path
+        transports.append(FileTransport(FileConfig(log_file_path=str(path), append=True)))
+    if lineage.transport == "console":
+        transports.append(ConsoleTransport(ConsoleConfig()))
+    if lineage.url and lineage.transport in ("file", "http"):
+        config = HttpConfig.from_dict({"url": lineage.url, "endpoint": "api/v1/lineage", "retry": HTTP_RETRY})
+        transports.append(HttpTransport(config))
+    return transports
+
+
+# -- runs ---------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ParentRef:
+    """A parent run by id, for chains that cross processes (a CLI run that launches ``spark-submit`` jobs)."""
+
+    run_id: str
+    job_name: str
+    namespace: str
+    root: tuple[str, str, str] | None = None  # (run_id, namespace, job_name) of the chain's first run
+
+    @property
+    def chain_root(self) -> tuple[str, str, str]:
+        return self.root or (self.run_id, self.namespace, self.job_name)
+
+
+class LineageRun:
+    """One job run inside :meth:`LineageEmitter.run`: its id, and the outputs and facets known by its end."""
+
+    def __init__(
+        self,
+        run_id: str,
+        job_name: str,
+        namespace: str,
+        *,
+        parent: LineageRun | ParentRef | None,
+        inputs: Sequence[InputDataset],
+        run_facets: Mapping[str, RunFacet],
+        job_facets: Mapping[str, JobFacet],
+    ) -> None:
+        self.run_id = run_id
+        self.job_name = job_name
+        self.namespace = namespace
+        self.parent = parent
+        self.inputs: list[InputDataset] = list(inputs)
+        self.outputs: list[OutputDataset] = []
+        self.run_facets: dict[str, RunFacet] = dict(run_facets)
+        self.job_facets: dict[str, JobFacet] = dict(job_facets)
+        self.events: list[dict[str, Any]] = []  # what was emitted, as JSON objects
+        if parent is not None:
+            self.run_facets["parent"] = f.parent_facet(
+                parent.run_id, parent.namespace, parent.job_name, root=parent.chain_root
+            )
+
+    @property
+    def chain_root(self) -> tuple[str, str, str]:
+        return self.parent.chain_root if self.parent is not None else (self.run_id, self.namespace, self.job_name)
+
+    def ref(self) -> ParentRef:
+        """This run as a :class:`ParentRef` to hand to a child job in another process."""
+        return ParentRef(self.run_id, self.job_name, self.namespace, self.chain_root)
+
+    def add_input(self, dataset: InputDataset) -> None:
+        self.inputs.append(dataset)
+
+    def add_output(self, dataset: OutputDataset) -> None:
+        self.outputs.append(dataset)
+
+    def add_facet(self, name: str, facet: RunFacet) -> None:
+        """A run facet for the COMPLETE/FAIL event (e.g. statistics known only at the end)."""
+        self.run_facets[name] = facet
+
+    def event(self, event_type: EventType, *, extra: Mapping[str, RunFacet] | None = None) -> RunEvent:
+        end = event_type != "START"
+        return run_event(
+            event_type,
+            run_id=self.run_id,
+            job_name=self.job_name,
+            job_namespace=self.namespace,
+            inputs=self.inputs,
+            outputs=self.outputs if end else [],
+            run_facets={**self.run_facets, **(extra or {})},
+            job_facets=self.job_facets,
+        )
+
+    def __repr__(self) -> str:
+        return f"LineageRun({self.namespace}/{self.job_name}, run_id={self.run_id})"
+
+
+class LineageEmitter:
+    """Sends OpenLineage RunEvents to the configured transports; see the module docstring for the precedence."""
+
+    def __init__(
+        self, transports: Sequence[Transport] = (), *, namespace: str = "lakehouse", strict: bool = False
+    ) -> None:
+        self.transports = list(transports)
+        self.namespace = namespace
+        self.strict = strict
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        environ: Mapping[str, str] | None = None,
+        strict: bool = False,
+        cwd: Path | None = None,
+    ) -> LineageEmitter:
+        env = os.environ if environ is None else environ
+        namespace = settings.lineage.namespace
+        if _disabled(env) or settings.lineage.transport == "none":
+            return cls([], namespace=namespace, strict=strict)
+        config = openlineage_config(env, cwd=cwd)
+        transport = (config or {}).get("transport")
+        if isinstance(transport, dict) and transport.get("type"):
+            from openlineage.client.transport import get_default_factory
+
+            try:
+                return cls([get_default_factory().create(transport)], namespace=namespace, strict=strict)
+            except Exception as exc:  # a bad user config must not fail the job either
+                if strict:
+                    raise LineageError(f"invalid OpenLineage transport config {transport!r}: {exc}") from exc
+                log.warning("lineage disabled: invalid OpenLineage transport config (%s)", exc)
+                return cls([], namespace=namespace, strict=strict)
+        if settings.lineage.transport == "file":
+            settings.lineage_path.parent.mkdir(parents=True, exist_ok=True)
+        return cls(_embedded_transports(settings), namespace=namespace, strict=strict)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.transports)
+
+    def emit(self, event: RunEvent) -> bool:
+        """Send ``event`` to every transport; True when all took it. Failures warn (or raise when strict)."""
+        errors: list[str] = []
+        for transport in self.transports:
+            try:
+                transport.emit(event)
+            except Exception as exc:
+                errors.append(f"{type(transport).__name__}: {exc}")
+        if errors:
+            state = getattr(event.eventType, "value", event.eventType)
+            message = f"lineage event {state} for run {event.run.runId} not emitted: {'; '.join(errors)}"
+            if self.strict:
+                raise LineageError(message, hint="check the lineage transport configuration", run_id=event.run.runId)
+            log.warning(message)
+        return not errors
+
+    @contextmanager
+    def run(
+        self,
+        job_name: str,
+        *,
+        inputs: Sequence[InputDataset] = (),
+        parent: LineageRun | ParentRef | None = None,
+        job_facets: Mapping[str, JobFacet] | None = None,
+        run_facets: Mapping[str, RunFacet] | None = None,
+        params: Mapping[str, Any] | None = None,
+        run_id: str | None = None,
+    ) -> Iterator[LineageRun]:
+        """Emit START now, then COMPLETE on normal exit or FAIL with the error (which propagates) on an exception.
+
+        ``params`` become the standard ``executionParameters`` run facet; ``run_id`` defaults to a new UUIDv7.
+        """
+        facets = dict(run_facets or {})
+        if params is not None:
+            facets["executionParameters"] = f.parameters_facet(params)
+        run = LineageRun(
+            run_id or new_run_id(),
+            job_name,
+            self.namespace,
+            parent=parent,
+            inputs=inputs,
+            run_facets=facets,
+            job_facets={"jobType": f.job_type_facet(), **(job_facets or {})},
+        )
+        self._send(run, "START")
+        try:
+            yield run
+        except BaseException as exc:
+            # an interrupt (Ctrl-C, SystemExit) aborts the run; an error fails it
+            state: EventType = "FAIL" if isinstance(exc, Exception) else "ABORT"
+            try:
+                self._send(run, state, extra={"errorMessage": f.error_facet(exc)})
+            except LineageError as emit_error:  # strict mode: keep the job's own error, note the lineage one
+                exc.add_note(f"lineage: {emit_error.message}")
+            raise
+        self._send(run, "COMPLETE")
+
+    def _send(self, run: LineageRun, event_type: EventType, *, extra: Mapping[str, RunFacet] | None = None) -> None:
+        if not self.enabled:
+            return
+        try:
+            event = run.event(event_type, extra=extra)
+            payload = to_dict(event)
+        except Exception as exc:  # a facet that cannot be built or serialised
+            if self.strict:
+                raise LineageError(f"cannot build the {event_type} event of {run}: {exc}") from exc
+            log.warning("lineage %s event of %s not built: %s", event_type, run, exc)
+            return
+        if self.emit(event):
+            run.events.append(payload)
+
+    def close(self) -> None:
+        for transport in self.transports:
+            try:
+                transport.close()
+            except Exception as exc:  # closing is best effort
+                log.warning("closing lineage transport %s failed: %s", type(transport).__name__, exc)
+
+    def __repr__(self) -> str:
+        kinds = ", ".join(type(t).__name__ for t in self.transports) or "disabled"
+        return f"LineageEmitter({self.namespace}, {kinds})"

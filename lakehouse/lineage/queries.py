@@ -1,0 +1,352 @@
+"""Questions a reviewer asks, answered from the per-row lineage columns, the Iceberg snapshots and the event store.
+
+``trace``: which source row, at which snapshot, which exact text span, which model and which run made an embedding.
+The span is re-read from the source table *as of the recorded snapshot*, so later edits do not change the answer,
+and it is checked against ``content_sha256``.
+
+``impact``: which embeddings of a source table are stale, and why. Staleness is decided per source row from the
+lineage columns alone (no per-row hash column is needed in the embeddings table, and any text column works):
+a row's chunks tile its text without gaps (``chunk_text``'s invariant), so the row is unchanged exactly when every
+chunk's span of the *current* text hashes to its ``content_sha256`` and the chunks still end at the text's end.
+Comparing chunk hashes alone would miss text appended after the last chunk or a row that now chunks differently;
+comparing a per-row content hash would need that hash in the embeddings table. Reasons, one per source row, first
+match wins: ``deleted`` (the key is gone), ``content_changed``, ``model_changed`` (the rows' model or model version
+differ from the vector column's spec). A changed row's embeddings are all listed: the embed job re-embeds per row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from lakehouse.errors import LineageError
+
+if TYPE_CHECKING:
+    from lakehouse.config import Settings
+    from lakehouse.lineage.store import LineageStore
+    from lakehouse.table import VectorTable
+
+__all__ = ["REASONS", "Impact", "RunInfo", "StaleRow", "Trace", "impact", "trace"]
+
+Reason = Literal["deleted", "content_changed", "model_changed"]
+REASONS: tuple[Reason, ...] = ("deleted", "content_changed", "model_changed")
+_LINEAGE_COLUMNS = (
+    "embedding_id",
+    "source_table",
+    "source_key",
+    "source_snapshot_id",
+    "chunk_index",
+    "chunk_start",
+    "chunk_end",
+    "content_sha256",
+    "model",
+    "model_version",
+    "run_id",
+)
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    run_id: str
+    job_name: str
+    state: str | None
+    started_at: str | None
+    ended_at: str | None
+    parameters: dict[str, str | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Where one embedding came from. ``verified``: the re-read span hashes to the stored ``content_sha256``."""
+
+    embedding_id: str
+    embeddings_table: str
+    source_table: str
+    source_key: str
+    source_snapshot_id: int
+    text_column: str
+    chunk_index: int
+    chunk_start: int
+    chunk_end: int
+    text: str
+    content_sha256: str
+    verified: bool
+    model: str
+    model_version: str | None
+    run_id: str | None
+    run: RunInfo | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class StaleRow:
+    source_key: str
+    reason: Reason
+    embedding_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Impact:
+    """Stale embeddings of ``source_table`` in ``embeddings_table``, one entry per source row."""
+
+    source_table: str
+    embeddings_table: str
+    source_snapshot_id: int | None
+    embeddings_snapshot_id: int | None
+    stale: tuple[StaleRow, ...]
+    unembedded_keys: tuple[str, ...]  # source rows with text but no embedding yet (not stale, but to embed)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Stale source rows per reason (every reason present, zero included)."""
+        out = dict.fromkeys(REASONS, 0)
+        for row in self.stale:
+            out[row.reason] += 1
+        return out
+
+    @property
+    def embedding_counts(self) -> dict[str, int]:
+        out = dict.fromkeys(REASONS, 0)
+        for row in self.stale:
+            out[row.reason] += len(row.embedding_ids)
+        return out
+
+    def keys(self, reason: Reason | None = None) -> list[str]:
+        return sorted(r.source_key for r in self.stale if reason is None or r.reason == reason)
+
+    def embedding_ids(self, reason: Reason | None = None) -> list[str]:
+        return sorted(e for r in self.stale if reason is None or r.reason == reason for e in r.embedding_ids)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source_table": self.source_table,
+            "embeddings_table": self.embeddings_table,
+            "source_snapshot_id": self.source_snapshot_id,
+            "embeddings_snapshot_id": self.embeddings_snapshot_id,
+            "counts": self.counts,
+            "embedding_counts": self.embedding_counts,
+            "keys": {reason: self.keys(reason) for reason in REASONS},
+            "stale": [asdict(r) for r in self.stale],
+            "unembedded_keys": list(self.unembedded_keys),
+        }
+
+
+# -- helpers ------------------------------------------------------------------------------------------------------
+def _text_column(embeddings: VectorTable, source: str, column: str | None, vector_column: str | None) -> str:
+    if column:
+        return column
+    spec = embeddings.spec(vector_column)
+    if spec.source_column:
+        if spec.source_column.startswith(f"{source}."):
+            return spec.source_column[len(source) + 1 :]
+        return spec.source_column.rsplit(".", 1)[-1]
+    return "text"
+
+
+def _read_source(
+    source: VectorTable, key_column: str, text_column: str, *, snapshot_id: int | None, key: str | None = None
+) -> dict[str, str | None]:
+    """``{str(key): text}`` of the source at ``snapshot_id`` (None: current), only row ``key`` when given."""
+    from pyiceberg.expressions import AlwaysTrue, BooleanExpression, EqualTo
+    from pyiceberg.types import IntegerType, LongType, StringType
+
+    ice = source.iceberg
+    schema = ice.schema()
+    if snapshot_id is not None:
+        snap = ice.snapshot_by_id(snapshot_id)
+        if snap is None:
+            raise LineageError(
+                f"snapshot {snapshot_id} of {source.identifier} no longer exists (expired)",
+                hint="the text as embedded cannot be re-read; keep snapshots as long as embeddings refer to them",
+                snapshot_id=snapshot_id,
+            )
+        if snap.schema_id is not None:
+            schema = ice.schemas().get(snap.schema_id, schema)
+    missing = [c for c in (key_column, text_column) if c not in schema.column_names]
+    if missing:
+        raise LineageError(
+            f"{source.identifier} has no column(s) {', '.join(missing)} at snapshot {snapshot_id}",
+            hint="pass the key/text column names",
+        )
+    row_filter: BooleanExpression = AlwaysTrue()
+    if key is not None:
+        key_type = schema.find_field(key_column).field_type
+        if isinstance(key_type, StringType):
+            row_filter = EqualTo(key_column, key)
+        elif isinstance(key_type, (IntegerType, LongType)) and key.lstrip("-").isdigit():
+            row_filter = EqualTo(key_column, int(key))
+        # other key types: scan and compare as strings below
+    scan = ice.scan(snapshot_id=snapshot_id, row_filter=row_filter, selected_fields=(key_column, text_column))
+    table = scan.to_arrow()
+    keys = [None if k is None else str(k) for k in table.column(key_column).to_pylist()]
+    texts = table.column(text_column).to_pylist()
+    return {k: t for k, t in zip(keys, texts, strict=True) if k is not None and (key is None or k == key)}
+
+
+def _run_info(run_id: str | None, store: LineageStore) -> RunInfo | None:
+    if not run_id:
+        return None
+    record = store.run(run_id)
+    if record is None:
+        return None
+    return RunInfo(run_id, record.job_name, record.state, record.started_at, record.ended_at, record.parameters)
+
+
+def _default_store(settings: Settings) -> LineageStore:
+    from lakehouse.lineage.store import load_jsonl
+
+    return load_jsonl(settings.lineage_path)
+
+
+# -- trace --------------------------------------------------------------------------------------------------------
+def trace(
+    embeddings_table: VectorTable,
+    embedding_id: str,
+    settings: Settings,
+    *,
+    store: LineageStore | None = None,
+    text_column: str | None = None,
+    vector_column: str | None = None,
+) -> Trace:
+    """Where embedding ``embedding_id`` came from (``store``: the events; default: the JSONL file of ``settings``).
+
+    Example::
+
+        t = trace(VectorTable.load("docs.embeddings"), "3f2a...", settings)
+        t.source_key, t.source_snapshot_id, t.text, t.run.started_at
+    """
+    from pyiceberg.expressions import EqualTo
+
+    from lakehouse.table import VectorTable
+
+    present = set(embeddings_table.iceberg.schema().column_names)
+    missing = [c for c in _LINEAGE_COLUMNS if c not in present]
+    if missing:
+        raise LineageError(
+            f"{embeddings_table.identifier} is not an embeddings table: no column(s) {', '.join(missing)}",
+            hint="trace works on tables written by the embed job",
+        )
+    scan = embeddings_table.iceberg.scan(
+        row_filter=EqualTo("embedding_id", embedding_id), selected_fields=_LINEAGE_COLUMNS
+    )
+    rows = scan.to_arrow().to_pylist()
+    if not rows:
+        raise LineageError(
+            f"no embedding {embedding_id!r} in {embeddings_table.identifier}",
+            hint="list ids with `lakehouse sql \"SELECT embedding_id FROM ...\"`",
+            embedding_id=embedding_id,
+        )
+    row = rows[0]
+    source_name = row["source_table"]
+    snapshot_id = row["source_snapshot_id"]
+    if snapshot_id is None:
+        raise LineageError(f"embedding {embedding_id} records no source snapshot id", embedding_id=embedding_id)
+    source = VectorTable.load(source_name, settings=settings)
+    column = _text_column(embeddings_table, source_name, text_column, vector_column)
+    key_column = source.key_column or "key"
+    texts = _read_source(source, key_column, column, snapshot_id=snapshot_id, key=row["source_key"])
+    if row["source_key"] not in texts:
+        raise LineageError(
+            f"row {row['source_key']!r} is not in {source_name} at snapshot {snapshot_id}",
+            hint="the embeddings table and the source disagree; re-run the embed job",
+            embedding_id=embedding_id,
+        )
+    full = texts[row["source_key"]] or ""
+    span = full[row["chunk_start"] : row["chunk_end"]]
+    return Trace(
+        embedding_id=embedding_id,
+        embeddings_table=embeddings_table.identifier,
+        source_table=source_name,
+        source_key=row["source_key"],
+        source_snapshot_id=snapshot_id,
+        text_column=column,
+        chunk_index=row["chunk_index"],
+        chunk_start=row["chunk_start"],
+        chunk_end=row["chunk_end"],
+        text=span,
+        content_sha256=row["content_sha256"],
+        verified=_sha256(span) == row["content_sha256"],
+        model=row["model"],
+        model_version=row["model_version"],
+        run_id=row["run_id"],
+        run=_run_info(row["run_id"], store if store is not None else _default_store(settings)),
+    )
+
+
+# -- impact -------------------------------------------------------------------------------------------------------
+def _row_changed(text: str | None, chunks: list[Mapping[str, Any]]) -> bool:
+    if text is None:
+        return True
+    if min(c["chunk_start"] for c in chunks) != 0 or max(c["chunk_end"] for c in chunks) != len(text):
+        return True
+    return any(_sha256(text[c["chunk_start"] : c["chunk_end"]]) != c["content_sha256"] for c in chunks)
+
+
+def impact(
+    source_table: str | VectorTable,
+    embeddings_table: VectorTable,
+    settings: Settings,
+    *,
+    text_column: str | None = None,
+    vector_column: str | None = None,
+) -> Impact:
+    """The embeddings of ``source_table`` in ``embeddings_table`` that are stale, and why (see the module docs).
+
+    Example::
+
+        imp = impact("docs.documents", VectorTable.load("docs.embeddings"), settings)
+        imp.counts            # {'deleted': 1, 'content_changed': 3, 'model_changed': 0}
+        imp.embedding_ids()   # what a re-embedding job replaces
+    """
+    import pyarrow.compute as pc
+
+    from lakehouse.lineage.events import dataset_name
+    from lakehouse.table import VectorTable
+
+    source = (
+        source_table if isinstance(source_table, VectorTable) else VectorTable.load(source_table, settings=settings)
+    )
+    name = dataset_name(source.identifier, settings)
+    spec = embeddings_table.spec(vector_column)
+    column = _text_column(embeddings_table, name, text_column, vector_column)
+    current = _read_source(source, source.key_column or "key", column, snapshot_id=source.snapshot_id)
+
+    rows = embeddings_table.iceberg.scan(selected_fields=_LINEAGE_COLUMNS).to_arrow()
+    rows = rows.filter(pc.equal(rows.column("source_table"), name)).to_pylist()
+    by_key: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        by_key[r["source_key"]].append(r)
+
+    stale: list[StaleRow] = []
+    for key in sorted(by_key):
+        chunks = by_key[key]
+        reason: Reason | None = None
+        if key not in current:
+            reason = "deleted"
+        elif _row_changed(current[key], chunks):
+            reason = "content_changed"
+        elif any(
+            c["model"] != spec.model or (spec.model_version is not None and c["model_version"] != spec.model_version)
+            for c in chunks
+        ):
+            reason = "model_changed"
+        if reason is not None:
+            stale.append(StaleRow(key, reason, tuple(sorted(c["embedding_id"] for c in chunks))))
+    unembedded = sorted(k for k, t in current.items() if k not in by_key and t and not t.isspace())
+    return Impact(
+        source_table=name,
+        embeddings_table=embeddings_table.identifier,
+        source_snapshot_id=source.snapshot_id,
+        embeddings_snapshot_id=embeddings_table.snapshot_id,
+        stale=tuple(stale),
+        unembedded_keys=tuple(unembedded),
+    )
