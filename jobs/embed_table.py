@@ -14,16 +14,18 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import uuid
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
+
+from lakehouse.lineage.events import new_run_id
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from lakehouse.config import Settings
+    from lakehouse.lineage import LineageRun
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ class EmbedParams:
     chunk_overlap: int = 80
     batch_size: int = 32
     partitions: int | None = None
-    run_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    run_id: str = field(default_factory=new_run_id)  # the OpenLineage run id (UUIDv7), also written on every row
 
 
 def transform(df: DataFrame, params: EmbedParams, *, source_snapshot_id: int | None, model_version: str) -> DataFrame:
@@ -84,11 +86,29 @@ class EmbedResult:
     run_id: str
 
 
-def run(spark: SparkSession, params: EmbedParams, settings: Settings, *, log: object = print) -> EmbedResult:
-    """Embed ``params.source`` at its current snapshot and write the embeddings table in one commit."""
+def run(
+    spark: SparkSession,
+    params: EmbedParams,
+    settings: Settings,
+    *,
+    log: Callable[[str], object] = print,
+    parent: LineageRun | None = None,
+) -> EmbedResult:
+    """Embed ``params.source`` at its current snapshot and write the embeddings table in one commit.
+
+    Emits OpenLineage START, then COMPLETE (with the output snapshot, statistics and column lineage) or FAIL;
+    ``params.run_id`` is both the OpenLineage run id and the value of every written row's ``run_id``.
+    """
     from pyspark.sql import functions as F
 
     from lakehouse.embed import get_model
+    from lakehouse.lineage import (
+        LineageEmitter,
+        dataset_namespace,
+        embedding_column_lineage,
+        iceberg_input,
+        iceberg_output,
+    )
     from lakehouse.spark.progress import track
     from lakehouse.spark.write import write_vector_table
     from lakehouse.table import VectorTable, split_identifier
@@ -111,35 +131,50 @@ def run(spark: SparkSession, params: EmbedParams, settings: Settings, *, log: ob
         source_column=f"{source}.{params.column}",
         normalized=model.normalized,
     )
-    reader = spark.read.format("iceberg")
-    if snapshot_id is not None:
-        reader = reader.option("snapshot-id", snapshot_id)
-    df = reader.load(f"{settings.catalog.name}.{source}")
-    missing = [c for c in (params.key, params.column) if c not in df.columns]
-    if missing:
-        from lakehouse.errors import LakehouseError
+    emitter = LineageEmitter.from_settings(settings)
+    job_params = {k: v for k, v in asdict(params).items() if k != "run_id"}
+    with emitter.run(
+        "embed_table",
+        inputs=[iceberg_input(source_table, settings, snapshot_id=snapshot_id)],
+        params=job_params,
+        run_id=params.run_id,
+        parent=parent,
+    ) as lineage:
+        reader = spark.read.format("iceberg")
+        if snapshot_id is not None:
+            reader = reader.option("snapshot-id", snapshot_id)
+        df = reader.load(f"{settings.catalog.name}.{source}")
+        missing = [c for c in (params.key, params.column) if c not in df.columns]
+        if missing:
+            from lakehouse.errors import LakehouseError
 
-        raise LakehouseError(
-            f"{source} has no column(s) {', '.join(missing)} (columns: {', '.join(df.columns)})",
-            hint="pass --column/--key naming the text and key columns",
+            raise LakehouseError(
+                f"{source} has no column(s) {', '.join(missing)} (columns: {', '.join(df.columns)})",
+                hint="pass --column/--key naming the text and key columns",
+            )
+        source_rows = source_table.count()
+        log(f"embedding {source}.{params.column} at snapshot {snapshot_id} ({source_rows} rows) with {model.name} -> {output}")
+        embedded = transform(df, params, source_snapshot_id=snapshot_id, model_version=model.version)
+        with track(spark, f"embedding {source_rows} rows", log=log):
+            write_vector_table(
+                embedded,
+                f"{settings.catalog.name}.{output}",
+                specs=[spec],
+                key_column="embedding_id",
+                mode="overwrite",
+                overwrite_where=F.col("source_table") == F.lit(source),
+                properties={"lakehouse.embeddings.source-table": source},
+                # one partition per source table, so re-embedding a source replaces whole files atomically
+                partition_by=["source_table"],
+            )
+        out = VectorTable.load(output, settings=settings)
+        chunks = out.count()
+        column_lineage = embedding_column_lineage(
+            dataset_namespace(settings), source, text_column=params.column, key_column=params.key,
+            model=model.name, model_version=model.version,
+            chunk_size=params.chunk_size, chunk_overlap=params.chunk_overlap,
         )
-    source_rows = source_table.count()
-    log(f"embedding {source}.{params.column} at snapshot {snapshot_id} ({source_rows} rows) with {model.name} -> {output}")
-    embedded = transform(df, params, source_snapshot_id=snapshot_id, model_version=model.version)
-    with track(spark, f"embedding {source_rows} rows", log=log):
-        write_vector_table(
-            embedded,
-            f"{settings.catalog.name}.{output}",
-            specs=[spec],
-            key_column="embedding_id",
-            mode="overwrite",
-            overwrite_where=F.col("source_table") == F.lit(source),
-            properties={"lakehouse.embeddings.source-table": source},
-            # one partition per source table, so re-embedding a source replaces whole files atomically
-            partition_by=["source_table"],
-        )
-    out = VectorTable.load(output, settings=settings)
-    chunks = out.count()
+        lineage.add_output(iceberg_output(out, settings, extra_facets={"columnLineage": column_lineage}))
     return EmbedResult(output, snapshot_id, out.snapshot_id, source_rows, chunks, time.perf_counter() - started, params.run_id)
 
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from lakehouse.config import Settings
     from lakehouse.ingest.files import Skipped
+    from lakehouse.lineage import LineageRun
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,17 @@ def transform(spark: SparkSession, params: IngestParams) -> DataFrame:
     )
 
 
-def run(spark: SparkSession, params: IngestParams, settings: Settings, *, log: Callable[[str], object] = print) -> IngestResult:
+def run(
+    spark: SparkSession,
+    params: IngestParams,
+    settings: Settings,
+    *,
+    log: Callable[[str], object] = print,
+    parent: LineageRun | None = None,
+) -> IngestResult:
+    """Read the folder in Spark tasks and merge it into the documents table; emits OpenLineage START/COMPLETE/FAIL."""
     from lakehouse.ingest.files import Skipped
+    from lakehouse.lineage import LineageEmitter, file_input, iceberg_output
     from lakehouse.spark.progress import track
     from lakehouse.spark.write import table_exists, write_vector_table
     from lakehouse.table import VectorTable, split_identifier
@@ -78,23 +88,28 @@ def run(spark: SparkSession, params: IngestParams, settings: Settings, *, log: C
     ns, name = split_identifier(params.table or "documents", settings)
     ident = f"{ns}.{name}"
     full = f"{settings.catalog.name}.{ident}"
-    log(f"reading {params.path} ...")
-    scanned = transform(spark, params).cache()
-    skipped = [Skipped(r.path, r.skip_reason) for r in scanned.filter("skip_reason IS NOT NULL").collect()]
-    for s in skipped:
-        log(f"  skipped {s.path}: {s.reason}")
-    df = scanned.filter("skip_reason IS NULL").drop("skip_reason")
-    files = df.count()
-    log(f"  {files} documents read, {len(skipped)} skipped")
-    spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {settings.catalog.name}.{ns}")
-    with track(spark, f"writing {files} documents to {ident}", log=log):
-        if not table_exists(spark, full):
-            write_vector_table(df, full, specs=[], key_column="key", mode="create")
-            inserted, updated, unchanged = files, 0, 0
-        else:
-            inserted, updated, unchanged = _merge(spark, df, full)
-    scanned.unpersist()
-    table = VectorTable.load(ident, settings=settings)
+    emitter = LineageEmitter.from_settings(settings)
+    job_params = {"path": str(params.path), "table": ident, "limit": params.limit}
+    with emitter.run("ingest_documents", inputs=[file_input(params.path)], params=job_params, parent=parent) as lineage:
+        log(f"reading {params.path} ...")
+        scanned = transform(spark, params).cache()
+        skipped = [Skipped(r.path, r.skip_reason) for r in scanned.filter("skip_reason IS NOT NULL").collect()]
+        for s in skipped:
+            log(f"  skipped {s.path}: {s.reason}")
+        df = scanned.filter("skip_reason IS NULL").drop("skip_reason")
+        files = df.count()
+        log(f"  {files} documents read, {len(skipped)} skipped")
+        spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {settings.catalog.name}.{ns}")
+        with track(spark, f"writing {files} documents to {ident}", log=log):
+            if not table_exists(spark, full):
+                write_vector_table(df, full, specs=[], key_column="key", mode="create")
+                inserted, updated, unchanged = files, 0, 0
+            else:
+                inserted, updated, unchanged = _merge(spark, df, full)
+        scanned.unpersist()
+        table = VectorTable.load(ident, settings=settings)
+        if inserted or updated:
+            lineage.add_output(iceberg_output(table, settings))
     return IngestResult(
         ident, table.snapshot_id, files, inserted, updated, unchanged, skipped, table.count(), time.perf_counter() - started
     )

@@ -80,7 +80,7 @@ def _build(dest: Path, what: str, **options: Any) -> Any:
     return build_pydoc_corpus(dest, **options)
 
 
-def _run_embed(settings: Any, source: str, *, master: str | None = None, **options: Any) -> Any:
+def _run_embed(settings: Any, source: str, *, master: str | None = None, parent: Any = None, **options: Any) -> Any:
     from jobs.embed_table import EmbedParams, run
     from lakehouse.spark import build_spark
 
@@ -95,7 +95,7 @@ def _run_embed(settings: Any, source: str, *, master: str | None = None, **optio
         batch_size=settings.embed.batch_size,
     )
     spark = build_spark(settings, app_name="lakehouse embed", master=master)
-    r = run(spark, params, settings, log=_log)
+    r = run(spark, params, settings, log=_log, parent=parent)
     _log(
         f"{r.output}: {r.chunks} embeddings from {r.source_rows} rows of {source} (snapshot {r.source_snapshot_id}) "
         f"-> snapshot {r.output_snapshot_id} in {r.seconds:.1f} s"
@@ -120,6 +120,7 @@ def demo(ctx: click.Context, limit: int | None, corpus: Path | None, model: str 
     """
     from jobs.ingest_documents import IngestParams
     from jobs.ingest_documents import run as run_ingest
+    from lakehouse.lineage import LineageEmitter, file_input
     from lakehouse.spark import build_spark
     from lakehouse.table import VectorTable, ensure_catalog
 
@@ -136,9 +137,12 @@ def demo(ctx: click.Context, limit: int | None, corpus: Path | None, model: str 
         how = "reused" if info.cached else f"built in {info.seconds:.1f} s"
         _log(f"  {len(info.modules)} modules, {len(info.files)} files, {info.total_mb:.1f} MB ({how})")
     spark = build_spark(settings, app_name="lakehouse demo", master=master)
-    ingested = run_ingest(spark, IngestParams(corpus, None), settings, log=_log)
-    _log(f"{ingested.table}: {ingested.inserted} inserted, {ingested.updated} updated, {ingested.unchanged} unchanged")
-    embedded = _run_embed(settings, ingested.table, model=model, master=master)
+    # one parent run, so lineage shows ingest -> embed as one chain
+    with LineageEmitter.from_settings(settings).run("demo", inputs=[file_input(corpus)]) as demo_run:
+        ingested = run_ingest(spark, IngestParams(corpus, None), settings, log=_log, parent=demo_run)
+        _log(f"{ingested.table}: {ingested.inserted} inserted, {ingested.updated} updated, "
+             f"{ingested.unchanged} unchanged")
+        embedded = _run_embed(settings, ingested.table, model=model, master=master, parent=demo_run)
 
     uri = ensure_catalog(settings)
     _log(f"\ncatalog: {uri}   warehouse: {settings.warehouse}")

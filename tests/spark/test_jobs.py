@@ -94,3 +94,39 @@ def test_embed_rerun_replaces_rows_of_that_source(spark, ingested, lake_settings
     out = VectorTable.load(EMBEDDINGS, settings=lake_settings)
     assert out.count() == first, "re-embedding the same source must not duplicate rows"
     assert {r["run_id"] for r in out.to_arrow(columns=["run_id"]).to_pylist()} == {params.run_id}
+
+
+def _events(settings: Settings) -> list[dict]:
+    import json
+
+    return [json.loads(line) for line in settings.lineage_path.read_text().splitlines() if line.strip()]
+
+
+def test_jobs_emit_openlineage_start_and_complete_with_snapshots(spark, ingested, lake_settings: Settings) -> None:  # noqa: ANN001
+    params = EmbedParams(source=DOCS, output=EMBEDDINGS, model="hash-64", chunk_size=400, chunk_overlap=40)
+    result = run_embed(spark, params, lake_settings, log=lambda _m: None)
+    mine = [e for e in _events(lake_settings) if e["run"]["runId"] == params.run_id]
+    assert [e["eventType"] for e in mine] == ["START", "COMPLETE"]
+    complete = mine[-1]
+    assert complete["job"]["name"] == "embed_table"
+    (inp,) = complete["inputs"]
+    assert inp["name"].endswith(DOCS) and inp["facets"]["version"]["datasetVersion"] == str(ingested.snapshot_id)
+    (out,) = complete["outputs"]
+    assert out["facets"]["version"]["datasetVersion"] == str(result.output_snapshot_id)
+    assert out["facets"]["lakehouse_vectorSpec"]["vectors"][0]["dim"] == 64
+    assert "embedding" in out["facets"]["columnLineage"]["fields"]
+    ingest_runs = {e["run"]["runId"] for e in _events(lake_settings) if e["job"]["name"] == "ingest_documents"}
+    assert ingest_runs, "the ingest job emitted events too"
+
+
+def test_a_failing_job_emits_fail_and_writes_nothing(spark, ingested, lake_settings: Settings) -> None:  # noqa: ANN001
+    from lakehouse.errors import LakehouseError
+
+    before = VectorTable.load(EMBEDDINGS, settings=lake_settings).snapshot_id
+    params = EmbedParams(source=DOCS, output=EMBEDDINGS, column="no_such_column", model="hash-64")
+    with pytest.raises(LakehouseError, match="no_such_column"):
+        run_embed(spark, params, lake_settings, log=lambda _m: None)
+    mine = [e for e in _events(lake_settings) if e["run"]["runId"] == params.run_id]
+    assert [e["eventType"] for e in mine] == ["START", "FAIL"]
+    assert "no_such_column" in mine[-1]["run"]["facets"]["errorMessage"]["message"]
+    assert VectorTable.load(EMBEDDINGS, settings=lake_settings).snapshot_id == before
