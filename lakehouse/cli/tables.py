@@ -43,13 +43,25 @@ def show(ctx: click.Context, table: str, limit: int, snapshot: int | None, outpu
 
     t = VectorTable.load(table, settings=ctx.obj["settings_factory"]())
     rows = t.to_arrow(snapshot_id=snapshot).slice(0, limit).to_pylist()
-    for r in rows:
+    if output != "table":
+        emit(rows, output)
+        return
+    # one record per block: tables with a dozen columns and long text do not fit a terminal's width
+    click.echo(repr(t))
+    for i, r in enumerate(rows):
+        click.echo(f"-- row {i + 1}")
+        width = max(len(k) for k in r)
         for k, v in r.items():
-            if isinstance(v, str) and len(v) > 80 and output == "table":
-                r[k] = " ".join(v.split())[:77] + "..."
-    if output == "table":
-        click.echo(repr(t))
-    emit(rows, output)
+            click.echo(f"  {k.ljust(width)}  {_short(v)}")
+
+
+def _short(value: object) -> str:
+    if isinstance(value, list) and value and isinstance(value[0], float):
+        return "[" + ", ".join(f"{v:.4f}" for v in value[:4]) + f", ... ({len(value)} values)]"
+    if isinstance(value, str):
+        flat = " ".join(value.split())
+        return flat if len(flat) <= 100 else flat[:97] + "..."
+    return str(value)
 
 
 def _submit_args(settings: object) -> list[str]:
