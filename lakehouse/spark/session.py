@@ -97,4 +97,7 @@ def build_spark(
     spark.sparkContext.pythonExec = (
         settings.spark.conf.get("spark.pyspark.python") or os.environ.get("PYSPARK_PYTHON") or sys.executable
     )
+    from lakehouse.sql.spark import register_functions
+
+    register_functions(spark, settings)
     return spark

@@ -1,4 +1,4 @@
-"""DuckDB attached to the project's Iceberg REST catalog, working offline.
+"""DuckDB attached to the project's Iceberg REST catalog, working offline, and the DuckDB executor.
 
 DuckDB would download its extensions on first use; here they come from the ``duckdb-extension-*`` wheels, loaded by
 path, with autoinstall off and the extension directory inside the project's state folder.
@@ -11,10 +11,15 @@ import os
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
-from lakehouse.errors import EnvironmentSetupError
+from lakehouse.config import Settings, load_settings
+from lakehouse.errors import EnvironmentSetupError, SqlError
+from lakehouse.sql.execute import Executor
+from lakehouse.sql.render import in_list
+from lakehouse.sql.targets import Render
 
-__all__ = ["connect_duckdb"]
+__all__ = ["DuckDBExecutor", "connect_duckdb"]
 
 # httpfs carries the HTTP client the iceberg extension uses to talk to a REST catalog; avro reads manifests.
 _EXTENSIONS = ("httpfs", "avro", "iceberg")
@@ -79,3 +84,48 @@ def _quote(value: str) -> str:
 
 def _identifier(value: str) -> str:
     return '"' + value.replace('"', '""') + '"'
+
+
+class DuckDBExecutor(Executor):
+    """The embedded default: the catalog attached as ``lake``; vector columns read as ``FLOAT[dim]``."""
+
+    target = "duckdb"
+
+    def __init__(self, settings: Settings | None = None, *, connection: duckdb.DuckDBPyConnection | None = None) -> None:
+        from lakehouse.table import ensure_catalog
+
+        self.settings = settings or load_settings()
+        self.con = connection or connect_duckdb(
+            ensure_catalog(self.settings), self.settings.warehouse, self.settings.state_dir / "duckdb_extensions",
+            alias=self.settings.catalog.name,
+        )
+
+    def run(self, sql: str) -> pa.Table:
+        try:
+            return self.con.sql(sql).to_arrow_table()
+        except duckdb.Error as exc:
+            raise SqlError(f"DuckDB could not run the query: {str(exc).strip()}",
+                           hint="check table and column names (lakehouse tables) and the vector dimensions",
+                           engine="duckdb", sql=sql[:2000]) from exc
+
+    def scan(self) -> Render:
+        return _scan
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def _scan(g: object, e: object) -> str:
+    from lakehouse.sql.targets import LakeScan
+
+    assert isinstance(e, LakeScan)
+    table = e.this.sql("duckdb")
+    casts = e.args.get("casts") or []
+    star = "*" if not casts else "* REPLACE (" + ", ".join(
+        f"CAST({_identifier(c)} AS FLOAT[{dim}]) AS {_identifier(c)}" for c, dim in casts) + ")"
+    sql = f"SELECT {star} FROM {table}"
+    if e.args.get("snapshot") is not None:
+        sql += f" AT (VERSION => {int(e.args['snapshot'])})"
+    if e.args.get("key"):
+        sql += " WHERE " + in_list(e.args["key"], e.args.get("keys") or [], "duckdb")
+    return sql

@@ -1,0 +1,126 @@
+"""The analyst entry points: ``query``, ``explain``, ``transpile``, and a reusable ``SqlSession``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+import pyarrow as pa
+
+from lakehouse.config import Settings, load_settings
+from lakehouse.sql.execute import Executor
+from lakehouse.sql.parse import parse_sql
+from lakehouse.sql.plan import Plan, plan_query
+from lakehouse.sql.resolve import resolve
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+__all__ = ["Engine", "SqlSession", "explain", "query"]
+
+Engine = Literal["duckdb", "spark"]
+
+
+class SqlSession:
+    """One engine connection reused across queries (the DuckDB attach costs more than a query).
+
+    Example::
+
+        with SqlSession(settings) as s:
+            s.query("SELECT * FROM vector_search(table => 'docs.embeddings', column => 'embedding', "
+                    "query => embed('snapshot isolation'), k => 5)")
+    """
+
+    def __init__(self, settings: Settings | None = None, *, engine: Engine = "duckdb", spark: SparkSession | None = None,
+                 use_index: bool = True) -> None:
+        self.settings = settings or load_settings()
+        self.engine = engine
+        self.use_index = use_index
+        self.last: dict[str, Any] = {}
+        if engine == "duckdb":
+            from lakehouse.sql.duckdb import DuckDBExecutor
+
+            self.executor: Executor = DuckDBExecutor(self.settings)
+        elif engine == "spark":
+            from lakehouse.sql.spark import SparkExecutor, check_spark
+
+            check_spark(spark)
+            self.executor = SparkExecutor(spark, self.settings)  # type: ignore[arg-type]
+        else:
+            from lakehouse.errors import SqlError
+
+            raise SqlError(f"unknown engine {engine!r}", hint="use duckdb or spark")
+        self._catalog: Any = None
+
+    def plan(self, sql: str) -> tuple[Plan, bool]:
+        from lakehouse.table import load_catalog
+
+        stmt = parse_sql(sql)
+        if self._catalog is None:
+            self._catalog = load_catalog(self.settings)
+        resolved = resolve(stmt.tree, self.settings, self._catalog)
+        return plan_query(resolved, settings=self.settings, lookup_keys=self.executor.lookup_keys,
+                          use_index=self.use_index), stmt.explain
+
+    def query(self, sql: str) -> pa.Table:
+        """Run one read-only query; ``EXPLAIN <query>`` returns the plan as a one-column table."""
+        plan, is_explain = self.plan(sql)
+        if is_explain:
+            return pa.table({"plan": self._explain(plan).splitlines()})
+        result, self.last = self.executor.execute(plan)
+        return result
+
+    def explain(self, sql: str) -> str:
+        plan, _ = self.plan(sql)
+        return self._explain(plan)
+
+    def _explain(self, plan: Plan) -> str:
+        lines = [f"engine: {self.engine}"]
+        if plan.path == "ann" and plan.topk is not None:
+            top = plan.topk
+            found = top.index.search(top.query, top.k, where=top.where)
+            p = found.plan
+            lines += [
+                f"path: ANN index on {top.table.identifier}.{top.column} at snapshot {p.snapshot_id}, "
+                f"joined back to the table at the same snapshot",
+                f"why: {plan.reason}",
+                f"index: {p.path} ({p.reason}); type {p.index_type}, lance version {p.lance_version}, "
+                f"indexed snapshot {p.indexed_snapshot}" + (f", exact tail {p.tail_rows} rows" if p.tail_rows else ""),
+                f"candidates: k={top.k}" + (f", prefilter {top.where}" if top.where else ", no prefilter"),
+                *(f"note: {n}" for n in p.notes),
+            ]
+        else:
+            lines += ["path: exact scan", f"why: {plan.reason}"]
+        lines += [f"note: {n}" for n in plan.notes]
+        lines.append("sql: " + self.executor.sql_for(plan.tree)[:4000])
+        return "\n".join(lines)
+
+    def close(self) -> None:
+        close = getattr(self.executor, "close", None)
+        if close:
+            close()
+
+    def __enter__(self) -> SqlSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def query(sql: str, *, engine: Engine = "duckdb", settings: Settings | None = None, spark: SparkSession | None = None,
+          use_index: bool = True) -> pa.Table:
+    """Run one read-only similarity query and return the rows as Arrow.
+
+    Example::
+
+        lakehouse.sql.query("SELECT title, cosine_similarity(embedding, embed('retry a commit')) AS score "
+                            "FROM lake.docs.embeddings ORDER BY score DESC LIMIT 10")
+    """
+    with SqlSession(settings, engine=engine, spark=spark, use_index=use_index) as s:
+        return s.query(sql)
+
+
+def explain(sql: str, *, engine: Engine = "duckdb", settings: Settings | None = None,
+            spark: SparkSession | None = None) -> str:
+    """The path a query takes (ANN index at snapshot S, or exact scan) and why."""
+    with SqlSession(settings, engine=engine, spark=spark) as s:
+        return s.explain(sql)

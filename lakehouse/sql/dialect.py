@@ -1,0 +1,150 @@
+"""The ``lakehouse`` SQL dialect: DuckDB's syntax plus the similarity functions, ``embed`` and ``vector_search``.
+
+Names map to expression nodes by table (as sqlglot's own dialects do), reusing sqlglot's ``CosineDistance``,
+``DotProduct`` and ``EuclideanDistance``; sqlglot has no cosine *similarity* node, so one is added here.
+
+>>> import sqlglot
+>>> sqlglot.parse_one("SELECT cosine_similarity(v, [1, 0]) FROM t", read="lakehouse").sql("lakehouse")
+'SELECT COSINE_SIMILARITY(v, [1, 0]) FROM t'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlglot import exp
+from sqlglot.dialects.duckdb import DuckDB
+
+from lakehouse.errors import SqlError
+
+__all__ = [
+    "DIRECTIONS",
+    "METRIC_OF",
+    "SIMILARITY_FUNCTIONS",
+    "CosineSimilarity",
+    "Embed",
+    "Lakehouse",
+    "VectorSearch",
+    "is_vector_function",
+]
+
+
+class CosineSimilarity(exp.Expression, exp.Func):
+    """``cosine_similarity(a, b)``: 1 - cosine distance, higher is closer."""
+
+    arg_types = {"this": True, "expression": True}
+    _sql_names = ["COSINE_SIMILARITY"]
+
+
+class Embed(exp.Expression, exp.Func):
+    """``embed(text [, model])``: a constant query vector, resolved once per query by the planner."""
+
+    arg_types = {"this": True, "model": False}
+    _sql_names = ["EMBED"]
+
+
+class VectorSearch(exp.Expression, exp.Func):
+    """``vector_search(table => ..., column => ..., query => ..., k => ... [, filter => ...] [, metric => ...])``."""
+
+    arg_types = {"table": True, "column": True, "query": True, "k": True, "filter": False, "metric": False}
+    _sql_names = ["VECTOR_SEARCH"]
+
+
+# function name -> node: the one table the parser and generator share
+SIMILARITY_FUNCTIONS: dict[str, type[exp.Func]] = {
+    "COSINE_SIMILARITY": CosineSimilarity,
+    "COSINE_DISTANCE": exp.CosineDistance,
+    "L2_DISTANCE": exp.EuclideanDistance,
+    "INNER_PRODUCT": exp.DotProduct,
+}
+# DuckDB's own names are accepted too, so a DuckDB query reads the same in the lakehouse dialect
+_ALIASES: dict[str, type[exp.Func]] = {
+    "ARRAY_COSINE_SIMILARITY": CosineSimilarity,
+    "ARRAY_COSINE_DISTANCE": exp.CosineDistance,
+    "ARRAY_DISTANCE": exp.EuclideanDistance,
+    "ARRAY_INNER_PRODUCT": exp.DotProduct,
+}
+NAME_OF: dict[type[exp.Func], str] = {node: name for name, node in SIMILARITY_FUNCTIONS.items()}
+# node -> the index metric it agrees with, and the ORDER BY direction that means "nearest first" (True = DESC)
+METRIC_OF: dict[type[exp.Func], str] = {
+    CosineSimilarity: "cosine",
+    exp.CosineDistance: "cosine",
+    exp.EuclideanDistance: "l2",
+    exp.DotProduct: "dot",
+}
+DIRECTIONS: dict[type[exp.Func], bool] = {
+    CosineSimilarity: True,
+    exp.CosineDistance: False,
+    exp.EuclideanDistance: False,
+    exp.DotProduct: True,
+}
+VECTOR_SEARCH_ARGS = ("table", "column", "query", "k", "filter", "metric")
+
+
+def is_vector_function(node: exp.Expression) -> bool:
+    return type(node) in METRIC_OF
+
+
+def _binary(node: type[exp.Func]) -> Any:
+    def build(args: list[exp.Expression]) -> exp.Expression:
+        if len(args) != 2:
+            raise SqlError(f"{NAME_OF[node].lower()}() takes 2 arguments (a vector column and a query vector), got {len(args)}",
+                           hint="e.g. cosine_similarity(embedding, embed('some text'))")
+        return node(this=args[0], expression=args[1])
+
+    return build
+
+
+def _embed(args: list[exp.Expression]) -> exp.Expression:
+    if not 1 <= len(args) <= 2:
+        raise SqlError(f"embed() takes a text and optionally a model name, got {len(args)} arguments",
+                       hint="embed('refund policy') or embed('refund policy', 'all-MiniLM-L6-v2')")
+    return Embed(this=args[0], model=args[1] if len(args) > 1 else None)
+
+
+def _vector_search(args: list[exp.Expression]) -> exp.Expression:
+    named: dict[str, exp.Expression] = {}
+    for i, arg in enumerate(args):
+        if isinstance(arg, exp.Kwarg | exp.PropertyEQ | exp.EQ) and isinstance(arg.this, exp.Var | exp.Column):
+            name, value = arg.this.name.lower(), arg.expression
+        elif i < len(VECTOR_SEARCH_ARGS) and not named:
+            name, value = VECTOR_SEARCH_ARGS[i], arg
+        else:
+            raise SqlError("vector_search(): positional arguments must come before named ones",
+                           hint="vector_search(table => 'ns.t', column => 'embedding', query => embed('x'), k => 10)")
+        if name not in VECTOR_SEARCH_ARGS:
+            raise SqlError(f"vector_search() has no argument {name!r}",
+                           hint=f"arguments: {', '.join(VECTOR_SEARCH_ARGS)}")
+        named[name] = value
+    missing = [a for a in VECTOR_SEARCH_ARGS[:4] if a not in named]
+    if missing:
+        raise SqlError(f"vector_search() is missing {', '.join(missing)}",
+                       hint="vector_search(table => 'ns.t', column => 'embedding', query => embed('x'), k => 10)")
+    return VectorSearch(**named)
+
+
+def _rename(name: str) -> Any:
+    return lambda self, e: self.func(name, e.this, e.expression)
+
+
+class Lakehouse(DuckDB):
+    """DuckDB syntax (``[..]`` arrays, ``::FLOAT[n]`` casts, ``=>`` named arguments) plus the vector functions."""
+
+    class Parser(DuckDB.Parser):
+        FUNCTIONS = {
+            **DuckDB.Parser.FUNCTIONS,
+            **{name: _binary(node) for name, node in {**SIMILARITY_FUNCTIONS, **_ALIASES}.items()},
+            "EMBED": _embed,
+            "VECTOR_SEARCH": _vector_search,
+        }
+
+    class Generator(DuckDB.Generator):
+        TRANSFORMS = {
+            **DuckDB.Generator.TRANSFORMS,
+            **{node: _rename(name) for node, name in NAME_OF.items()},
+            Embed: lambda self, e: self.func("EMBED", e.this, e.args.get("model")),
+            VectorSearch: lambda self, e: self.func(
+                "VECTOR_SEARCH",
+                *(exp.Kwarg(this=exp.var(a), expression=e.args[a]) for a in VECTOR_SEARCH_ARGS if e.args.get(a)),
+            ),
+        }

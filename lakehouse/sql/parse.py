@@ -1,0 +1,116 @@
+"""SQL text -> one read-only query tree in the ``lakehouse`` dialect, or a clear refusal.
+
+The analyst entry points are read-only: anything but a query (DDL, DML, COPY, ATTACH, INSTALL, LOAD, PRAGMA, SET...)
+and more than one statement are refused before any engine sees them. Parse errors carry line, column and the text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+
+from lakehouse.errors import SqlError, SqlParseError, UnsafeSqlError
+from lakehouse.sql.dialect import Lakehouse
+
+__all__ = ["Statement", "parse_sql"]
+
+DIALECT = Lakehouse
+_EXPLAIN = re.compile(r"^\s*EXPLAIN\b(\s+ANALYZE\b)?", re.IGNORECASE)
+# nodes that change something, wherever they sit in the tree (a CTE may not hide an INSERT)
+_WRITES: tuple[type[exp.Expression], ...] = tuple(
+    getattr(exp, name) for name in (
+        "Insert", "Update", "Delete", "Merge", "Create", "Drop", "Alter", "Copy", "Command", "Set", "Pragma",
+        "Attach", "Detach", "Use", "Transaction", "Commit", "Rollback", "TruncateTable", "Install", "LoadData",
+    ) if hasattr(exp, name)
+)
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One parsed query; ``explain`` when the text began with EXPLAIN."""
+
+    tree: exp.Query
+    explain: bool
+    sql: str
+
+
+def parse_sql(sql: str) -> Statement:
+    """Parse ``sql`` (one read-only query, optionally prefixed by EXPLAIN).
+
+    >>> parse_sql("EXPLAIN SELECT 1").explain
+    True
+    """
+    text = sql.strip()
+    explain = False
+    if m := _EXPLAIN.match(text):
+        explain, text = True, text[m.end():]
+    if not text.strip().rstrip(";").strip():
+        raise SqlParseError("the query is empty", hint="write a SELECT, e.g. SELECT * FROM lake.docs.documents LIMIT 5",
+                            line=1, column=1, text="", highlight="")
+    try:
+        trees = [t for t in sqlglot.parse(text, read=DIALECT) if t is not None]
+    except ParseError as exc:
+        raise _parse_error(text, exc) from exc
+    except TokenError as exc:
+        raise SqlParseError(f"the query does not tokenize: {exc}", hint="check quotes and brackets",
+                            line=1, column=1, text=text[:40], highlight=text.splitlines()[0] if text else "") from exc
+    if len(trees) != 1:
+        raise UnsafeSqlError(
+            f"{len(trees)} statements given; one query at a time",
+            hint="run each statement separately", statement="multiple statements",
+        )
+    tree = trees[0]
+    _check_read_only(tree)
+    return Statement(tree, explain, text)  # type: ignore[arg-type]
+
+
+def _check_read_only(tree: exp.Expression) -> None:
+    kind = _kind(tree)
+    if not isinstance(tree, exp.Query) or kind:
+        what = kind or tree.key.upper()
+        raise UnsafeSqlError(
+            f"{what} statements are refused: the similarity SQL entry points are read-only",
+            hint="only SELECT queries (with WITH, JOIN, UNION, vector_search...) run here; write with Spark jobs "
+                 "or the table API",
+            statement=what,
+        )
+
+
+def _kind(tree: exp.Expression) -> str | None:
+    for node in tree.walk():
+        if isinstance(node, _WRITES):
+            if isinstance(node, exp.Command):
+                return str(node.this).upper()
+            return node.key.upper()
+    return None
+
+
+def _parse_error(text: str, exc: ParseError) -> SqlParseError:
+    first = exc.errors[0] if exc.errors else {}
+    token = str(first.get("highlight") or "")
+    line, end = int(first.get("line") or 1), int(first.get("col") or 1)
+    column = max(end - len(token) + 1, 1)  # sqlglot reports where the token ends
+    lines = text.splitlines() or [""]
+    src = lines[min(line, len(lines)) - 1]
+    marked = src + "\n" + " " * (column - 1) + "^" * max(len(token), 1)
+    reason = str(first.get("description") or exc).split(". Line")[0]
+    return SqlParseError(
+        f"syntax error at line {line}, column {column} near {token!r}: {reason}\n  {marked.replace(chr(10), chr(10) + '  ')}",
+        hint="check the SQL near the marked text", line=line, column=column, text=token, highlight=marked,
+    )
+
+
+def literal_value(node: exp.Expression, what: str) -> object:
+    """The Python value of a literal argument (string, number, boolean), or a clear error."""
+    if isinstance(node, exp.Literal):
+        return node.this if node.is_string else (float(node.this) if "." in node.this else int(node.this))
+    if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal):
+        value = literal_value(node.this, what)
+        return -value  # type: ignore[operator]
+    if isinstance(node, exp.Boolean):
+        return node.this
+    raise SqlError(f"{what} must be a literal, got {node.sql(DIALECT)}", hint="write a constant here")

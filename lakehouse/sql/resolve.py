@@ -1,0 +1,291 @@
+"""Bind a parsed query to the catalog: tables, vector columns, ``vector_search`` and ``embed``.
+
+After this step the tree holds no ``embed(...)`` and no ``vector_search(...)``: every query vector is a constant
+``[...]::FLOAT[dim]`` literal (resolved once, with the model recorded in the column's vector spec), every catalog
+table node carries its :class:`LakeTable` in ``node.meta["lake"]``, and dimension mismatches have been named.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+from sqlglot import exp
+
+from lakehouse.config import Settings
+from lakehouse.errors import ModelError, SqlError, SqlParseError, SqlPlanError
+from lakehouse.sql.dialect import CosineSimilarity, Embed, VectorSearch, is_vector_function
+from lakehouse.sql.parse import DIALECT, literal_value
+from lakehouse.table import VectorTable
+from lakehouse.vector import METRICS, VectorSpec
+
+if TYPE_CHECKING:
+    from pyiceberg.catalog import Catalog
+
+__all__ = ["LakeTable", "Resolved", "resolve", "vector_literal", "vector_values"]
+
+SCORE = "score"
+# vector_search's score is higher-is-better, as in lakehouse.index: cosine similarity, inner product, -L2 distance
+_SCORE_OF: dict[str, type[exp.Func]] = {"cosine": CosineSimilarity, "dot": exp.DotProduct, "l2": exp.EuclideanDistance}
+
+
+@dataclass(frozen=True)
+class LakeTable:
+    """A catalog table the query reads."""
+
+    identifier: str  # ns.name
+    table: VectorTable
+    columns: tuple[str, ...]
+
+    @property
+    def specs(self) -> dict[str, VectorSpec]:
+        return self.table.specs
+
+
+@dataclass
+class Resolved:
+    tree: exp.Query
+    tables: list[LakeTable] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+class Resolver:
+    def __init__(self, settings: Settings, catalog: Catalog | None = None) -> None:
+        self.settings = settings
+        self._catalog = catalog
+        self._tables: dict[str, LakeTable] = {}
+        self._vectors: dict[tuple[str, str], np.ndarray] = {}
+        self.notes: list[str] = []
+
+    def table(self, name: str) -> LakeTable:
+        from lakehouse.table import split_identifier
+
+        ns, tbl = split_identifier(name, self.settings)
+        ident = f"{ns}.{tbl}"
+        if ident not in self._tables:
+            if self._catalog is None:  # only now: transpiling needs the catalog only for embed() and metrics
+                from lakehouse.table import load_catalog
+
+                self._catalog = load_catalog(self.settings)
+            vt = VectorTable.load(ident, catalog=self._catalog, settings=self.settings)
+            cols = tuple(f.name for f in vt.iceberg.schema().fields)
+            self._tables[ident] = LakeTable(ident, vt, cols)
+        return self._tables[ident]
+
+    def embed(self, text: str, model_name: str, spec: VectorSpec | None, where: str) -> np.ndarray:
+        from lakehouse.embed import get_model
+
+        model = get_model(model_name)
+        if spec is not None and model.dim != spec.dim:
+            raise ModelError(
+                f"embed(..., {model_name!r}) makes {model.dim}-d vectors but {where} holds {spec.dim}-d vectors",
+                hint=f"use the column's model ({spec.model or 'not recorded'}) or a {spec.dim}-d model", model=model_name,
+            )
+        key = (model_name, text)
+        if key not in self._vectors:
+            self._vectors[key] = model.embed([text])[0]
+            self.notes.append(f"embed({text!r}) -> {model_name} ({model.dim}-d), resolved once")
+        return self._vectors[key]
+
+
+def resolve(tree: exp.Query, settings: Settings, catalog: Catalog | None = None, *, bind: bool = True,
+            vector_search: Callable[[exp.Table, VectorSearchArgs], exp.Expression | None] | None = None) -> Resolved:
+    """Expand ``vector_search``, bind catalog tables and vector columns, inline ``embed`` as constants.
+
+    ``bind=False`` (transpiling) leaves tables unbound and reads the catalog only where a model or metric must be
+    looked up; ``vector_search`` may give a target's own form for a call (None: the exact ORDER BY/LIMIT form).
+    """
+    r = Resolver(settings, catalog)
+    tree = tree.copy()
+    out = Resolved(tree)
+    for node in list(tree.find_all(exp.Table)):
+        if isinstance(node.this, VectorSearch):
+            args = vector_search_args(node, r)
+            node.replace((vector_search and vector_search(node, args)) or _expand_vector_search(node, args, r))
+    if not bind:
+        for func in list(tree.find_all(*_vector_nodes())):
+            _bind_function(func, tree, r, out)
+        _no_embed_left(tree)
+        out.notes.extend(r.notes)
+        return out
+    ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
+    for node in tree.find_all(exp.Table):
+        if not isinstance(node.this, exp.Identifier) or (not node.db and node.name.lower() in ctes):
+            continue
+        if node.catalog and node.catalog != settings.catalog.name:
+            raise SqlPlanError(f"unknown catalog {node.catalog!r} in {node.sql(DIALECT)}",
+                               hint=f"tables live in catalog {settings.catalog.name!r}, e.g. "
+                                    f"{settings.catalog.name}.{settings.namespace}.<table>", table=node.sql(DIALECT))
+        lake = r.table(".".join(p for p in (node.db, node.name) if p))
+        node.meta["lake"] = lake
+        if lake not in out.tables:
+            out.tables.append(lake)
+    for func in list(tree.find_all(*_vector_nodes())):
+        _bind_function(func, tree, r, out)
+    _no_embed_left(tree)
+    out.notes.extend(r.notes)
+    return out
+
+
+def _no_embed_left(tree: exp.Expression) -> None:
+    for node in list(tree.find_all(Embed)):
+        raise SqlPlanError(f"{node.sql(DIALECT)} is not compared to a vector column, so its model is unknown",
+                           hint="name the model: embed('text', 'all-MiniLM-L6-v2'), or use it inside "
+                                "cosine_similarity(<vector column>, embed(...))")
+
+
+def _vector_nodes() -> tuple[type[exp.Expression], ...]:
+    from lakehouse.sql.dialect import METRIC_OF
+
+    return tuple(METRIC_OF)
+
+
+def _bind_function(func: exp.Expression, tree: exp.Query, r: Resolver, out: Resolved) -> None:
+    args = [func.this, func.expression]
+    bound = [_vector_column(a, func, tree) for a in args]
+    spec = next((b[1] for b in bound if b), None)
+    where = next((f"{b[0].identifier}.{b[1].column}" for b in bound if b), "the other argument")
+    for arg in args:
+        if isinstance(arg, Embed):
+            text = str(literal_value(arg.this, "embed()'s text"))
+            model = arg.args.get("model")
+            name = str(literal_value(model, "embed()'s model")) if model else (spec.model if spec else None)
+            if not name:
+                raise ModelError(f"{where} records no embedding model, so embed({text!r}) cannot choose one",
+                                 hint="name one: embed('text', 'all-MiniLM-L6-v2')", model=None)
+            vec = r.embed(text, name, spec, where)
+            arg.replace(vector_literal(vec))
+    for arg in (func.this, func.expression):
+        values = vector_values(arg)
+        if values is not None and spec is not None and len(values) != spec.dim:
+            raise SqlPlanError(
+                f"{func.sql(DIALECT)[:80]}: the query vector has {len(values)} values but {where} holds "
+                f"{spec.dim}-d vectors", hint=f"pass {spec.dim} numbers", column=spec.column,
+            )
+        if values is not None and not isinstance(arg, exp.Cast):
+            arg.replace(vector_literal(np.asarray(values, dtype=np.float32)))
+
+
+def _vector_column(arg: exp.Expression, func: exp.Expression, tree: exp.Query) -> tuple[LakeTable, VectorSpec] | None:
+    if not isinstance(arg, exp.Column):
+        return None
+    select = func.find_ancestor(exp.Select) or tree
+    sources = _sources(select)
+    if arg.table:
+        candidates = [t for alias, t in sources if alias == arg.table.lower()]
+    else:
+        candidates = [t for _, t in sources if arg.name in t.columns]
+    if len(candidates) != 1:
+        return None
+    lake = candidates[0]
+    if arg.name not in lake.columns:
+        raise SqlPlanError(f"table {lake.identifier} has no column {arg.name!r}",
+                           hint=f"columns: {', '.join(lake.columns)}", table=lake.identifier, column=arg.name)
+    if arg.name not in lake.specs:
+        raise SqlPlanError(f"{lake.identifier}.{arg.name} is not a vector column",
+                           hint=f"vector columns: {', '.join(lake.specs) or 'none'}", table=lake.identifier,
+                           column=arg.name)
+    return lake, lake.specs[arg.name]
+
+
+def _sources(select: exp.Expression) -> list[tuple[str, LakeTable]]:
+    """(alias, table) of the catalog tables in this SELECT's FROM and JOINs."""
+    nodes: Iterable[exp.Expression] = []
+    if isinstance(select, exp.Select):
+        frm = select.args.get("from_")
+        nodes = [*([frm.this] if frm else []), *(j.this for j in select.args.get("joins") or [])]
+    return [(n.alias_or_name.lower(), n.meta["lake"]) for n in nodes if isinstance(n, exp.Table) and "lake" in n.meta]
+
+
+@dataclass(frozen=True)
+class VectorSearchArgs:
+    table: str  # as written in the call
+    column: str
+    query: exp.Expression  # a constant vector (embed resolved)
+    k: int
+    filter: exp.Expression | None
+    metric: str
+
+
+def vector_search_args(node: exp.Table, r: Resolver) -> VectorSearchArgs:
+    vs: VectorSearch = node.this
+    name = str(literal_value(vs.args["table"], "vector_search's table"))
+    column = str(literal_value(vs.args["column"], "vector_search's column"))
+    k = literal_value(vs.args["k"], "vector_search's k")
+    if not isinstance(k, int) or k < 1:
+        raise SqlError(f"vector_search's k must be a positive integer, got {k!r}", hint="k => 10")
+    metric = str(literal_value(vs.args["metric"], "metric")) if vs.args.get("metric") else None
+    query = vs.args["query"].copy()
+    spec = None
+    if metric is None or (isinstance(query, Embed) and not query.args.get("model")) or r._catalog is not None:
+        lake = r.table(name)
+        if column not in lake.specs:
+            raise SqlPlanError(f"{lake.identifier}.{column} is not a vector column",
+                               hint=f"vector columns: {', '.join(lake.specs) or 'none'}", table=lake.identifier,
+                               column=column)
+        spec = lake.specs[column]
+        metric = metric or spec.metric
+    if metric not in METRICS:
+        raise SqlError(f"vector_search: unknown metric {metric!r}", hint=f"use one of {', '.join(METRICS)}")
+    if isinstance(query, Embed):
+        text = str(literal_value(query.this, "embed()'s text"))
+        model = str(literal_value(query.args["model"], "embed()'s model")) if query.args.get("model") else None
+        model = model or (spec.model if spec else None)
+        if not model:
+            raise ModelError(f"{name}.{column} records no embedding model, so embed({text!r}) cannot choose one",
+                             hint="name one: embed('text', 'all-MiniLM-L6-v2')", model=None)
+        query = vector_literal(r.embed(text, model, spec, f"{name}.{column}"))
+    values = vector_values(query)
+    if values is None:
+        raise SqlError("vector_search's query must be embed('text') or a constant vector",
+                       hint="query => embed('refund policy') or query => [0.1, 0.2, ...]")
+    if spec is not None and len(values) != spec.dim:
+        raise SqlPlanError(f"vector_search: the query vector has {len(values)} values but {name}.{column} holds "
+                           f"{spec.dim}-d vectors", hint=f"pass {spec.dim} numbers", column=column)
+    flt = None
+    if vs.args.get("filter"):
+        text = str(literal_value(vs.args["filter"], "vector_search's filter"))
+        try:
+            flt = exp.condition(text, dialect=DIALECT)
+        except Exception as exc:
+            raise SqlParseError(f"vector_search's filter does not parse: {text!r}",
+                                hint="write a SQL predicate, e.g. \"chunk_index = 0\"", line=1, column=1, text=text,
+                                highlight=text) from exc
+    return VectorSearchArgs(name, column, query, k, flt, metric)
+
+
+def _expand_vector_search(node: exp.Table, a: VectorSearchArgs, r: Resolver) -> exp.Expression:
+    """The exact form: ``(SELECT *, <score> AS score FROM t WHERE filter ORDER BY score DESC LIMIT k)``."""
+    func = _SCORE_OF[a.metric](this=exp.column(a.column), expression=a.query.copy())
+    score: exp.Expression = exp.Neg(this=func) if a.metric == "l2" else func
+    select = exp.select("*", exp.alias_(score, SCORE)).from_(exp.to_table(a.table, dialect=DIALECT))
+    if a.filter is not None:
+        select = select.where(a.filter.copy())
+    select = select.order_by(exp.Ordered(this=exp.column(SCORE), desc=True)).limit(a.k)
+    return exp.Subquery(this=select, alias=exp.TableAlias(this=exp.to_identifier(node.alias or "vector_search")))
+
+
+def vector_values(node: exp.Expression) -> list[float] | None:
+    """The numbers of a constant vector (``[..]`` or ``[..]::FLOAT[n]``), else None."""
+    if isinstance(node, exp.Cast):
+        node = node.this
+    if not isinstance(node, exp.Array) or not node.expressions:
+        return None
+    try:
+        return [float(literal_value(e, "a vector element")) for e in node.expressions]  # type: ignore[arg-type]
+    except SqlError:
+        return None
+
+
+def vector_literal(values: np.ndarray) -> exp.Cast:
+    """``[v0, v1, ...]::FLOAT[n]``, each float32 printed with the fewest digits that round-trip."""
+    v = np.asarray(values, dtype=np.float32)
+    texts = [np.format_float_positional(x, unique=True, trim="-") for x in v]
+    items = [exp.Neg(this=exp.Literal.number(t[1:])) if t.startswith("-") else exp.Literal.number(t) for t in texts]
+    return exp.Cast(this=exp.Array(expressions=items), to=exp.DataType.build(f"FLOAT[{len(v)}]", dialect=DIALECT))
+
+
+def is_similarity(node: exp.Expression) -> bool:
+    return is_vector_function(node)
