@@ -1,12 +1,15 @@
 """Spark job: a table's text column -> chunks with character spans -> embeddings, with per-row lineage.
 
-    spark-submit $(lakehouse spark-args) jobs/embed_table.py --source docs.documents --column text
+    lakehouse submit jobs/embed_table.py --source docs.documents --column text
     lakehouse embed docs.documents --column text          # the same through the CLI
+    lakehouse embed docs.documents --plan                 # what would be embedded, updated, deleted; nothing runs
+
+Incremental: only new chunks and chunks whose text, span or model version changed are embedded; embeddings of deleted
+source rows are removed; unchanged rows are not touched. All changes land in one MERGE commit (see
+:mod:`lakehouse.spark.incremental`). Changing the model of a column is deliberate (``--reembed``).
 
 The embedding runs in a pandas UDF; each Python worker loads the model once (the registry caches it per process and
 Spark reuses workers) with one torch thread per task slot, so ``local[N]`` uses N cores without oversubscription.
-Output rows carry the lineage columns of DESIGN.md: embedding_id, source_table, source_key, source_snapshot_id,
-chunk_index, chunk_start, chunk_end, content_sha256, model, model_version, run_id.
 """
 
 from __future__ import annotations
@@ -15,9 +18,8 @@ import argparse
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING
-
 
 from lakehouse.lineage.events import new_run_id
 
@@ -26,6 +28,12 @@ if TYPE_CHECKING:
 
     from lakehouse.config import Settings
     from lakehouse.lineage import LineageRun
+    from lakehouse.spark.incremental import EmbedPlan
+
+# table properties the job keeps on the embeddings table, per source table
+_SNAPSHOT_PROP = "lakehouse.embeddings.{source}.snapshot-id"
+_CHUNKING_PROP = "lakehouse.embeddings.{source}.chunking"
+_THROUGHPUT_PROP = "lakehouse.embeddings.throughput"  # chunks/s of the last run that embedded anything
 
 
 @dataclass(frozen=True)
@@ -39,14 +47,16 @@ class EmbedParams:
     chunk_overlap: int = 80
     batch_size: int = 32
     partitions: int | None = None
+    reembed: bool = False  # allow a model change: re-embed everything of this source with ``model``
+    plan_only: bool = False  # decide and report; write nothing
     run_id: str = field(default_factory=new_run_id)  # the OpenLineage run id (UUIDv7), also written on every row
 
 
-def transform(df: DataFrame, params: EmbedParams, *, source_snapshot_id: int | None, model_version: str) -> DataFrame:
-    """Pure transformation: source rows -> embedding rows with lineage columns (nothing is written)."""
+def chunk_rows(df: DataFrame, params: EmbedParams, *, source_snapshot_id: int | None, model_version: str) -> DataFrame:
+    """Source rows -> chunk rows with every lineage column, without vectors (cheap: no model involved)."""
     from pyspark.sql import functions as F
 
-    from lakehouse.spark.udfs import CHUNK_DDL, chunk_batches, embed_udf
+    from lakehouse.spark.udfs import CHUNK_DDL, chunk_batches
 
     chunks = df.select(F.col(params.key).cast("string").alias(params.key), F.col(params.column)).mapInArrow(
         lambda it: chunk_batches(
@@ -54,9 +64,6 @@ def transform(df: DataFrame, params: EmbedParams, *, source_snapshot_id: int | N
         ),
         schema=CHUNK_DDL,
     )
-    # several tasks per core: finer progress, and one slow partition does not hold the whole stage back
-    partitions = params.partitions or max(2, df.sparkSession.sparkContext.defaultParallelism * 8)
-    chunks = chunks.repartition(partitions)
     ident = F.concat_ws("|", F.lit(params.source), F.col("source_key"), F.col("chunk_index").cast("string"), F.lit(params.model))
     return chunks.select(
         F.substring(F.sha2(ident, 256), 1, 32).alias("embedding_id"),
@@ -71,8 +78,24 @@ def transform(df: DataFrame, params: EmbedParams, *, source_snapshot_id: int | N
         F.lit(params.model).alias("model"),
         F.lit(model_version).alias("model_version"),
         F.lit(params.run_id).alias("run_id"),
-        embed_udf(params.model, params.batch_size)(F.col("chunk_text")).alias("embedding"),
     )
+
+
+def with_embeddings(rows: DataFrame, params: EmbedParams) -> DataFrame:
+    """Add the ``embedding`` column, spread over several tasks per core (finer progress, no straggler stage)."""
+    from pyspark.sql import functions as F
+
+    from lakehouse.spark.udfs import embed_udf
+
+    partitions = params.partitions or max(2, rows.sparkSession.sparkContext.defaultParallelism * 8)
+    return rows.repartition(partitions).withColumn(
+        "embedding", embed_udf(params.model, params.batch_size)(F.col("chunk_text"))
+    )
+
+
+def transform(df: DataFrame, params: EmbedParams, *, source_snapshot_id: int | None, model_version: str) -> DataFrame:
+    """Pure transformation: source rows -> embedding rows with lineage columns (nothing is written)."""
+    return with_embeddings(chunk_rows(df, params, source_snapshot_id=source_snapshot_id, model_version=model_version), params)
 
 
 @dataclass(frozen=True)
@@ -81,9 +104,11 @@ class EmbedResult:
     source_snapshot_id: int | None
     output_snapshot_id: int | None
     source_rows: int
-    chunks: int
+    chunks: int  # embeddings of this source after the run
     seconds: float
     run_id: str
+    plan: EmbedPlan | None = None
+    embed_seconds: float = 0.0
 
 
 def run(
@@ -94,88 +119,191 @@ def run(
     log: Callable[[str], object] = print,
     parent: LineageRun | None = None,
 ) -> EmbedResult:
-    """Embed ``params.source`` at its current snapshot and write the embeddings table in one commit.
+    """Bring the embeddings of ``params.source`` (at its current snapshot) up to date, in one commit.
 
     Emits OpenLineage START, then COMPLETE (with the output snapshot, statistics and column lineage) or FAIL;
     ``params.run_id`` is both the OpenLineage run id and the value of every written row's ``run_id``.
     """
-    from pyspark.sql import functions as F
-
     from lakehouse.embed import get_model
-    from lakehouse.lineage import (
-        LineageEmitter,
-        dataset_namespace,
-        embedding_column_lineage,
-        iceberg_input,
-        iceberg_output,
-    )
-    from lakehouse.spark.progress import track
-    from lakehouse.spark.write import write_vector_table
+    from lakehouse.lineage import LineageEmitter, iceberg_input
+    from lakehouse.spark.write import table_exists
     from lakehouse.table import VectorTable, split_identifier
     from lakehouse.vector import VectorSpec
 
     started = time.perf_counter()
     ns, name = split_identifier(params.source, settings)
-    source = f"{ns}.{name}"
+    params = replace(params, source=f"{ns}.{name}")  # one spelling in ids, rows and properties
     out_ns, out_name = split_identifier(params.output or f"{ns}.embeddings", settings)
     output = f"{out_ns}.{out_name}"
-    source_table = VectorTable.load(source, settings=settings)
+    target = f"{settings.catalog.name}.{output}"
+    source_table = VectorTable.load(params.source, settings=settings)
     snapshot_id = source_table.snapshot_id
     model = get_model(params.model)
     spec = VectorSpec(
-        "embedding",
-        dim=model.dim,
-        metric="cosine",
-        model=model.name,
-        model_version=model.version,
-        source_column=f"{source}.{params.column}",
-        normalized=model.normalized,
+        "embedding", dim=model.dim, metric="cosine", model=model.name, model_version=model.version,
+        source_column=f"{params.source}.{params.column}", normalized=model.normalized,
     )
-    emitter = LineageEmitter.from_settings(settings)
-    job_params = {k: v for k, v in asdict(params).items() if k != "run_id"}
+    exists = table_exists(spark, target)
+    props = _properties(spark, target) if exists else {}
+    _check_model_change(spark, target, props, spec, params)
+
+    # a dry run writes nothing, so it emits no lineage either
+    emitter = LineageEmitter([], namespace=settings.lineage.namespace) if params.plan_only else (
+        LineageEmitter.from_settings(settings)
+    )
     with emitter.run(
         "embed_table",
         inputs=[iceberg_input(source_table, settings, snapshot_id=snapshot_id)],
-        params=job_params,
+        params={k: v for k, v in asdict(params).items() if k != "run_id"},
         run_id=params.run_id,
         parent=parent,
     ) as lineage:
-        reader = spark.read.format("iceberg")
-        if snapshot_id is not None:
-            reader = reader.option("snapshot-id", snapshot_id)
-        df = reader.load(f"{settings.catalog.name}.{source}")
-        missing = [c for c in (params.key, params.column) if c not in df.columns]
-        if missing:
-            from lakehouse.errors import LakehouseError
-
-            raise LakehouseError(
-                f"{source} has no column(s) {', '.join(missing)} (columns: {', '.join(df.columns)})",
-                hint="pass --column/--key naming the text and key columns",
-            )
+        df = _read_source(spark, params, settings, snapshot_id)
         source_rows = source_table.count()
-        log(f"embedding {source}.{params.column} at snapshot {snapshot_id} ({source_rows} rows) with {model.name} -> {output}")
-        embedded = transform(df, params, source_snapshot_id=snapshot_id, model_version=model.version)
-        with track(spark, f"embedding {source_rows} rows", log=log):
-            write_vector_table(
-                embedded,
-                f"{settings.catalog.name}.{output}",
-                specs=[spec],
-                key_column="embedding_id",
-                mode="overwrite",
-                overwrite_where=F.col("source_table") == F.lit(source),
-                properties={"lakehouse.embeddings.source-table": source},
-                # one partition per source table, so re-embedding a source replaces whole files atomically
-                partition_by=["source_table"],
-            )
-        out = VectorTable.load(output, settings=settings)
-        chunks = out.count()
-        column_lineage = embedding_column_lineage(
-            dataset_namespace(settings), source, text_column=params.column, key_column=params.key,
-            model=model.name, model_version=model.version,
-            chunk_size=params.chunk_size, chunk_overlap=params.chunk_overlap,
+        result = _embed(spark, params, settings, df, spec, model.version, props, exists, target, output,
+                        snapshot_id, source_rows, log)
+        if not params.plan_only and result.plan and result.plan.changes:
+            _record_output(lineage, output, params, spec, settings)
+    return replace(result, seconds=time.perf_counter() - started)
+
+
+def _embed(
+    spark: SparkSession, params: EmbedParams, settings: Settings, df: DataFrame, spec: object, model_version: str,
+    props: dict[str, str], exists: bool, target: str, output: str, snapshot_id: int | None, source_rows: int,
+    log: Callable[[str], object],
+) -> EmbedResult:
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    from lakehouse.spark.incremental import EmbedPlan, count_ops, diff_chunks, merge_changes
+    from lakehouse.spark.progress import track
+    from lakehouse.spark.write import translate_vector_errors, with_vector_checks, write_vector_table
+    from lakehouse.table import VectorTable
+
+    chunking = f"{params.chunk_size}/{params.chunk_overlap}"
+    source_prop = params.source
+    throughput = float(props[_THROUGHPUT_PROP]) if _THROUGHPUT_PROP in props else None
+
+    def result(plan: EmbedPlan, embed_seconds: float = 0.0) -> EmbedResult:
+        written = exists or (plan.changes and not params.plan_only)
+        out = VectorTable.load(output, settings=settings) if written else None
+        count = spark.table(target).filter(F.col("source_table") == params.source).count() if out else 0
+        return EmbedResult(output, snapshot_id, out.snapshot_id if out else None, source_rows, count, 0.0,
+                           params.run_id, plan, embed_seconds)
+
+    up_to_date = (
+        exists
+        and not params.reembed
+        and props.get(_SNAPSHOT_PROP.format(source=source_prop)) == str(snapshot_id)
+        and props.get(_CHUNKING_PROP.format(source=source_prop)) == chunking
+        and props.get("lakehouse.vector.embedding.model-version") == model_version
+    )
+    if up_to_date:
+        kept = spark.table(target).filter(F.col("source_table") == params.source).count()
+        log(f"{output} is up to date with {params.source} at snapshot {snapshot_id}: nothing to embed")
+        return result(EmbedPlan(keep=kept))
+
+    rows = chunk_rows(df, params, source_snapshot_id=snapshot_id, model_version=model_version)
+    existing = spark.table(target).filter(F.col("source_table") == params.source) if exists else None
+    diff = diff_chunks(rows, existing).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        plan = count_ops(diff)
+        log(f"plan for {params.source} -> {output}: {plan.describe(throughput)}")
+        if params.plan_only:
+            return result(plan)
+        new_props = {
+            _SNAPSHOT_PROP.format(source=source_prop): str(snapshot_id),
+            _CHUNKING_PROP.format(source=source_prop): chunking,
+            "lakehouse.embeddings.source-table": params.source,
+        }
+        columns = [c for c in rows.columns] + ["embedding"]
+        to_embed = with_embeddings(diff.filter(F.col("op").isin("insert", "update")), params)
+        embed_started = time.perf_counter()
+        with track(spark, f"embedding {plan.to_embed} chunks", log=log):
+            if not exists:
+                write_vector_table(to_embed.select(*columns), target, specs=[spec], key_column="embedding_id",
+                                   mode="create", properties=new_props, partition_by=["source_table"])
+            elif plan.changes:
+                checked = with_vector_checks(to_embed, [spec], "embedding_id")  # type: ignore[list-item]
+                deletes = diff.filter(F.col("op") == "delete").select("embedding_id", "op")
+                changes = checked.unionByName(deletes, allowMissingColumns=True).persist(StorageLevel.MEMORY_AND_DISK)
+                try:
+                    with translate_vector_errors():
+                        changes.count()  # embeds once; MERGE then reads the persisted rows
+                        merge_changes(spark, target, changes, columns, params.source)
+                finally:
+                    changes.unpersist()
+        embed_seconds = time.perf_counter() - embed_started
+        if plan.to_embed:
+            new_props[_THROUGHPUT_PROP] = f"{plan.to_embed / embed_seconds:.2f}"
+        if exists:
+            from lakehouse.spark.write import _set_properties
+
+            _set_properties(spark.table(target), target, {**new_props, **spec.to_properties()})  # type: ignore[attr-defined]
+        return result(plan, embed_seconds)
+    finally:
+        diff.unpersist()
+
+
+def _read_source(spark: SparkSession, params: EmbedParams, settings: Settings, snapshot_id: int | None) -> DataFrame:
+    from lakehouse.errors import LakehouseError
+
+    reader = spark.read.format("iceberg")
+    if snapshot_id is not None:
+        reader = reader.option("snapshot-id", snapshot_id)
+    df = reader.load(f"{settings.catalog.name}.{params.source}")
+    missing = [c for c in (params.key, params.column) if c not in df.columns]
+    if missing:
+        raise LakehouseError(
+            f"{params.source} has no column(s) {', '.join(missing)} (columns: {', '.join(df.columns)})",
+            hint="pass --column/--key naming the text and key columns",
         )
-        lineage.add_output(iceberg_output(out, settings, extra_facets={"columnLineage": column_lineage}))
-    return EmbedResult(output, snapshot_id, out.snapshot_id, source_rows, chunks, time.perf_counter() - started, params.run_id)
+    return df
+
+
+def _properties(spark: SparkSession, target: str) -> dict[str, str]:
+    return {r["key"]: r["value"] for r in spark.sql(f"SHOW TBLPROPERTIES {target}").collect()}
+
+
+def _check_model_change(
+    spark: SparkSession, target: str, props: dict[str, str], spec: object, params: EmbedParams
+) -> None:
+    """A column never mixes models: a different model needs ``--reembed``, and then owns the whole column."""
+    from pyspark.sql import functions as F
+
+    from lakehouse.errors import ModelError
+    from lakehouse.vector import specs_from_properties
+
+    recorded = specs_from_properties(props).get("embedding")
+    if recorded is None or recorded.model == spec.model:  # type: ignore[attr-defined]
+        return
+    if not params.reembed:
+        raise ModelError(
+            f"{target} holds {recorded.model} embeddings ({recorded.dim}-d); refusing to mix in "
+            f"{spec.model} ({spec.dim}-d)",  # type: ignore[attr-defined]
+            hint=f"re-embed the whole column deliberately with --model {params.model} --reembed, or write to another "
+            "table with --output",
+            model=params.model,
+        )
+    others = spark.table(target).filter(F.col("source_table") != params.source).limit(1).count()
+    if others:
+        raise ModelError(
+            f"--reembed would leave rows of other source tables in {target} with {recorded.model}",
+            hint="re-embed every source of this table, or write the new model to another table with --output",
+        )
+
+
+def _record_output(lineage: LineageRun, output: str, params: EmbedParams, spec: object, settings: Settings) -> None:
+    from lakehouse.lineage import dataset_namespace, embedding_column_lineage, iceberg_output
+    from lakehouse.table import VectorTable
+
+    out = VectorTable.load(output, settings=settings)
+    column_lineage = embedding_column_lineage(
+        dataset_namespace(settings), params.source, text_column=params.column, key_column=params.key,
+        model=spec.model, model_version=spec.model_version,  # type: ignore[attr-defined]
+        chunk_size=params.chunk_size, chunk_overlap=params.chunk_overlap,
+    )
+    lineage.add_output(iceberg_output(out, settings, extra_facets={"columnLineage": column_lineage}))
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -187,6 +315,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", default=None, help="embedding model (default: from configuration, all-MiniLM-L6-v2)")
     p.add_argument("--chunk-size", type=int, default=None)
     p.add_argument("--chunk-overlap", type=int, default=None)
+    p.add_argument("--reembed", action="store_true", help="re-embed the whole column with --model (a model change)")
+    p.add_argument("--plan", action="store_true", help="print what would be embedded, updated and deleted; write nothing")
     p.add_argument("--master", default=None, help="Spark master (default: configuration, local[*])")
     return p.parse_args(argv)
 
@@ -206,13 +336,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         chunk_size=args.chunk_size or settings.embed.chunk_size,
         chunk_overlap=args.chunk_overlap if args.chunk_overlap is not None else settings.embed.chunk_overlap,
         batch_size=settings.embed.batch_size,
+        reembed=args.reembed,
+        plan_only=args.plan,
     )
     spark = build_spark(settings, app_name="embed_table", master=args.master)
-    result = run(spark, params, settings)
-    print(
-        f"wrote {result.chunks} embeddings to {result.output} (snapshot {result.output_snapshot_id}) "
-        f"from {result.source_rows} rows in {result.seconds:.1f} s"
-    )
+    r = run(spark, params, settings)
+    print(f"{r.output}: {r.chunks} embeddings of {r.source_rows} rows (snapshot {r.output_snapshot_id}), {r.seconds:.1f} s")
     return 0
 
 

@@ -51,17 +51,25 @@ def ingest(ctx: click.Context, path: Path, table: str | None, limit: int | None,
 @click.option("--model", default=None, help="Embedding model (default: all-MiniLM-L6-v2, packaged offline).")
 @click.option("--chunk-size", type=int, default=None, help="Chunk size in characters (default 800: inside MiniLM's 256-token window).")
 @click.option("--chunk-overlap", type=int, default=None, help="Overlap between chunks in characters (default 80).")
+@click.option("--plan", "plan_only", is_flag=True,
+              help="Print what would be embedded, updated and deleted (with an estimated time); write nothing.")
+@click.option("--reembed", is_flag=True, help="Change the column's model: re-embed everything with --model.")
 @click.option("--master", default=None, help="Spark master (default: local[*]).")
 @click.pass_context
 @handle_errors
 def embed(
     ctx: click.Context, source: str, column: str, key: str, output_table: str | None, model: str | None,
-    chunk_size: int | None, chunk_overlap: int | None, master: str | None,
+    chunk_size: int | None, chunk_overlap: int | None, plan_only: bool, reembed: bool, master: str | None,
 ) -> None:
-    """Chunk a table's text column and embed every chunk into a vector table with per-row lineage."""
+    """Chunk a table's text column and embed the chunks into a vector table with per-row lineage.
+
+    Incremental: only new or changed chunks are embedded, embeddings of deleted rows are removed, and everything
+    lands in one commit. A second run over unchanged data embeds nothing.
+    """
     settings = _settings(ctx)
     _run_embed(settings, source, column=column, key=key, output=output_table, model=model,
-               chunk_size=chunk_size, chunk_overlap=chunk_overlap, master=master)
+               chunk_size=chunk_size, chunk_overlap=chunk_overlap, master=master, plan_only=plan_only,
+               reembed=reembed)
 
 
 # The default demo corpus: pydoc pages of modules analysts know, ~0.8 M characters -> ~900 chunks, which embeds in
@@ -93,11 +101,16 @@ def _run_embed(settings: Any, source: str, *, master: str | None = None, parent:
         chunk_size=options.get("chunk_size") or settings.embed.chunk_size,
         chunk_overlap=options["chunk_overlap"] if options.get("chunk_overlap") is not None else settings.embed.chunk_overlap,
         batch_size=settings.embed.batch_size,
+        plan_only=bool(options.get("plan_only")),
+        reembed=bool(options.get("reembed")),
     )
     spark = build_spark(settings, app_name="lakehouse embed", master=master)
     r = run(spark, params, settings, log=_log, parent=parent)
+    if params.plan_only:
+        _log("dry run (--plan): nothing was written")
+        return r
     _log(
-        f"{r.output}: {r.chunks} embeddings from {r.source_rows} rows of {source} (snapshot {r.source_snapshot_id}) "
+        f"{r.output}: {r.chunks} embeddings of {r.source_rows} rows of {source} (snapshot {r.source_snapshot_id}) "
         f"-> snapshot {r.output_snapshot_id} in {r.seconds:.1f} s"
     )
     return r

@@ -87,13 +87,14 @@ def test_embed_writes_chunks_with_lineage_spans_and_spec(spark, ingested, lake_s
     assert matrix.shape == (len(rows), 64)
 
 
-def test_embed_rerun_replaces_rows_of_that_source(spark, ingested, lake_settings: Settings) -> None:  # noqa: ANN001
+def test_embed_rerun_over_unchanged_data_embeds_nothing(spark, ingested, lake_settings: Settings) -> None:  # noqa: ANN001
+    before = VectorTable.load(EMBEDDINGS, settings=lake_settings)
     params = EmbedParams(source=DOCS, output=EMBEDDINGS, model="hash-64", chunk_size=400, chunk_overlap=40)
-    first = VectorTable.load(EMBEDDINGS, settings=lake_settings).count()
-    run_embed(spark, params, lake_settings, log=lambda _m: None)
-    out = VectorTable.load(EMBEDDINGS, settings=lake_settings)
-    assert out.count() == first, "re-embedding the same source must not duplicate rows"
-    assert {r["run_id"] for r in out.to_arrow(columns=["run_id"]).to_pylist()} == {params.run_id}
+    result = run_embed(spark, params, lake_settings, log=lambda _m: None)
+    assert result.plan is not None and result.plan.to_embed == 0 and result.plan.keep == before.count()
+    after = VectorTable.load(EMBEDDINGS, settings=lake_settings)
+    assert after.snapshot_id == before.snapshot_id, "no commit when nothing changed"
+    assert params.run_id not in {r["run_id"] for r in after.to_arrow(columns=["run_id"]).to_pylist()}
 
 
 def _events(settings: Settings) -> list[dict]:
@@ -103,7 +104,8 @@ def _events(settings: Settings) -> list[dict]:
 
 
 def test_jobs_emit_openlineage_start_and_complete_with_snapshots(spark, ingested, lake_settings: Settings) -> None:  # noqa: ANN001
-    params = EmbedParams(source=DOCS, output=EMBEDDINGS, model="hash-64", chunk_size=400, chunk_overlap=40)
+    # a new chunking changes every span: everything is re-embedded, and the run records its output
+    params = EmbedParams(source=DOCS, output=EMBEDDINGS, model="hash-64", chunk_size=300, chunk_overlap=30)
     result = run_embed(spark, params, lake_settings, log=lambda _m: None)
     mine = [e for e in _events(lake_settings) if e["run"]["runId"] == params.run_id]
     assert [e["eventType"] for e in mine] == ["START", "COMPLETE"]
