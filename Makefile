@@ -11,6 +11,7 @@ demo: setup  ## set up, then run the main job (corpus -> documents -> embeddings
 	$(BIN)/lakehouse demo
 
 test: setup  ## set up, then run the whole test suite
+	@./infra/test-deps.sh
 	$(BIN)/python -m pytest
 
 test-fast: setup  ## unit tests only (no JVM, no services)

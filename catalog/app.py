@@ -7,9 +7,11 @@ Request and response bodies are pyiceberg's own models (``CreateTableRequest``, 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from fastapi import Body, FastAPI, Query, Response
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 from pyiceberg.catalog.rest import (
     CreateTableRequest,
@@ -28,6 +30,9 @@ from catalog import __version__
 from catalog.errors import BadRequest, install_error_handlers
 from catalog.identity import health_payload
 from catalog.store import ServiceCatalog, open_catalog
+from lakehouse.lineage.graph import lineage_page
+from lakehouse.lineage.router import make_router
+from lakehouse.lineage.store import LineageStore, load_jsonl, service_store_url
 
 __all__ = ["create_app"]
 
@@ -95,6 +100,31 @@ def create_app(database_url: str, warehouse: str, *, catalog_name: str = "lake")
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
         return {**health, "pid": os.getpid()}
+
+    # -- lineage: Marquez-compatible POST /api/v1/lineage, and the review page over what was received ------------
+    lineage = LineageStore(service_store_url(database_url))
+    app.state.lineage = lineage
+    app.include_router(make_router(lineage))
+    # the embedded default also appends every event to lineage.jsonl beside a SQLite catalog.db: show those too
+    jsonl = None
+    if database_url.startswith("sqlite:///"):
+        jsonl = Path(database_url[len("sqlite:///") :]).parent / "lineage.jsonl"
+
+    @app.get("/lineage", response_class=HTMLResponse)
+    def lineage_review(limit: int = Query(5000, ge=0)) -> HTMLResponse:
+        store = LineageStore()
+        store.add_many(lineage.events())
+        if jsonl is not None:
+            load_jsonl(jsonl, store)
+        page = lineage_page(
+            store,
+            load=lambda name: catalog.load_table(tuple(name.split("."))),
+            namespace=warehouse.rstrip("/"),
+            limit=limit,
+            title="lakehouse lineage (catalog service)",
+        )
+        store.close()
+        return HTMLResponse(page)
 
     @app.get("/v1/config")
     def config(warehouse_param: str | None = Query(None, alias="warehouse")) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from lakehouse import __version__
 from lakehouse.cli.catalog import catalog_group
 from lakehouse.cli.index import index_group
 from lakehouse.cli.jobs import demo, embed, ingest
+from lakehouse.cli.lineage import lineage_group
 from lakehouse.cli.sql import sql_group
 from lakehouse.cli.tables import show, spark_args, submit, tables
 from lakehouse.config import load_settings
@@ -49,6 +50,7 @@ cli.add_command(submit)
 cli.add_command(catalog_group)
 cli.add_command(index_group)
 cli.add_command(sql_group)
+cli.add_command(lineage_group)
 
 
 def main() -> None:

@@ -6,6 +6,8 @@
 - :mod:`~lakehouse.lineage.store`: ``LineageStore`` (SQLite by default) and ``load_jsonl``; ``make_router`` in
   :mod:`~lakehouse.lineage.router` serves it as a Marquez-compatible ``POST /api/v1/lineage``.
 - :mod:`~lakehouse.lineage.queries`: ``trace`` and ``impact``.
+- :mod:`~lakehouse.lineage.graph` / :mod:`~lakehouse.lineage.page`: ``LineageGraph`` and ``lineage_page``, the
+  self-contained review page (``lakehouse lineage graph``; ``GET /lineage`` on the catalog service).
 
 Example::
 
@@ -35,14 +37,16 @@ from lakehouse.lineage.facets import (
     column_lineage_facet,
     embedding_column_lineage,
 )
+from lakehouse.lineage.graph import LineageGraph, lineage_page
 from lakehouse.lineage.queries import Impact, RunInfo, StaleRow, Trace, impact, trace
-from lakehouse.lineage.store import LineageStore, RunRecord, load_jsonl
+from lakehouse.lineage.store import LineageStore, RunRecord, load_events, load_jsonl
 
 __all__ = [
     "VECTOR_SPEC_FACET",
     "Derivation",
     "Impact",
     "LineageEmitter",
+    "LineageGraph",
     "LineageRun",
     "LineageStore",
     "ParentRef",
@@ -59,6 +63,8 @@ __all__ = [
     "iceberg_input",
     "iceberg_output",
     "impact",
+    "lineage_page",
+    "load_events",
     "load_jsonl",
     "make_router",
     "new_run_id",

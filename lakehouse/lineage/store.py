@@ -27,7 +27,7 @@ import sqlalchemy as sa
 
 from lakehouse.errors import LineageError
 
-__all__ = ["LineageStore", "RunRecord", "load_jsonl", "parse_event"]
+__all__ = ["LineageStore", "RunRecord", "load_events", "load_jsonl", "parse_event", "service_store_url"]
 
 _META = sa.MetaData()
 EVENTS = sa.Table(
@@ -196,6 +196,10 @@ class LineageStore:
                 out.append(record)
         return out
 
+    def events(self, job: str | None = None) -> list[dict[str, Any]]:
+        """Every stored event (of ``job`` when given), oldest first."""
+        return self._events(sa.true() if job is None else EVENTS.c.job_name == job)
+
     def events_for_dataset(self, name: str, namespace: str | None = None) -> list[dict[str, Any]]:
         """Every event naming dataset ``name`` (e.g. ``docs.embeddings``) as an input or output, oldest first."""
         ids = sa.select(EVENT_DATASETS.c.event_id).where(EVENT_DATASETS.c.name == name)
@@ -242,4 +246,33 @@ def load_jsonl(path: str | Path, store: LineageStore | None = None) -> LineageSt
                 store.add(line)
             except LineageError as exc:
                 raise LineageError(f"{path}:{number}: {exc.message}", hint=exc.hint) from exc
+    return store
+
+
+def service_store_url(catalog_database_url: str) -> str:
+    """Where the catalog service keeps lineage: ``lineage.db`` beside a SQLite ``catalog.db``, else the same database.
+
+    >>> service_store_url("sqlite:////srv/state/catalog.db")
+    'sqlite:////srv/state/lineage.db'
+    """
+    if catalog_database_url.startswith("sqlite:///") and catalog_database_url != "sqlite:///:memory:":
+        return f"sqlite:///{Path(catalog_database_url[len('sqlite:///') :]).parent / 'lineage.db'}"
+    if catalog_database_url.startswith("sqlite:"):
+        return "sqlite://"
+    return catalog_database_url
+
+
+def load_events(settings: Any) -> LineageStore:
+    """Every event this installation knows: the JSONL file of ``settings`` plus the local catalog service's store.
+
+    Returns a new in-memory store (duplicates, e.g. an event both written to the file and posted, count once).
+    """
+    store = load_jsonl(settings.lineage_path)
+    url = service_store_url(settings.catalog_database)
+    if url.startswith("sqlite:///") and Path(url[len("sqlite:///") :]).is_file():
+        service = LineageStore(url)
+        try:
+            store.add_many(service.events())
+        finally:
+            service.close()
     return store
