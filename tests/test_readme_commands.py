@@ -56,6 +56,14 @@ def test_main_job_runs_end_to_end_on_a_small_corpus(tmp_path: Path) -> None:
         table = load_catalog("lake", type="rest", uri=svc.uri).load_table(("docs", "embeddings"))
         assert table.properties["lakehouse.vector.embedding.dim"] == "384"
         assert table.properties["lakehouse.vector.embedding.model"] == "all-MiniLM-L6-v2"
+
+        # lineage: JSONL under the state directory, and the same events posted to the catalog service
+        import httpx
+
+        events = settings.lineage_path.read_text().splitlines()
+        assert sum('"COMPLETE"' in e for e in events) == 3, "demo, ingest and embed each completed"
+        runs = httpx.get(f"{svc.uri}/api/v1/lineage/runs", params={"job": "embed_table"}).json()
+        assert [r["state"] for r in runs] == ["COMPLETE"]
     finally:
         subprocess.run([str(LAKEHOUSE), "catalog", "stop"], cwd=tmp_path, env=env, capture_output=True, check=False)
 

@@ -143,8 +143,16 @@ def _embedded_transports(settings: Settings) -> list[Transport]:
         transports.append(FileTransport(FileConfig(log_file_path=str(path), append=True)))
     if lineage.transport == "console":
         transports.append(ConsoleTransport(ConsoleConfig()))
-    if lineage.url and lineage.transport in ("file", "http"):
-        config = HttpConfig.from_dict({"url": lineage.url, "endpoint": "api/v1/lineage", "retry": HTTP_RETRY})
+    url = lineage.url
+    if url is None and lineage.transport == "file" and settings.catalog.uri is None:
+        # the embedded default also posts to the embedded catalog service, which stores events for /lineage;
+        # its port changes between starts, so it is looked up, never configured
+        from catalog.manager import status
+
+        running = status(settings.state_dir)
+        url = running.uri if running else None
+    if url and lineage.transport in ("file", "http"):
+        config = HttpConfig.from_dict({"url": url, "endpoint": "api/v1/lineage", "retry": HTTP_RETRY})
         transports.append(HttpTransport(config))
     return transports
 
