@@ -66,6 +66,8 @@ class EmbedSettings:
     chunk_overlap: int = 80
 
 
+TableFormat = Literal["iceberg", "delta"]
+TABLE_FORMATS: tuple[str, ...] = ("iceberg", "delta")
 LineageTransport = Literal["file", "http", "console", "none"]
 LINEAGE_TRANSPORTS: tuple[str, ...] = ("file", "http", "console", "none")
 
@@ -93,6 +95,10 @@ class Settings:
     warehouse: str  # a URI: file:///..., s3://...
     state_dir: Path
     namespace: str = "docs"
+    # Delta Lake support (issue 6): the format new tables get when none is named, and where Delta tables live
+    # (default <warehouse>/_delta; a Delta table is <delta_root>/<namespace>/<table>, no registry needed).
+    format: TableFormat = "iceberg"
+    delta_root: str | None = None
     catalog: CatalogSettings = field(default_factory=CatalogSettings)
     spark: SparkSettings = field(default_factory=SparkSettings)
     embed: EmbedSettings = field(default_factory=EmbedSettings)
@@ -123,7 +129,7 @@ _SECTIONS: dict[str, type] = {
     "embed": EmbedSettings,
     "lineage": LineageSettings,
 }
-_TOP_LEVEL = {"home", "warehouse", "state_dir", "namespace"}
+_TOP_LEVEL = {"home", "warehouse", "state_dir", "namespace", "format", "delta_root"}
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -219,10 +225,20 @@ def load_settings(
     if "://" not in warehouse:
         warehouse = f"file://{Path(warehouse).expanduser().resolve()}"
     sections = {name: _coerce(name, cls, values.get(name) or {}) for name, cls in _SECTIONS.items()}
+    table_format = str(values.get("format") or "iceberg").lower()
+    if table_format not in TABLE_FORMATS:
+        raise ConfigError(
+            f"unknown setting value format={table_format!r}", hint=f"use one of {', '.join(TABLE_FORMATS)}"
+        )
+    delta_root = values.get("delta_root")
+    if delta_root and "://" not in str(delta_root):
+        delta_root = f"file://{Path(str(delta_root)).expanduser().resolve()}"
     return Settings(
         home=home,
         warehouse=warehouse,
         state_dir=state_dir,
         namespace=str(values.get("namespace") or "docs"),
+        format=table_format,  # type: ignore[arg-type]
+        delta_root=str(delta_root) if delta_root else None,
         **sections,
     )

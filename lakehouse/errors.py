@@ -97,3 +97,18 @@ class SqlPlanError(SqlError):
 
 class TranspileError(SqlError):
     """A construct cannot be expressed in the target engine with the same semantics. Fields: target, construct."""
+
+
+# -- Delta Lake (issue 6) -------------------------------------------------------------------------------------------
+class DeltaTableError(LakehouseError):
+    """A Delta table could not be created, read or written. Fields: location, version."""
+
+
+class DeltaCommitConflictError(DeltaTableError):
+    """Another writer committed to the Delta table first and this commit cannot be safely retried; nothing was
+    committed and this writer's files were deleted. Fields: location, read_version, current_version, operation."""
+
+
+class UnsupportedDeltaFeatureError(DeltaTableError):
+    """The Delta table uses a protocol feature (deletion vectors, column mapping...) that this path cannot honour;
+    refused rather than returning wrong rows. Fields: location, feature."""

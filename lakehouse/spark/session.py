@@ -35,6 +35,9 @@ def spark_conf(settings: Settings, catalog_uri: str, *, master: str | None = Non
         f"spark.sql.catalog.{name}.type": "rest",
         f"spark.sql.catalog.{name}.uri": catalog_uri,
         f"spark.sql.catalog.{name}.warehouse": settings.warehouse,
+        # Other engines (pyiceberg, other Spark jobs) commit to the same tables; a cached table would make Spark
+        # read a stale snapshot (or fail on a snapshot id it has not seen), so every access asks the catalog.
+        f"spark.sql.catalog.{name}.cache-enabled": "false",
         "spark.sql.defaultCatalog": name,
         # Vector columns are validated inside the write (lakehouse.spark.write), which also makes them non-null;
         # Iceberg's schema-level nullability check would otherwise refuse writing array<float> (nullable elements)

@@ -3,4 +3,14 @@
 from lakehouse.table.catalog import ensure_catalog, load_catalog, split_identifier
 from lakehouse.table.vector_table import VectorTable
 
-__all__ = ["VectorTable", "ensure_catalog", "load_catalog", "split_identifier"]
+
+def __getattr__(name: str) -> object:
+    # deltalake is imported only by those who use Delta tables
+    if name == "DeltaVectorTable":
+        from lakehouse.table.delta import DeltaVectorTable
+
+        return DeltaVectorTable
+    raise AttributeError(name)
+
+
+__all__ = ["DeltaVectorTable", "VectorTable", "ensure_catalog", "load_catalog", "split_identifier"]

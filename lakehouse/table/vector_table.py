@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
-from lakehouse.config import Settings, load_settings
+from lakehouse.config import Settings, TableFormat, load_settings
 from lakehouse.errors import TableNotFoundError, VectorSpecError
 from lakehouse.table.catalog import load_catalog, split_identifier
 from lakehouse.vector import (
@@ -57,15 +57,35 @@ class VectorTable:
 
     # -- construction -------------------------------------------------------------------------------------------
     @classmethod
-    def load(cls, identifier: str, *, catalog: Catalog | None = None, settings: Settings | None = None) -> VectorTable:
+    def load(
+        cls,
+        identifier: str,
+        *,
+        catalog: Catalog | None = None,
+        settings: Settings | None = None,
+        format: TableFormat | None = None,
+    ) -> VectorTable:
+        """Load a table. ``format="delta"`` loads a :class:`~lakehouse.table.delta.DeltaVectorTable` (same
+        surface); with no format, an identifier missing from the Iceberg catalog is looked up at its Delta location."""
         from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 
         settings = settings or load_settings()
+        # Delta Lake (issue 6): dispatch by format, or by where the table lives.
+        if format == "delta" or (format is None and settings.format == "delta"):
+            from lakehouse.table.delta import DeltaVectorTable
+
+            if format == "delta" or DeltaVectorTable.exists(identifier, settings=settings):
+                return DeltaVectorTable.load(identifier, settings=settings)  # type: ignore[return-value]
         catalog = catalog or load_catalog(settings)
         ns, name = split_identifier(identifier, settings)
         try:
             return cls(catalog.load_table((ns, name)), catalog)
         except (NoSuchTableError, NoSuchNamespaceError) as exc:
+            if format is None:
+                from lakehouse.table.delta import DeltaVectorTable
+
+                if DeltaVectorTable.exists(identifier, settings=settings):
+                    return DeltaVectorTable.load(identifier, settings=settings)  # type: ignore[return-value]
             raise TableNotFoundError(
                 f"table {ns}.{name} does not exist in catalog {settings.catalog.name!r}",
                 hint="list tables with `lakehouse tables`, or create it with `lakehouse ingest` / `lakehouse embed`",
@@ -84,9 +104,22 @@ class VectorTable:
         catalog: Catalog | None = None,
         settings: Settings | None = None,
         exist_ok: bool = False,
+        format: TableFormat | None = None,
     ) -> VectorTable:
-        """Create a table whose ``vectors`` columns carry their spec in table properties."""
+        """Create a table whose ``vectors`` columns carry their spec in table properties.
+
+        ``format`` (default: the ``format`` setting, ``iceberg``) ``"delta"`` creates a
+        :class:`~lakehouse.table.delta.DeltaVectorTable` at ``<warehouse>/_delta/<ns>/<table>`` instead.
+        """
         settings = settings or load_settings()
+        # Delta Lake (issue 6): the same call creates a Delta table when asked to.
+        if (format or settings.format) == "delta":
+            from lakehouse.table.delta import DeltaVectorTable
+
+            return DeltaVectorTable.create(  # type: ignore[return-value]
+                identifier, schema, vectors=vectors, key=key, properties=properties, settings=settings,
+                exist_ok=exist_ok,
+            )
         catalog = catalog or load_catalog(settings)
         specs = {s.column: s for s in vectors}
         missing = [c for c in [key, *specs] if c not in schema.names]
