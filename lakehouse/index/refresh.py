@@ -10,7 +10,7 @@ that dies half-way is rolled back to it and redone by the next one.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -19,7 +19,8 @@ import pyarrow as pa
 
 from lakehouse.config import Settings
 from lakehouse.errors import VectorIndexError
-from lakehouse.index.build import choose_params, train, unindexed_rows, vector_index
+from lakehouse.index.build import choose_params, index_stored, train, unindexed_rows, vector_index
+from lakehouse.index.changes import apply_change, stream_rows
 from lakehouse.index.snapshots import FileSet, diff, file_set, read_files
 from lakehouse.index.store import FILE_COLUMN, META_KEY, RESERVED, IndexMeta, IndexStore
 from lakehouse.table import VectorTable
@@ -66,18 +67,9 @@ def _lance_schema(table: VectorTable, meta: IndexMeta) -> pa.Schema:
     fields = [pa.field(meta.key, arrow.field(meta.key).type, nullable=False)]
     fields.append(pa.field(meta.column, vector_type(meta.dim), nullable=False))
     fields += [arrow.field(c).with_nullable(True) for c in meta.store]
-    fields.append(pa.field(FILE_COLUMN, pa.string(), nullable=False))
+    # never null, but nullable: see changes._relabel
+    fields.append(pa.field(FILE_COLUMN, pa.string(), nullable=True))
     return pa.schema(fields, metadata={META_KEY: meta.to_json()})
-
-
-def _rows(table: VectorTable, snapshot_id: int, tasks: Sequence[object], schema: pa.Schema) -> pa.RecordBatchReader:
-    columns = [n for n in schema.names if n != FILE_COLUMN]
-
-    def batches() -> Iterator[pa.RecordBatch]:
-        for part in read_files(table, snapshot_id, tasks, columns):  # type: ignore[arg-type]
-            yield from part.cast(schema).to_batches()
-
-    return pa.RecordBatchReader.from_batches(schema, batches())
 
 
 def _check_store(table: VectorTable, column: str, key: str, store: Sequence[str]) -> tuple[str, ...]:
@@ -151,10 +143,11 @@ def _full(
 
     schema = _lance_schema(table, meta)
     mode = "overwrite" if store.exists() else "create"
-    ds = lance.write_dataset(_rows(table, snapshot_id, list(files.tasks.values()), schema), store.lance_uri,
+    ds = lance.write_dataset(stream_rows(table, snapshot_id, list(files.tasks.values()), schema), store.lance_uri,
                              schema=schema, mode=mode)
     checkpoint("written")
     trained = train(ds, meta.column, IndexParams.from_dict(dict(meta.params)), meta.metric)
+    index_stored(store.open(), meta.store)
     ds = store.open()
     checkpoint("trained")
     store.commit(ds, snapshot_id)
@@ -218,10 +211,6 @@ def _base_identities(vt: VectorTable, ds: lance.LanceDataset, snapshot_id: int) 
     return {f: frozenset() for f in files}
 
 
-def _quote(values: Sequence[str]) -> str:
-    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
-
-
 def refresh(
     table: VectorTable | str,
     column: str,
@@ -239,10 +228,9 @@ def refresh(
 
     Builds the index when there is none; rebuilds when the vector spec, the stored columns or the requested type
     changed, or when the snapshot has merge-on-read delete files. A second refresh with no new snapshot is a no-op.
-    ``checkpoint(step)`` is called after each step (``deleted``, ``appended``, ``folded``): a test hook.
+    ``checkpoint(step)`` is called after each step (``relabelled``, ``deleted``, ``appended``, ``folded``): a test hook.
+    Rows of rewritten files (copy-on-write DELETE/UPDATE/MERGE) are matched by key: unchanged ones stay in place.
     """
-    import lance
-
     started = time.perf_counter()
     hook = checkpoint or (lambda _: None)
     vt = _table(table, settings)
@@ -296,15 +284,9 @@ def refresh(
             return full("rebuild", f"snapshot {snapshot_id} has merge-on-read delete files; "
                                    "incremental refresh applies copy-on-write changes only")
         change = diff(_base_identities(vt, ds, indexed), target)
-        if change.removed:
-            ds.delete(f"{FILE_COLUMN} IN ({_quote(sorted(change.removed))})")
-            hook("deleted")
-        rows_before = ds.count_rows()
-        if change.added:
-            schema = ds.schema
-            ds = lance.write_dataset(_rows(vt, snapshot_id, change.added, schema), idx.lance_uri,
-                                     schema=schema, mode="append")
-            hook("appended")
+        applied = apply_change(idx, vt, snapshot_id, change, old_meta, hook)
+        if applied.rows_carried:
+            notes.append(f"{applied.rows_carried} rows of rewritten files matched by key and kept in place")
         ds = idx.open()
         trained = folded = False
         from lakehouse.index.build import IndexParams
@@ -337,6 +319,6 @@ def refresh(
         return RefreshResult(
             vt.identifier, column, "incremental", "applied the files changed since the indexed snapshot",
             indexed, snapshot_id, files_added=len(change.added), files_removed=len(change.removed),
-            rows_added=ds.count_rows() - rows_before, trained=trained, folded=folded, versions_removed=removed,
+            rows_added=applied.rows_appended, trained=trained, folded=folded, versions_removed=removed,
             lance_version=ds.version, seconds=time.perf_counter() - started, notes=tuple(notes),
         )

@@ -150,7 +150,7 @@ def test_filter_matching_at_least_k_rows_returns_k(settings):  # noqa: ANN001
     assert_same(res, exact(vt2, q, 5, where="n < 100"))
 
 
-@pytest.mark.parametrize("step", ["deleted", "appended", "folded"])
+@pytest.mark.parametrize("step", ["relabelled", "deleted", "appended", "folded"])
 def test_refresh_killed_midway_leaves_last_good_index_and_is_completed(settings, step):  # noqa: ANN001
     rng = np.random.default_rng(5)
     vt = new_table(settings, rng, 1000)
@@ -179,6 +179,49 @@ def test_refresh_killed_midway_leaves_last_good_index_and_is_completed(settings,
     assert res.plan.path == "index"
     assert_same(res, exact(vt, q, 10))
     assert status(vt, "embedding", settings=settings).rows == vt.count()
+
+
+def test_copy_on_write_rewrites_are_matched_by_key(settings):  # noqa: ANN001
+    rng = np.random.default_rng(31)
+    vt = new_table(settings, rng, 3000)
+    build(vt, "embedding", index_type="ivf_flat", store=["lang"], settings=settings, num_partitions=8)
+    index = open_index(vt, "embedding", settings=settings)
+    q = rng.normal(size=DIM).astype(np.float32)
+
+    def check(where: str | None = None) -> None:
+        res = index.search(q, 10, where=where, nprobes=8)
+        assert res.plan.path == "index"
+        assert_same(res, exact(vt, q, 10, where=where))
+
+    # a 1% delete rewrites the single data file: the 2,970 surviving rows stay in place, inside the ANN structure
+    vt.iceberg.delete("n < 30")
+    res = refresh(vt, "embedding", settings=settings)
+    assert (res.action, res.rows_added) == ("incremental", 0) and any("2970 rows" in n for n in res.notes)
+    st = status(vt, "embedding", settings=settings)
+    assert st.rows == 2970 and st.rows_outside_ann == 0
+    check()
+    check("lang = 'fr'")
+    # the same keys with new vectors (an UPDATE/MERGE) are re-inserted, and so is a changed stored column
+    keys = [f"k{i:06d}" for i in range(100, 140)]
+    rewrite(vt, rng, keys, 200_000)
+    res = refresh(vt, "embedding", settings=settings)
+    assert res.rows_added == 40
+    check()
+    rows = vt.to_arrow(columns=["key", "lang", "n", "embedding"], row_filter="key in ('k000200', 'k000201')")
+    flipped = rows.set_column(1, "lang", pa.array(["zz", "zz"]))
+    target = vt.iceberg.schema().as_arrow()
+    vt.iceberg.overwrite(pa.Table.from_arrays([flipped.column(f.name).cast(f.type) for f in target], schema=target),
+                         overwrite_filter=In("key", ["k000200", "k000201"]))
+    res = refresh(vt, "embedding", settings=settings)
+    assert res.rows_added == 2
+    vt.refresh()
+    check("lang = 'zz'")
+    assert sorted(index.search(q, 10, where="lang = 'zz'").keys) == ["k000200", "k000201"]
+    # a later refresh deletes by the new file labels: delete everything the rewrites touched
+    vt.iceberg.delete("n >= 2000")
+    refresh(vt, "embedding", settings=settings)
+    assert status(vt, "embedding", settings=settings).rows == vt.count()
+    check()
 
 
 def test_concurrent_refresh_fails_clearly(settings):  # noqa: ANN001
