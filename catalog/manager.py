@@ -21,9 +21,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from lakehouse.errors import CatalogError
-
 from catalog.identity import matches, redact_database_url
+from lakehouse.errors import CatalogError
 
 __all__ = ["CatalogProcess", "ensure_running", "status", "stop"]
 

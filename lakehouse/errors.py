@@ -79,11 +79,17 @@ class VectorIndexError(LakehouseError):
 
 
 class SqlError(LakehouseError):
-    """A similarity SQL query was refused, could not be planned, transpiled or executed. Fields depend on the subclass."""
+    """A similarity SQL query was refused, could not be planned, transpiled or executed.
+
+    Fields depend on the subclass.
+    """
 
 
 class SqlParseError(SqlError):
-    """The SQL does not parse. Fields: line, column (1-based), text (the offending token), highlight (the line, marked)."""
+    """The SQL does not parse.
+
+    Fields: line, column (1-based), text (the offending token), highlight (the line, marked).
+    """
 
 
 class UnsafeSqlError(SqlError):
@@ -92,7 +98,10 @@ class UnsafeSqlError(SqlError):
 
 
 class SqlPlanError(SqlError):
-    """The query names an unknown table or column, or compares vectors of different dimensions. Fields: table, column."""
+    """The query names an unknown table or column, or compares vectors of different dimensions.
+
+    Fields: table, column.
+    """
 
 
 class TranspileError(SqlError):

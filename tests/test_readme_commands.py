@@ -33,7 +33,12 @@ def test_main_job_runs_end_to_end_on_a_small_corpus(tmp_path: Path) -> None:
     try:
         proc = subprocess.run(
             [str(LAKEHOUSE), "demo", "--limit", "3", "--master", "local[2]"],
-            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False,
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
         )
         out = proc.stdout + proc.stderr
         assert proc.returncode == 0, out[-4000:]

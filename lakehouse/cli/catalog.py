@@ -25,8 +25,12 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     s.state_dir.mkdir(parents=True, exist_ok=True)
     if s.warehouse_path is not None:
         s.warehouse_path.mkdir(parents=True, exist_ok=True)
-    run_server(host=host or s.catalog.host, port=port or s.catalog.port or 8181,
-               database_url=s.catalog_database, warehouse=s.warehouse)
+    run_server(
+        host=host or s.catalog.host,
+        port=port or s.catalog.port or 8181,
+        database_url=s.catalog_database,
+        warehouse=s.warehouse,
+    )
 
 
 @catalog_group.command()
@@ -41,8 +45,9 @@ def start(ctx: click.Context, output: str) -> None:
     from lakehouse.table import ensure_catalog
 
     ensure_catalog(s)
-    proc = ensure_running(s.state_dir, host=s.catalog.host, port=s.catalog.port,
-                          database_url=s.catalog_database, warehouse=s.warehouse)
+    proc = ensure_running(
+        s.state_dir, host=s.catalog.host, port=s.catalog.port, database_url=s.catalog_database, warehouse=s.warehouse
+    )
     emit([{"uri": proc.uri, "pid": proc.pid, "warehouse": proc.warehouse, "database": proc.database}], output)
 
 

@@ -38,7 +38,9 @@ def index_group() -> None:
 @output_option
 @click.pass_context
 @handle_errors
-def build_cmd(ctx: click.Context, table: str, column: str, index_type: str, store: str, wait: float, output: str) -> None:
+def build_cmd(
+    ctx: click.Context, table: str, column: str, index_type: str, store: str, wait: float, output: str
+) -> None:
     """(Re)build the index of a vector column from the table's current snapshot."""
     from lakehouse.index import build
 
@@ -100,8 +102,18 @@ def status_cmd(ctx: click.Context, table: str, column: str, output: str) -> None
 @click.pass_context
 @handle_errors
 def search_cmd(
-    ctx: click.Context, table: str, column: str, text: str | None, vector: str | None, k: int, where: str | None,
-    as_of: int | None, nprobes: int | None, refine_factor: int | None, explain: bool, output: str,
+    ctx: click.Context,
+    table: str,
+    column: str,
+    text: str | None,
+    vector: str | None,
+    k: int,
+    where: str | None,
+    as_of: int | None,
+    nprobes: int | None,
+    refine_factor: int | None,
+    explain: bool,
+    output: str,
 ) -> None:
     """The k nearest rows; consistent with the table even when the index lags."""
     from lakehouse.index import search
@@ -114,8 +126,17 @@ def search_cmd(
             query = [float(v) for v in json.loads(vector)]
         except (ValueError, TypeError) as exc:
             raise VectorIndexError(f"--vector is not a JSON list of numbers: {exc}", problem="query") from exc
-    result = search(table, column, query, k, where=where, as_of=as_of, settings=ctx.obj["settings_factory"](),
-                    nprobes=nprobes, refine_factor=refine_factor)
+    result = search(
+        table,
+        column,
+        query,
+        k,
+        where=where,
+        as_of=as_of,
+        settings=ctx.obj["settings_factory"](),
+        nprobes=nprobes,
+        refine_factor=refine_factor,
+    )
     if output == "json" and explain:
         click.echo(json.dumps({"rows": result.to_pylist(), "plan": result.plan.to_dict()}, indent=2, default=str))
         return

@@ -46,8 +46,13 @@ def trace_cmd(ctx: click.Context, table: str, embedding_id: str, text_column: st
     from lakehouse.table import VectorTable
 
     settings = _settings(ctx)
-    result = trace(VectorTable.load(table, settings=settings), embedding_id, settings,
-                   store=load_events(settings), text_column=text_column)
+    result = trace(
+        VectorTable.load(table, settings=settings),
+        embedding_id,
+        settings,
+        store=load_events(settings),
+        text_column=text_column,
+    )
     if output != "table":
         emit([result.to_dict()], output)
         return
@@ -63,8 +68,14 @@ def trace_cmd(ctx: click.Context, table: str, embedding_id: str, text_column: st
         "run": result.run_id,
     }
     if run is not None:
-        fields.update({"job": f"{run.job_name} ({run.state})", "started": run.started_at, "ended": run.ended_at,
-                       "parameters": json.dumps(run.parameters)})
+        fields.update(
+            {
+                "job": f"{run.job_name} ({run.state})",
+                "started": run.started_at,
+                "ended": run.ended_at,
+                "parameters": json.dumps(run.parameters),
+            }
+        )
     else:
         fields["job"] = "no events for this run in the lineage store"
     emit([{"field": k, "value": v} for k, v in fields.items()], "table", title="trace")
@@ -86,27 +97,31 @@ def _index_lag(embeddings: Any, settings: Settings) -> list[dict[str, Any]]:
             continue
         if not info.exists:
             continue
-        out.append({
-            "column": column,
-            "index": info.index_type,
-            "behind": not info.up_to_date,
-            "indexed_snapshot": info.indexed_snapshot,
-            "table_snapshot": info.table_snapshot,
-            "rows_not_indexed": info.table_rows_not_indexed,
-        })
+        out.append(
+            {
+                "column": column,
+                "index": info.index_type,
+                "behind": not info.up_to_date,
+                "indexed_snapshot": info.indexed_snapshot,
+                "table_snapshot": info.table_snapshot,
+                "rows_not_indexed": info.table_rows_not_indexed,
+            }
+        )
     return out
 
 
 @lineage_group.command("impact")
 @click.argument("source")
-@click.option("--embeddings", "embeddings_table", default=None,
-              help="Embeddings table (default: <source namespace>.embeddings).")
+@click.option(
+    "--embeddings", "embeddings_table", default=None, help="Embeddings table (default: <source namespace>.embeddings)."
+)
 @click.option("--column", "text_column", default=None, help="Source text column (default: from the vector spec).")
 @output_option
 @click.pass_context
 @handle_errors
-def impact_cmd(ctx: click.Context, source: str, embeddings_table: str | None, text_column: str | None,
-               output: str) -> None:
+def impact_cmd(
+    ctx: click.Context, source: str, embeddings_table: str | None, text_column: str | None, output: str
+) -> None:
     """Embeddings made stale by source edits, deletions or a model change, and the ANN indexes that lag."""
     from lakehouse.lineage import impact
     from lakehouse.table import VectorTable, split_identifier
@@ -120,15 +135,32 @@ def impact_cmd(ctx: click.Context, source: str, embeddings_table: str | None, te
         emit([{**result.to_dict(), "indexes": indexes}], output)
         return
     counts = result.counts
-    emit([{"reason": r, "source rows": counts[r], "embeddings": n} for r, n in result.embedding_counts.items()],
-         "table", title=f"stale embeddings of {result.source_table} in {result.embeddings_table}")
+    emit(
+        [{"reason": r, "source rows": counts[r], "embeddings": n} for r, n in result.embedding_counts.items()],
+        "table",
+        title=f"stale embeddings of {result.source_table} in {result.embeddings_table}",
+    )
     if result.stale:
-        emit([{"source_key": r.source_key, "reason": r.reason, "embeddings": len(r.embedding_ids),
-               "embedding_ids": " ".join(r.embedding_ids)} for r in result.stale], "table", title="stale rows")
+        emit(
+            [
+                {
+                    "source_key": r.source_key,
+                    "reason": r.reason,
+                    "embeddings": len(r.embedding_ids),
+                    "embedding_ids": " ".join(r.embedding_ids),
+                }
+                for r in result.stale
+            ],
+            "table",
+            title="stale rows",
+        )
     if result.unembedded_keys:
-        console.print(f"{len(result.unembedded_keys)} source row(s) not embedded yet: "
-                      + ", ".join(result.unembedded_keys[:20]) + (" ..." if len(result.unembedded_keys) > 20 else ""),
-                      markup=False)
+        console.print(
+            f"{len(result.unembedded_keys)} source row(s) not embedded yet: "
+            + ", ".join(result.unembedded_keys[:20])
+            + (" ..." if len(result.unembedded_keys) > 20 else ""),
+            markup=False,
+        )
     if indexes:
         emit(indexes, "table", title="ANN indexes")
     else:
@@ -150,10 +182,20 @@ def _loader(settings: Settings) -> Any:
 
 
 @lineage_group.command("graph")
-@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Where to write the page (default: <state dir>/lineage.html).")
-@click.option("--limit", type=int, default=5000, show_default=True,
-              help="At most this many embedding ids in the page's search index.")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the page (default: <state dir>/lineage.html).",
+)
+@click.option(
+    "--limit",
+    type=int,
+    default=5000,
+    show_default=True,
+    help="At most this many embedding ids in the page's search index.",
+)
 @click.option("--open", "open_browser", is_flag=True, help="Open the page in a browser.")
 @click.pass_context
 @handle_errors

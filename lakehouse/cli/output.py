@@ -21,8 +21,8 @@ from lakehouse.errors import (
     LineageError,
     SqlError,
     TableNotFoundError,
-    VectorSpecError,
     VectorIndexError,
+    VectorSpecError,
     VectorValidationError,
 )
 
@@ -31,7 +31,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 err_console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 
-# exit codes: 1 = unexpected failure, 2 = usage (click), 3 = bad input/config, 4 = missing table, 5 = environment/service
+# exit codes: 1 = unexpected failure, 2 = usage (click), 3 = bad input or config, 4 = missing table,
+# 5 = environment or service
 EXIT_CODES: dict[type[LakehouseError], int] = {
     ConfigError: 3,
     VectorValidationError: 3,
@@ -85,11 +86,19 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4f}"
     if isinstance(value, list | tuple) and len(value) > 4:
-        return "[" + ", ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in value[:4]) + f", ... ({len(value)})]"
+        return (
+            "["
+            + ", ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in value[:4])
+            + f", ... ({len(value)})]"
+        )
     return "" if value is None else str(value)
 
 
 output_option = click.option(
-    "--output", "-o", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True,
+    "--output",
+    "-o",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
     help="How to print results.",
 )

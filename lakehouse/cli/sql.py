@@ -65,7 +65,8 @@ def sql_group() -> None:
     """Similarity SQL over the lakehouse tables (DuckDB by default, or Spark).
 
     \b
-      lakehouse sql "SELECT key, cosine_similarity(embedding, embed('retry')) AS s FROM lake.docs.embeddings ORDER BY s DESC LIMIT 5"
+      lakehouse sql "SELECT key, cosine_similarity(embedding, embed('retry')) AS s
+                     FROM lake.docs.embeddings ORDER BY s DESC LIMIT 5"
       lakehouse sql -f query.sql -o json
       lakehouse sql                       # interactive shell (on a terminal)
       lakehouse sql explain "<query>"
@@ -75,7 +76,13 @@ def sql_group() -> None:
 
 @sql_group.command("run")
 @click.argument("query", required=False)
-@click.option("-f", "--file", "file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Read the query from a file.")
+@click.option(
+    "-f",
+    "--file",
+    "file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Read the query from a file.",
+)
 @click.option("--engine", type=ENGINES, default="duckdb", show_default=True)
 @output_option
 @click.pass_context
@@ -105,8 +112,12 @@ def explain_cmd(ctx: click.Context, query: str, engine: str) -> None:
 
 @sql_group.command("transpile")
 @click.argument("query")
-@click.option("--to", "to", required=True,
-              type=click.Choice(["duckdb", "spark", "databricks", "snowflake", "bigquery", "postgres", "trino"]))
+@click.option(
+    "--to",
+    "to",
+    required=True,
+    type=click.Choice(["duckdb", "spark", "databricks", "snowflake", "bigquery", "postgres", "trino"]),
+)
 @click.pass_context
 @_sql_errors
 def transpile_cmd(ctx: click.Context, query: str, to: str) -> None:

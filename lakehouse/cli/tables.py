@@ -21,12 +21,14 @@ def tables(ctx: click.Context, output: str) -> None:
     for (ns,) in cat.list_namespaces():
         for ident in cat.list_tables(ns):
             t = VectorTable(cat.load_table(ident), cat)
-            rows.append({
-                "table": ".".join(ident),
-                "rows": t.count(),
-                "snapshot_id": t.snapshot_id,
-                "vectors": ", ".join(f"{s.column}[{s.dim},{s.metric},{s.model}]" for s in t.specs.values()),
-            })
+            rows.append(
+                {
+                    "table": ".".join(ident),
+                    "rows": t.count(),
+                    "snapshot_id": t.snapshot_id,
+                    "vectors": ", ".join(f"{s.column}[{s.dim},{s.metric},{s.model}]" for s in t.specs.values()),
+                }
+            )
     emit(rows, output, title="tables")
 
 

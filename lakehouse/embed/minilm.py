@@ -134,6 +134,4 @@ class MiniLMModel(EmbeddingModel):
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
         self._apply_threads()
         with self._torch.inference_mode():
-            return self._model.encode(
-                texts, batch_size=len(texts), convert_to_numpy=True, show_progress_bar=False
-            )
+            return self._model.encode(texts, batch_size=len(texts), convert_to_numpy=True, show_progress_bar=False)

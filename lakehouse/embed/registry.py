@@ -29,7 +29,10 @@ _SIZED_NAME = re.compile(r"^(?P<base>.+)-(?P<dim>\d+)$")
 
 
 def register_model(name: str, factory: Factory, *, aliases: Iterable[str] = (), sized: bool = False) -> None:
-    """Make ``factory(**options)`` available as ``name`` (case-insensitive). ``sized`` lets ``name-<n>`` pass ``dim=n``."""
+    """Make ``factory(**options)`` available as ``name`` (case-insensitive).
+
+    ``sized`` lets ``name-<n>`` pass ``dim=n``.
+    """
     key = name.lower()
     with _LOCK:
         _FACTORIES[key] = factory

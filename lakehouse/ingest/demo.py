@@ -154,7 +154,8 @@ def build_pydoc_corpus(
             # HTML for every html_every-th attempted module keeps the choice independent of import failures.
             index = {m: candidates.index(m) for m in wave}
             results = pool.map(
-                lambda m: _render(m, out, bool(html_every) and index[m] % html_every == 0, timeout), wave
+                lambda m, index=index: _render(m, out, bool(html_every) and index[m] % html_every == 0, timeout),
+                wave,
             )
             for module, reason in zip(wave, results, strict=True):
                 if reason is None:

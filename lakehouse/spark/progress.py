@@ -41,8 +41,13 @@ def track(
         if interactive:
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-            with Progress(TextColumn(label), BarColumn(), TextColumn("{task.completed}/{task.total} tasks"),
-                          TimeElapsedColumn(), transient=True) as bar:
+            with Progress(
+                TextColumn(label),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total} tasks"),
+                TimeElapsedColumn(),
+                transient=True,
+            ) as bar:
                 task = bar.add_task(label, total=None)
                 while not stop.wait(0.5):
                     done, total = _task_counts(spark)

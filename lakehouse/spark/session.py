@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lakehouse.config import Settings, load_settings

@@ -33,7 +33,10 @@ def _problem(c: Column, dim: int) -> Column:
         F.when(c.isNull(), F.array(F.lit("null"), F.lit("vector is null")))
         .when(
             F.size(c) != dim,
-            F.array(F.lit("dimension"), F.concat(F.lit("vector has "), F.size(c).cast("string"), F.lit(f" values, the column's dim is {dim}"))),
+            F.array(
+                F.lit("dimension"),
+                F.concat(F.lit("vector has "), F.size(c).cast("string"), F.lit(f" values, the column's dim is {dim}")),
+            ),
         )
         .when(F.exists(c, lambda x: x.isNull()), F.array(F.lit("null-element"), F.lit("an element is null")))
         .when(F.exists(c, lambda x: F.isnan(x)), F.array(F.lit("nan"), F.lit("an element is NaN")))
@@ -58,7 +61,9 @@ def with_vector_checks(df: DataFrame, specs: Sequence[VectorSpec], key_column: s
             )
         c = F.col(spec.column).cast("array<float>")
         problem = _problem(c, spec.dim)
-        message = F.concat_ws(_SEP, F.lit(_MARK), F.lit(spec.column), problem[0], problem[1], F.coalesce(key, F.lit("")), F.lit(""))
+        message = F.concat_ws(
+            _SEP, F.lit(_MARK), F.lit(spec.column), problem[0], problem[1], F.coalesce(key, F.lit("")), F.lit("")
+        )
         checked = F.when(problem.isNotNull(), F.raise_error(message)).otherwise(c)
         # coalesce with a non-null literal makes the column non-nullable in the plan; the literal is never used
         # because a null vector has already raised.

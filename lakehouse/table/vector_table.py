@@ -117,7 +117,12 @@ class VectorTable:
             from lakehouse.table.delta import DeltaVectorTable
 
             return DeltaVectorTable.create(  # type: ignore[return-value]
-                identifier, schema, vectors=vectors, key=key, properties=properties, settings=settings,
+                identifier,
+                schema,
+                vectors=vectors,
+                key=key,
+                properties=properties,
+                settings=settings,
                 exist_ok=exist_ok,
             )
         catalog = catalog or load_catalog(settings)
@@ -134,7 +139,9 @@ class VectorTable:
         ns, name = split_identifier(identifier, settings)
         catalog.create_namespace_if_not_exists(ns)
         if exist_ok:
-            table = catalog.create_table_if_not_exists((ns, name), schema=_storage_schema(schema, specs), properties=props)
+            table = catalog.create_table_if_not_exists(
+                (ns, name), schema=_storage_schema(schema, specs), properties=props
+            )
         else:
             table = catalog.create_table((ns, name), schema=_storage_schema(schema, specs), properties=props)
         return cls(table, catalog)

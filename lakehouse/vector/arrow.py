@@ -29,7 +29,9 @@ def _combine(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     return values
 
 
-def to_fixed_size_list(values: pa.Array | pa.ChunkedArray, dim: int, *, column: str = "vector") -> pa.FixedSizeListArray:
+def to_fixed_size_list(
+    values: pa.Array | pa.ChunkedArray, dim: int, *, column: str = "vector"
+) -> pa.FixedSizeListArray:
     """View a list/large_list/fixed_size_list array of floats as ``fixed_size_list<float32, dim>``.
 
     Assumes the array already passed :func:`lakehouse.vector.validate.check_vectors` (no nulls, every row ``dim``

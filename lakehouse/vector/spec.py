@@ -51,7 +51,8 @@ class VectorSpec:
             raise VectorSpecError(f"invalid vector column name {self.column!r}", hint="use a top-level column name")
         if not isinstance(self.dim, int) or isinstance(self.dim, bool) or not 1 <= self.dim <= 65536:
             raise VectorSpecError(
-                f"vector column {self.column!r}: dim must be an integer in 1..65536, got {self.dim!r}", column=self.column
+                f"vector column {self.column!r}: dim must be an integer in 1..65536, got {self.dim!r}",
+                column=self.column,
             )
         if self.metric not in METRICS:
             raise VectorSpecError(
@@ -104,6 +105,10 @@ class VectorSpec:
 def specs_from_properties(properties: Mapping[str, str]) -> dict[str, VectorSpec]:
     """Every vector spec recorded in a table's properties, by column name."""
     columns = sorted(
-        {k[len(PROPERTY_PREFIX) : -len(".dim")] for k in properties if k.startswith(PROPERTY_PREFIX) and k.endswith(".dim")}
+        {
+            k[len(PROPERTY_PREFIX) : -len(".dim")]
+            for k in properties
+            if k.startswith(PROPERTY_PREFIX) and k.endswith(".dim")
+        }
     )
     return {c: VectorSpec.from_properties(properties, c) for c in columns}

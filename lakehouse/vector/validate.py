@@ -35,7 +35,9 @@ def _key_at(keys: pa.Array | pa.ChunkedArray | None, index: int) -> object:
     return keys[index].as_py()
 
 
-def _refuse(spec: VectorSpec, problem: Problem, index: int, keys: pa.Array | pa.ChunkedArray | None, detail: str) -> None:
+def _refuse(
+    spec: VectorSpec, problem: Problem, index: int, keys: pa.Array | pa.ChunkedArray | None, detail: str
+) -> None:
     key = _key_at(keys, index)
     where = f"row key {key!r}" if key is not None else f"row {index}"
     raise VectorValidationError(
@@ -62,7 +64,9 @@ def check_vectors(
     if not (pa.types.is_floating(arr.type.value_type) or pa.types.is_integer(arr.type.value_type)):
         _refuse(spec, "type", 0, keys, f"element type is {arr.type.value_type}")
     if arr.null_count:
-        _refuse(spec, "null", int(np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False))[0]), keys, "vector is null")
+        _refuse(
+            spec, "null", int(np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False))[0]), keys, "vector is null"
+        )
     lengths = pc.list_value_length(arr).to_numpy(zero_copy_only=False)
     bad = np.flatnonzero(lengths != spec.dim)
     if bad.size:
@@ -89,7 +93,8 @@ def check_table(table: pa.Table, specs: dict[str, VectorSpec], key_column: str |
     for name, spec in specs.items():
         if name not in table.column_names:
             raise VectorValidationError(
-                f"refused write: vector column {name!r} is missing from the batch (columns: {', '.join(table.column_names)})",
+                f"refused write: vector column {name!r} is missing from the batch "
+                f"(columns: {', '.join(table.column_names)})",
                 column=name,
                 problem="missing-column",
             )

@@ -21,8 +21,12 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def env(lake_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     VectorTable.create(
-        "cli_test.vectors", pa.schema([("key", pa.string()), ("embedding", pa.list_(pa.float32()))]),
-        vectors=[VectorSpec("embedding", dim=8, model="hash-8")], key="key", settings=lake_settings, exist_ok=True,
+        "cli_test.vectors",
+        pa.schema([("key", pa.string()), ("embedding", pa.list_(pa.float32()))]),
+        vectors=[VectorSpec("embedding", dim=8, model="hash-8")],
+        key="key",
+        settings=lake_settings,
+        exist_ok=True,
     ).append({"key": ["a", "b"], "embedding": np.eye(2, 8, dtype=np.float32).tolist()})
     home = tmp_path_factory.mktemp("cli-home")
     return {

@@ -81,8 +81,11 @@ def test_spark_refuses_a_383_dim_vector_and_leaves_the_snapshot(spark, lake_sett
 
 def test_pyiceberg_refuses_a_383_dim_vector_and_leaves_the_snapshot(lake_settings: Settings) -> None:
     table = VectorTable.create(
-        "cross.refuse_py", pa.schema([("key", pa.string()), ("embedding", pa.list_(pa.float32()))]),
-        vectors=[SPEC], key="key", settings=lake_settings,
+        "cross.refuse_py",
+        pa.schema([("key", pa.string()), ("embedding", pa.list_(pa.float32()))]),
+        vectors=[SPEC],
+        key="key",
+        settings=lake_settings,
     )
     table.append({"key": ["a"], "embedding": [np.ones(384, np.float32).tolist()]})
     snapshot = table.snapshot_id

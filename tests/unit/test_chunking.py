@@ -14,7 +14,7 @@ def assert_invariants(text: str, chunks: list[Chunk], chunk_size: int, overlap: 
         assert c.index == i
         assert text[c.start : c.end] == c.text
         assert 0 < c.end - c.start <= chunk_size
-    for prev, nxt in zip(chunks, chunks[1:]):
+    for prev, nxt in zip(chunks, chunks[1:], strict=False):
         assert prev.start < nxt.start, "progress"
         assert nxt.start <= prev.end, "no gap: every character is covered"
         assert prev.end - nxt.start <= overlap, "overlap bound"
@@ -75,7 +75,7 @@ def test_next_chunk_starts_at_a_word_when_possible() -> None:
     assert_invariants(text, chunks, 100, 20)
     for c in chunks:
         assert c.text[0] == "w"
-    assert all(prev.end > nxt.start for prev, nxt in zip(chunks, chunks[1:])), "keeps some overlap"
+    assert all(prev.end > nxt.start for prev, nxt in zip(chunks, chunks[1:], strict=False)), "keeps some overlap"
 
 
 def test_short_text_is_one_chunk() -> None:

@@ -16,7 +16,10 @@ def test_defaults_live_under_the_project_home(tmp_path: Path) -> None:
     assert s.warehouse == f"file://{tmp_path / '.lakehouse' / 'warehouse'}"
     assert s.catalog_database == f"sqlite:///{tmp_path / '.lakehouse' / 'state' / 'catalog.db'}"
     assert (s.catalog.host, s.catalog.uri, s.spark.master, s.embed.model) == (
-        "127.0.0.1", None, "local[*]", "all-MiniLM-L6-v2",
+        "127.0.0.1",
+        None,
+        "local[*]",
+        "all-MiniLM-L6-v2",
     )
 
 
@@ -26,7 +29,11 @@ def test_precedence_kwargs_over_project_file_over_home_file_over_env(tmp_path: P
     project.mkdir()
     (home / "lakehouse.yaml").write_text("spark:\n  master: local[1]\n  driver_memory: 1g\nembed:\n  batch_size: 8\n")
     (project / "lakehouse.yaml").write_text("spark:\n  master: local[3]\n")
-    env = {"LAKEHOUSE_HOME": str(home), "LAKEHOUSE__SPARK__SHUFFLE_PARTITIONS": "7", "LAKEHOUSE__EMBED__BATCH_SIZE": "64"}
+    env = {
+        "LAKEHOUSE_HOME": str(home),
+        "LAKEHOUSE__SPARK__SHUFFLE_PARTITIONS": "7",
+        "LAKEHOUSE__EMBED__BATCH_SIZE": "64",
+    }
     s = load_settings(project_dir=project, environ=env)
     assert s.home == home
     assert s.spark.master == "local[3]"  # project file beats home file

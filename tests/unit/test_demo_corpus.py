@@ -5,7 +5,6 @@ from pathlib import Path
 import pytest
 
 from lakehouse.errors import IngestError
-
 from lakehouse.ingest import build_pydoc_corpus, scan_documents, stdlib_modules
 from lakehouse.ingest.demo import MANIFEST
 

@@ -11,8 +11,14 @@ from lakehouse.index.store import IndexMeta
 
 @pytest.mark.parametrize(
     ("rows", "expected"),
-    [(10, "flat"), (19_999, "flat"), (20_000, "ivf_pq"), (300_000, "ivf_pq"), (300_001, "ivf_hnsw_sq"),
-     (1_000_000, "ivf_hnsw_sq")],
+    [
+        (10, "flat"),
+        (19_999, "flat"),
+        (20_000, "ivf_pq"),
+        (300_000, "ivf_pq"),
+        (300_001, "ivf_hnsw_sq"),
+        (1_000_000, "ivf_hnsw_sq"),
+    ],
 )
 def test_auto_picks_by_row_count(rows: int, expected: str) -> None:
     assert choose_params(rows, 384).index_type == expected
