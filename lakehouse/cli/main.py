@@ -8,6 +8,7 @@ import click
 
 from lakehouse import __version__
 from lakehouse.cli.catalog import catalog_group
+from lakehouse.cli.dedup import dedup
 from lakehouse.cli.index import index_group
 from lakehouse.cli.jobs import demo, embed, ingest
 from lakehouse.cli.lineage import lineage_group
@@ -51,6 +52,7 @@ cli.add_command(catalog_group)
 cli.add_command(index_group)
 cli.add_command(sql_group)
 cli.add_command(lineage_group)
+cli.add_command(dedup)
 
 
 def main() -> None:

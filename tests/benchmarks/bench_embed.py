@@ -1,0 +1,145 @@
+"""Incremental embedding benchmark on the real demo corpus (pydoc pages of ``DEMO_MODULES``), in a temp home.
+
+    python -m tests.benchmarks.bench_embed --output BENCHMARKS.md
+
+1. first embed run (everything embedded); 2. a second run over unchanged data (target: 0 rows embedded, <= 10% of the
+first run's time); 3. a run after editing 1% of the documents (a sentence prepended, so every chunk of an edited
+document changes; target: exactly those chunks re-embedded, checked by the rows' ``run_id``); 4. the embed job's
+throughput inside Spark vs the same model over the same chunks outside Spark (``get_model().embed``) on the same
+cores (target >= 0.8x). Starts its own catalog service and SparkSession. Never part of the default test run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear script
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("--cores", type=int, default=os.cpu_count() or 2, help="local[N] and torch threads outside Spark")
+    p.add_argument("--model", default="all-MiniLM-L6-v2")
+    p.add_argument("--changed", type=float, default=0.01, help="fraction of documents edited before run 3")
+    p.add_argument("--output", default=None, help="append the Markdown section to this file")
+    args = p.parse_args(argv)
+
+    from catalog.manager import ensure_running, stop
+    from jobs.embed_table import EmbedParams
+    from jobs.embed_table import run as run_embed
+    from jobs.ingest_documents import IngestParams
+    from jobs.ingest_documents import run as run_ingest
+    from lakehouse.cli.jobs import DEMO_MODULES
+    from lakehouse.config import load_settings
+    from lakehouse.ingest.demo import build_pydoc_corpus
+    from lakehouse.spark import build_spark
+    from lakehouse.table import VectorTable
+
+    def log(text: str) -> None:
+        print(text, flush=True)
+
+    load_before = os.getloadavg()
+    root = Path(tempfile.mkdtemp(prefix="bench-embed-"))
+    (root / "warehouse").mkdir()
+    proc = ensure_running(root / "state", database_url=f"sqlite:///{root / 'catalog.db'}",
+                          warehouse=(root / "warehouse").as_uri(), timeout=60)
+    try:
+        settings = load_settings(home=str(root), catalog={"uri": proc.uri}, warehouse=proc.warehouse, environ={},
+                                 spark={"master": f"local[{args.cores}]", "driver_memory": "3g"})
+        info = build_pydoc_corpus(root / "corpus", modules=DEMO_MODULES)
+        spark = build_spark(settings, app_name="bench_embed")
+        docs, emb = "bench.documents", "bench.embeddings"
+        ingested = run_ingest(spark, IngestParams(root / "corpus", docs), settings, log=lambda _m: None)
+        log(f"corpus: {len(info.files)} files -> {ingested.total_rows} documents")
+
+        def embed() -> tuple[float, object]:
+            params = EmbedParams(source=docs, output=emb, model=args.model, chunk_size=settings.embed.chunk_size,
+                                 chunk_overlap=settings.embed.chunk_overlap, batch_size=settings.embed.batch_size)
+            t = time.perf_counter()
+            r = run_embed(spark, params, settings, log=log)
+            return time.perf_counter() - t, r
+
+        first_s, first = embed()
+        second_s, second = embed()
+        keys = sorted(r["key"] for r in spark.table(f"{settings.catalog.name}.{docs}").select("key").collect())
+        n_edit = max(1, round(len(keys) * args.changed))
+        edited = keys[:: max(1, len(keys) // n_edit)][:n_edit]
+        quoted = ", ".join("'" + k.replace("'", "''") + "'" for k in edited)
+        spark.sql(f"UPDATE {settings.catalog.name}.{docs} SET text = concat('Edited for the benchmark. ', text) "
+                  f"WHERE key IN ({quoted})")
+        edited_chunks_before = spark.table(f"{settings.catalog.name}.{emb}").where(
+            f"source_key IN ({quoted})").count()
+        third_s, third = embed()
+        rows = VectorTable.load(emb, settings=settings).to_arrow(columns=["source_key", "run_id"]).to_pylist()
+        touched = [r["source_key"] for r in rows if r["run_id"] == third.run_id]  # type: ignore[attr-defined]
+        edited_chunks_after = sum(1 for r in rows if r["source_key"] in set(edited))
+        exactly = set(touched) == set(edited) and len(touched) == edited_chunks_after
+
+        # the same model over the same chunks, outside Spark, on the same cores
+        import torch
+
+        from lakehouse.embed import get_model
+
+        texts = [r["chunk_text"] for r in spark.table(f"{settings.catalog.name}.{emb}").select("chunk_text").collect()]
+        torch.set_num_threads(args.cores)
+        model = get_model(args.model)
+        model.embed(texts[:32])  # warm up (load, first batch)
+        t = time.perf_counter()
+        model.embed(texts)
+        outside_s = time.perf_counter() - t
+        p1 = first.plan  # type: ignore[attr-defined]
+        inside_rate = p1.to_embed / first.embed_seconds  # type: ignore[attr-defined]
+        outside_rate = len(texts) / outside_s
+        load_after = os.getloadavg()
+        spark.stop()
+
+        p2, p3 = second.plan, third.plan  # type: ignore[attr-defined]
+        cmd = "python -m tests.benchmarks.bench_embed " + " ".join(argv if argv is not None else sys.argv[1:])
+        lines = [
+            f"## Incremental embedding benchmark ({dt.date.today().isoformat()})",
+            "",
+            f"Command: `{cmd.strip()}`",
+            f"Machine: {platform.machine()}, {os.cpu_count()} cores, CPython {platform.python_version()}; Spark "
+            f"local[{args.cores}]; load average {load_before[0]:.1f} at start, {load_after[0]:.1f} at end (other "
+            "jobs share the machine: times are noisy).",
+            f"Corpus: the demo corpus (pydoc pages of the {len(DEMO_MODULES)} `DEMO_MODULES`), {ingested.total_rows} "
+            f"documents -> {p1.to_embed} chunks of {settings.embed.chunk_size} characters, model {args.model}.",
+            "",
+            "| run | chunks embedded | insert / update / delete / keep | job seconds | vs first run |",
+            "|---|---|---|---|---|",
+            f"| 1. first run | {p1.to_embed} | {p1.insert} / {p1.update} / {p1.delete} / {p1.keep} | {first_s:.1f} | "
+            "100% |",
+            f"| 2. unchanged data | {p2.to_embed} | {p2.insert} / {p2.update} / {p2.delete} / {p2.keep} | "
+            f"{second_s:.1f} | {second_s / first_s:.1%} |",
+            f"| 3. {len(edited)} of {len(keys)} documents edited ({len(edited) / len(keys):.1%}) | {p3.to_embed} | "
+            f"{p3.insert} / {p3.update} / {p3.delete} / {p3.keep} | {third_s:.1f} | {third_s / first_s:.1%} |",
+            "",
+            f"- run 2: {'0 rows embedded: target met' if p2.to_embed == 0 else 'rows were embedded: target MISSED'}; "
+            f"time {second_s / first_s:.1%} of the first run (target <= 10%: "
+            f"{'met' if second_s <= 0.1 * first_s else 'missed'})",
+            f"- run 3: the edited documents had {edited_chunks_before} chunks before and {edited_chunks_after} after; "
+            f"rows written by run 3: {len(touched)}, all of edited documents: {exactly} "
+            f"({'exactly those re-embedded' if exactly else 'NOT exactly those'})",
+            f"- throughput: inside Spark (the embed job, chunks / embedding stage seconds incl. the MERGE/write) "
+            f"{inside_rate:.1f} chunks/s; outside Spark (`get_model().embed`, {args.cores} torch threads, same "
+            f"{len(texts)} chunks) {outside_rate:.1f} chunks/s; ratio {inside_rate / outside_rate:.2f}x "
+            f"(target >= 0.8x: {'met' if inside_rate >= 0.8 * outside_rate else 'missed'})",
+            "",
+        ]
+    finally:
+        stop(root / "state")
+    text = "\n".join(lines)
+    print(text)
+    if args.output:
+        with open(args.output, "a", encoding="utf-8") as fh:
+            fh.write("\n" + text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
