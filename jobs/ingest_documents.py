@@ -31,6 +31,7 @@ class IngestParams:
     path: Path
     table: str | None = None  # default: <namespace>.documents
     limit: int | None = None
+    format: str | None = None  # iceberg | delta (default: the ``format`` setting)
 
 
 @dataclass(frozen=True)
@@ -83,13 +84,17 @@ def run(
     from lakehouse.spark.progress import track
     from lakehouse.spark.write import table_exists, write_vector_table
     from lakehouse.table import VectorTable, split_identifier
+    from lakehouse.table.formats import check_format
 
     started = time.perf_counter()
     ns, name = split_identifier(params.table or "documents", settings)
     ident = f"{ns}.{name}"
+    delta = check_format(params.format, settings) == "delta"
     full = f"{settings.catalog.name}.{ident}"
     emitter = LineageEmitter.from_settings(settings)
-    job_params = {"path": str(params.path), "table": ident, "limit": params.limit}
+    job_params = {
+        "path": str(params.path), "table": ident, "limit": params.limit, "format": "delta" if delta else "iceberg"
+    }
     with emitter.run("ingest_documents", inputs=[file_input(params.path)], params=job_params, parent=parent) as lineage:
         log(f"reading {params.path} ...")
         scanned = transform(spark, params).cache()
@@ -99,20 +104,67 @@ def run(
         df = scanned.filter("skip_reason IS NULL").drop("skip_reason")
         files = df.count()
         log(f"  {files} documents read, {len(skipped)} skipped")
-        spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {settings.catalog.name}.{ns}")
-        with track(spark, f"writing {files} documents to {ident}", log=log):
-            if not table_exists(spark, full):
-                write_vector_table(df, full, specs=[], key_column="key", mode="create")
-                inserted, updated, unchanged = files, 0, 0
-            else:
-                inserted, updated, unchanged = _merge(spark, df, full)
-        scanned.unpersist()
-        table = VectorTable.load(ident, settings=settings)
-        if inserted or updated:
-            lineage.add_output(iceberg_output(table, settings))
+        if delta:
+            with track(spark, f"writing {files} documents to {ident} (Delta)", log=log):
+                inserted, updated, unchanged = _write_delta(spark, df, ident, settings, files)
+            scanned.unpersist()
+            from lakehouse.table.delta import DeltaVectorTable, lineage_dataset
+
+            table = DeltaVectorTable.load(ident, settings=settings)
+            if inserted or updated:
+                lineage.add_output(lineage_dataset(table, settings, output=True))
+        else:
+            spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {settings.catalog.name}.{ns}")
+            with track(spark, f"writing {files} documents to {ident}", log=log):
+                if not table_exists(spark, full):
+                    write_vector_table(df, full, specs=[], key_column="key", mode="create")
+                    inserted, updated, unchanged = files, 0, 0
+                else:
+                    inserted, updated, unchanged = _merge(spark, df, full)
+            scanned.unpersist()
+            table = VectorTable.load(ident, settings=settings)
+            if inserted or updated:
+                lineage.add_output(iceberg_output(table, settings))
     return IngestResult(
         ident, table.snapshot_id, files, inserted, updated, unchanged, skipped, table.count(), time.perf_counter() - started
     )
+
+
+def _write_delta(
+    spark: SparkSession, df: DataFrame, ident: str, settings: Settings, files: int
+) -> tuple[int, int, int]:
+    """The Delta twin of the Iceberg path: a first write from the executors (app version 0: a retried first ingest
+    commits once), else the changed rows merged on the driver in one commit."""
+    from deltalake import DeltaTable
+
+    from lakehouse.spark.delta_merge import collect_changes, merge_delta_changes
+    from lakehouse.spark.delta_read import read_delta_table
+    from lakehouse.spark.delta_write import write_delta_table
+    from lakehouse.table.formats import delta_location
+
+    location = delta_location(ident, settings)
+    app_id = f"ingest_documents:{ident}"
+    if not DeltaTable.is_deltatable(location):
+        write_delta_table(df, location, specs=[], key_column="key", app_id=app_id, app_version=0)
+        return files, 0, 0
+    base = DeltaTable(location).version()
+    current = read_delta_table(spark, location, version=base)
+    from pyspark.sql import functions as F
+
+    staged = df.join(current.select("key", F.col("content_sha256").alias("old_sha")), "key", "left").cache()
+    try:
+        inserted = staged.filter(F.col("old_sha").isNull()).count()
+        updated = staged.filter(F.col("old_sha").isNotNull() & (F.col("old_sha") != F.col("content_sha256"))).count()
+        unchanged = staged.count() - inserted - updated
+        if inserted or updated:
+            changed = staged.filter(F.col("old_sha").isNull() | (F.col("old_sha") != F.col("content_sha256")))
+            columns = list(df.columns)
+            # the change set of a re-ingest is the new and edited files only: small enough for the driver
+            merge_delta_changes(location, collect_changes(changed, columns, {}), key="key", columns=columns,
+                                app_id=f"{app_id}:merge", app_version=base)
+    finally:
+        staged.unpersist()
+    return inserted, updated, unchanged
 
 
 def _merge(spark: SparkSession, df: DataFrame, full: str) -> tuple[int, int, int]:
@@ -144,6 +196,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--path", required=True, type=Path, help="directory of .txt/.md/.rst/.html files")
     p.add_argument("--table", default=None, help="documents table (default: <namespace>.documents)")
     p.add_argument("--limit", type=int, default=None, help="ingest at most this many files")
+    p.add_argument("--format", default=None, choices=["iceberg", "delta"],
+                   help="table format of a new table (default: the format setting, iceberg)")
     p.add_argument("--master", default=None, help="Spark master (default: configuration, local[*])")
     return p.parse_args(argv)
 
@@ -155,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     settings = load_settings()
     spark = build_spark(settings, app_name="ingest_documents", master=args.master)
-    r = run(spark, IngestParams(args.path, args.table, args.limit), settings)
+    r = run(spark, IngestParams(args.path, args.table, args.limit, args.format), settings)
     print(
         f"{r.table}: {r.inserted} inserted, {r.updated} updated, {r.unchanged} unchanged, {len(r.skipped)} skipped; "
         f"{r.total_rows} rows at snapshot {r.snapshot_id} ({r.seconds:.1f} s)"

@@ -23,10 +23,14 @@ def _log(message: str) -> None:
 @click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--table", default=None, help="Target table (default: <namespace>.documents).")
 @click.option("--limit", type=int, default=None, help="Ingest at most this many files.")
+@click.option("--format", "table_format", type=click.Choice(["iceberg", "delta"]), default=None,
+              help="Table format of a new table (default: the format setting, iceberg).")
 @click.option("--master", default=None, help="Spark master (default: local[*]).")
 @click.pass_context
 @handle_errors
-def ingest(ctx: click.Context, path: Path, table: str | None, limit: int | None, master: str | None) -> None:
+def ingest(
+    ctx: click.Context, path: Path, table: str | None, limit: int | None, table_format: str | None, master: str | None
+) -> None:
     """Ingest a directory of .txt/.md/.rst/.html files into a documents table (merge on key).
 
     Binary, unreadable and empty files are listed and skipped.
@@ -36,7 +40,7 @@ def ingest(ctx: click.Context, path: Path, table: str | None, limit: int | None,
 
     settings = _settings(ctx)
     spark = build_spark(settings, app_name="lakehouse ingest", master=master)
-    r = run(spark, IngestParams(path, table, limit), settings, log=_log)
+    r = run(spark, IngestParams(path, table, limit, table_format), settings, log=_log)
     _log(
         f"{r.table}: {r.inserted} inserted, {r.updated} updated, {r.unchanged} unchanged, {len(r.skipped)} skipped; "
         f"{r.total_rows} rows at snapshot {r.snapshot_id} ({r.seconds:.1f} s)"
@@ -54,12 +58,15 @@ def ingest(ctx: click.Context, path: Path, table: str | None, limit: int | None,
 @click.option("--plan", "plan_only", is_flag=True,
               help="Print what would be embedded, updated and deleted (with an estimated time); write nothing.")
 @click.option("--reembed", is_flag=True, help="Change the column's model: re-embed everything with --model.")
+@click.option("--format", "table_format", type=click.Choice(["iceberg", "delta"]), default=None,
+              help="Table format of a new table (default: the format setting, iceberg).")
 @click.option("--master", default=None, help="Spark master (default: local[*]).")
 @click.pass_context
 @handle_errors
 def embed(
     ctx: click.Context, source: str, column: str, key: str, output_table: str | None, model: str | None,
-    chunk_size: int | None, chunk_overlap: int | None, plan_only: bool, reembed: bool, master: str | None,
+    chunk_size: int | None, chunk_overlap: int | None, plan_only: bool, reembed: bool, table_format: str | None,
+    master: str | None,
 ) -> None:
     """Chunk a table's text column and embed the chunks into a vector table with per-row lineage.
 
@@ -69,7 +76,7 @@ def embed(
     settings = _settings(ctx)
     _run_embed(settings, source, column=column, key=key, output=output_table, model=model,
                chunk_size=chunk_size, chunk_overlap=chunk_overlap, master=master, plan_only=plan_only,
-               reembed=reembed)
+               reembed=reembed, format=table_format)
 
 
 # The default demo corpus: pydoc pages of modules analysts know, ~0.8 M characters -> ~900 chunks, which embeds in
@@ -103,6 +110,7 @@ def _run_embed(settings: Any, source: str, *, master: str | None = None, parent:
         batch_size=settings.embed.batch_size,
         plan_only=bool(options.get("plan_only")),
         reembed=bool(options.get("reembed")),
+        format=options.get("format"),
     )
     spark = build_spark(settings, app_name="lakehouse embed", master=master)
     r = run(spark, params, settings, log=_log, parent=parent)

@@ -23,6 +23,7 @@ __all__ = ["DuckDBExecutor", "connect_duckdb"]
 
 # httpfs carries the HTTP client the iceberg extension uses to talk to a REST catalog; avro reads manifests.
 _EXTENSIONS = ("httpfs", "avro", "iceberg")
+_OPTIONAL_EXTENSIONS = ("delta",)  # Delta tables (delta_scan); without it only Iceberg tables can be queried
 
 
 def connect_duckdb(
@@ -51,6 +52,11 @@ def connect_duckdb(
     try:
         for name in _EXTENSIONS:
             con.load_extension(str(_extension_file(name)))
+        for name in _OPTIONAL_EXTENSIONS:
+            try:
+                con.load_extension(str(_extension_file(name)))
+            except EnvironmentSetupError:
+                pass
         con.execute(
             f"ATTACH {_quote(warehouse)} AS {_identifier(alias)} "
             f"(TYPE iceberg, ENDPOINT {_quote(uri)}, AUTHORIZATION_TYPE 'none')"
@@ -76,6 +82,10 @@ def _extension_file(name: str) -> Path:
         extension=name,
         duckdb_version=version,
     )
+
+
+def _local(location: str) -> str:
+    return location.removeprefix("file://")
 
 
 def _quote(value: str) -> str:
@@ -123,7 +133,12 @@ def _scan(g: object, e: object) -> str:
     casts = e.args.get("casts") or []
     star = "*" if not casts else "* REPLACE (" + ", ".join(
         f"CAST({_identifier(c)} AS FLOAT[{dim}]) AS {_identifier(c)}" for c, dim in casts) + ")"
-    sql = f"SELECT {star} FROM {table}"
+    delta = e.args.get("delta")
+    if delta and e.args.get("snapshot") is not None:
+        raise SqlError("DuckDB's delta_scan reads the latest version of a Delta table only",
+                       hint="query it without a version, or with engine='spark'", engine="duckdb")
+    source = f"delta_scan({_quote(_local(delta))})" if delta else table
+    sql = f"SELECT {star} FROM {source}"
     if e.args.get("snapshot") is not None:
         sql += f" AT (VERSION => {int(e.args['snapshot'])})"
     if e.args.get("key"):

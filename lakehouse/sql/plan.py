@@ -120,6 +120,8 @@ def _top_k(select: exp.Select, resolved: Resolved, settings: Any, lookup_keys: K
     if not use_index:
         return "the index was turned off for this query (use_index=False), exact scan"
     metric = METRIC_OF[type(func)]
+    if lake.delta_location is not None:  # Lance indexes are built from Iceberg snapshots only (issue 6: Delta next)
+        return f"{lake.identifier} is a Delta table, which has no ANN index yet, exact scan"
     try:
         from lakehouse.index import open_index
 

@@ -56,12 +56,13 @@ def scan_tables(tree: exp.Query, restrict: dict[int, tuple[int, str, Sequence[An
         table = exp.table_(name, db=ns, catalog=catalog)
         snapshot, key, keys = (restrict or {}).get(id(orig), (None, None, None))
         vector_casts = [(c, s.dim) for c, s in lake.specs.items()] if casts else []
-        if not vector_casts and snapshot is None:
+        delta = getattr(lake, "delta_location", None)  # a Delta table is never read through the catalog
+        if not vector_casts and snapshot is None and delta is None:
             node.set("catalog", exp.to_identifier(catalog))
             node.set("db", exp.to_identifier(ns))
             continue
         alias = node.alias_or_name
-        scan = LakeScan(this=table, casts=vector_casts, snapshot=snapshot, key=key, keys=list(keys or []))
+        scan = LakeScan(this=table, casts=vector_casts, snapshot=snapshot, key=key, keys=list(keys or []), delta=delta)
         node.replace(exp.Subquery(this=scan, alias=exp.TableAlias(this=exp.to_identifier(alias))))
     return tree_copy
 

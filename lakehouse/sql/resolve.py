@@ -43,6 +43,11 @@ class LakeTable:
     def specs(self) -> dict[str, VectorSpec]:
         return self.table.specs
 
+    @property
+    def delta_location(self) -> str | None:
+        """Where the table's Delta log is, for a Delta table (read with ``delta_scan`` / ``read_delta_table``)."""
+        return self.table.location if getattr(self.table, "format", None) == "delta" else None  # type: ignore[attr-defined]
+
 
 @dataclass
 class Resolved:
@@ -69,8 +74,12 @@ class Resolver:
                 from lakehouse.table import load_catalog
 
                 self._catalog = load_catalog(self.settings)
+            # not in the catalog but at its Delta location: a DeltaVectorTable (same surface)
             vt = VectorTable.load(ident, catalog=self._catalog, settings=self.settings)
-            cols = tuple(f.name for f in vt.iceberg.schema().fields)
+            if getattr(vt, "format", None) == "delta":
+                cols = tuple(vt.schema().names)
+            else:
+                cols = tuple(f.name for f in vt.iceberg.schema().fields)
             self._tables[ident] = LakeTable(ident, vt, cols)
         return self._tables[ident]
 

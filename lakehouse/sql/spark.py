@@ -126,7 +126,7 @@ class SparkExecutor(Executor):
         return _fixed_size(table)
 
     def scan(self) -> Render:
-        return _scan
+        return lambda g, e: _scan(g, e, self.spark)
 
 
 def _fixed_size(table: pa.Table) -> pa.Table:
@@ -140,10 +140,19 @@ def _fixed_size(table: pa.Table) -> pa.Table:
     return table
 
 
-def _scan(g: object, e: object) -> str:
+def _scan(g: object, e: object, spark: SparkSession | None = None) -> str:
     assert isinstance(e, LakeScan)
-    sql = f"SELECT * FROM {e.this.sql('spark')}"
-    if e.args.get("snapshot") is not None:
+    if e.args.get("delta") and spark is not None:
+        # no Delta jars: the snapshot's files, read by read_delta_table, as a temporary view of this session
+        from lakehouse.spark.delta_read import read_delta_table
+
+        version = e.args.get("snapshot")
+        view = f"lakehouse_delta_{e.this.db}_{e.this.name}_{'latest' if version is None else int(version)}"
+        read_delta_table(spark, e.args["delta"], version=version).createOrReplaceTempView(view)
+        sql = f"SELECT * FROM {view}"
+    else:
+        sql = f"SELECT * FROM {e.this.sql('spark')}"
+    if e.args.get("snapshot") is not None and not e.args.get("delta"):
         sql += f" VERSION AS OF {int(e.args['snapshot'])}"
     if e.args.get("key"):
         sql += " WHERE " + in_list(e.args["key"], e.args.get("keys") or [], "spark")

@@ -36,7 +36,7 @@ class Raw(exp.Expression):
 class LakeScan(exp.Expression):
     """A catalog table as the executors read it: vector columns cast, optionally at a snapshot and restricted to keys."""
 
-    arg_types = {"this": True, "casts": False, "snapshot": False, "key": False, "keys": False}
+    arg_types = {"this": True, "casts": False, "snapshot": False, "key": False, "keys": False, "delta": False}
 
 
 def _fn(name: str) -> Render:

@@ -365,6 +365,10 @@ class DeltaVectorTable:
     def history(self, limit: int | None = None) -> list[dict[str, Any]]:
         return list(self._table.history(limit))
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> DeltaVectorTable:
+        # a handle, not a value (delta-rs tables cannot be copied): query trees that carry it in their metadata copy
+        return self
+
     def __repr__(self) -> str:
         specs = ", ".join(f"{s.column}[{s.dim}, {s.metric}]" for s in self.specs.values())
         return f"DeltaVectorTable({self.identifier}, version={self.version}, vectors=[{specs}])"
@@ -381,7 +385,12 @@ def _ensure_local_dir(location: str) -> None:
 
 
 def lineage_dataset(
-    table: DeltaVectorTable, settings: Settings, *, version: int | None = None, output: bool = False
+    table: DeltaVectorTable,
+    settings: Settings,
+    *,
+    version: int | None = None,
+    output: bool = False,
+    extra_facets: Mapping[str, Any] | None = None,
 ) -> Any:
     """An OpenLineage input (or output) dataset for a Delta table at ``version``: same namespace and name as an
     Iceberg table's, the Delta version as the dataset version, an Arrow schema facet and the table location."""
@@ -395,5 +404,6 @@ def lineage_dataset(
     version_facet = f.version_facet(version)
     if version_facet is not None:
         facets["version"] = version_facet
+    facets.update(extra_facets or {})
     cls = OutputDataset if output else InputDataset
     return cls(namespace=dataset_namespace(settings), name=dataset_name(table.identifier, settings), facets=facets)
