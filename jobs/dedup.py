@@ -122,8 +122,9 @@ def run(
     if params.filtered_table:
         f_ns, f_name = split_identifier(params.filtered_table, settings)
         filtered = f"{f_ns}.{f_name}"
-    search = SearchOptions(k=params.k, nprobes=params.nprobes, refine_factor=params.refine_factor,
-                           workers=params.workers)
+    search = SearchOptions(
+        k=params.k, nprobes=params.nprobes, refine_factor=params.refine_factor, workers=params.workers
+    )
     with LineageEmitter.from_settings(settings).run(
         "dedup",
         inputs=[],
@@ -131,9 +132,16 @@ def run(
         run_id=params.run_id,
         parent=parent,
     ) as lineage:
-        found = find_duplicates(source, params.column, threshold=params.threshold, search=search,
-                                hash_column=params.hash_column, text_column=params.text_column, settings=settings,
-                                log=log)
+        found = find_duplicates(
+            source,
+            params.column,
+            threshold=params.threshold,
+            search=search,
+            hash_column=params.hash_column,
+            text_column=params.text_column,
+            settings=settings,
+            log=log,
+        )
         source.refresh()
         lineage.add_input(iceberg_input(source, settings, snapshot_id=found.snapshot_id))
         log(_describe(found))
@@ -146,20 +154,40 @@ def run(
             "lakehouse.dedup.summary": json.dumps({k: v for k, v in found.summary().items() if k != "seconds"}),
         }
         target = f"{settings.catalog.name}.{output}"
-        write_vector_table(result_frame(spark, found, params.run_id), target, specs=[], key_column="cluster_id",
-                           mode="replace", properties=props)
+        write_vector_table(
+            result_frame(spark, found, params.run_id),
+            target,
+            specs=[],
+            key_column="cluster_id",
+            mode="replace",
+            properties=props,
+        )
         out = VectorTable.load(output, settings=settings)
         _record(lineage, out, settings)
         filtered_snapshot = None
         if filtered:
-            write_vector_table(kept_rows(spark, settings, found), f"{settings.catalog.name}.{filtered}",
-                               specs=list(source.specs.values()), key_column=found.key, mode="replace",
-                               properties={**props, "lakehouse.dedup.result-table": output})
+            write_vector_table(
+                kept_rows(spark, settings, found),
+                f"{settings.catalog.name}.{filtered}",
+                specs=list(source.specs.values()),
+                key_column=found.key,
+                mode="replace",
+                properties={**props, "lakehouse.dedup.result-table": output},
+            )
             kept = VectorTable.load(filtered, settings=settings)
             filtered_snapshot = kept.snapshot_id
             _record(lineage, kept, settings)
-    return DedupResult(found.table, output, filtered, found.snapshot_id, out.snapshot_id, filtered_snapshot,
-                       found.summary(), time.perf_counter() - started, params.run_id)
+    return DedupResult(
+        found.table,
+        output,
+        filtered,
+        found.snapshot_id,
+        out.snapshot_id,
+        filtered_snapshot,
+        found.summary(),
+        time.perf_counter() - started,
+        params.run_id,
+    )
 
 
 def _record(lineage: LineageRun, table: VectorTable, settings: Settings) -> None:
@@ -170,11 +198,16 @@ def _record(lineage: LineageRun, table: VectorTable, settings: Settings) -> None
 
 def _describe(found: Duplicates) -> str:
     s = found.summary()
-    tokens = (f", {s['tokens_removed']:,} of {s['tokens']:,} tokens (whitespace-split words of {s['text_column']})"
-              if s["tokens"] is not None else " (no text column: tokens not counted)")
-    return (f"{found.table}@{found.snapshot_id}: {s['clusters']:,} clusters ({s['exact_clusters']:,} exact, "
-            f"{s['near_clusters']:,} near) from {s['pairs']:,} pairs; {s['rows_removed']:,} of {s['rows']:,} rows "
-            f"removed{tokens}; candidates by {s['candidates']}")
+    tokens = (
+        f", {s['tokens_removed']:,} of {s['tokens']:,} tokens (whitespace-split words of {s['text_column']})"
+        if s["tokens"] is not None
+        else " (no text column: tokens not counted)"
+    )
+    return (
+        f"{found.table}@{found.snapshot_id}: {s['clusters']:,} clusters ({s['exact_clusters']:,} exact, "
+        f"{s['near_clusters']:,} near) from {s['pairs']:,} pairs; {s['rows_removed']:,} of {s['rows']:,} rows "
+        f"removed{tokens}; candidates by {s['candidates']}"
+    )
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -195,8 +228,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parse_args(argv)
     settings = load_settings()
-    params = DedupParams(table=args.table, column=args.column, threshold=args.threshold, output=args.output,
-                         filtered_table=args.filtered_table, k=args.k)
+    params = DedupParams(
+        table=args.table,
+        column=args.column,
+        threshold=args.threshold,
+        output=args.output,
+        filtered_table=args.filtered_table,
+        k=args.k,
+    )
     spark = build_spark(settings, app_name="dedup", master=args.master)
     r = run(spark, params, settings)
     print(f"{r.output} (snapshot {r.output_snapshot_id}): {r.rows_removed} rows removed, {r.seconds:.1f} s")

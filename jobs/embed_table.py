@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from lakehouse.config import Settings
     from lakehouse.lineage import LineageRun
+    from lakehouse.spark.delta_merge import DeltaEmbeddings
     from lakehouse.spark.incremental import EmbedPlan
 
 # table properties the job keeps on the embeddings table, per source table
@@ -65,7 +66,9 @@ def chunk_rows(df: DataFrame, params: EmbedParams, *, source_snapshot_id: int | 
         ),
         schema=CHUNK_DDL,
     )
-    ident = F.concat_ws("|", F.lit(params.source), F.col("source_key"), F.col("chunk_index").cast("string"), F.lit(params.model))
+    ident = F.concat_ws(
+        "|", F.lit(params.source), F.col("source_key"), F.col("chunk_index").cast("string"), F.lit(params.model)
+    )
     return chunks.select(
         F.substring(F.sha2(ident, 256), 1, 32).alias("embedding_id"),
         F.lit(params.source).alias("source_table"),
@@ -96,7 +99,9 @@ def with_embeddings(rows: DataFrame, params: EmbedParams) -> DataFrame:
 
 def transform(df: DataFrame, params: EmbedParams, *, source_snapshot_id: int | None, model_version: str) -> DataFrame:
     """Pure transformation: source rows -> embedding rows with lineage columns (nothing is written)."""
-    return with_embeddings(chunk_rows(df, params, source_snapshot_id=source_snapshot_id, model_version=model_version), params)
+    return with_embeddings(
+        chunk_rows(df, params, source_snapshot_id=source_snapshot_id, model_version=model_version), params
+    )
 
 
 @dataclass(frozen=True)
@@ -127,6 +132,9 @@ def run(
     """
     from lakehouse.embed import get_model
     from lakehouse.lineage import LineageEmitter, iceberg_input
+    from lakehouse.spark.delta_merge import DeltaEmbeddings
+    from lakehouse.spark.embed_io import app_version, is_delta, read_source, record_output, table_properties
+    from lakehouse.spark.incremental import check_model_change
     from lakehouse.spark.write import table_exists
     from lakehouse.table import VectorTable, split_identifier
     from lakehouse.table.formats import check_format
@@ -142,18 +150,23 @@ def run(
     snapshot_id = source_table.snapshot_id
     model = get_model(params.model)
     spec = VectorSpec(
-        "embedding", dim=model.dim, metric="cosine", model=model.name, model_version=model.version,
-        source_column=f"{params.source}.{params.column}", normalized=model.normalized,
+        "embedding",
+        dim=model.dim,
+        metric="cosine",
+        model=model.name,
+        model_version=model.version,
+        source_column=f"{params.source}.{params.column}",
+        normalized=model.normalized,
     )
-    out = _DeltaOutput.at(output, settings) if check_format(params.format, settings) == "delta" else None
+    out = DeltaEmbeddings.at(output, settings) if check_format(params.format, settings) == "delta" else None
     exists = out.exists if out else table_exists(spark, target)
-    props = (out.properties if out else _properties(spark, target)) if exists else {}
+    props = (out.properties if out else table_properties(spark, target)) if exists else {}
 
     def read_target() -> DataFrame:
         return out.read(spark) if out else spark.table(target)
 
-    _check_model_change(read_target, target, props, spec, params)
-    if _is_delta(source_table):
+    check_model_change(read_target, target, props, spec, params)
+    if is_delta(source_table):
         from lakehouse.table.delta import lineage_dataset
 
         source_input = lineage_dataset(source_table, settings, version=snapshot_id)  # type: ignore[arg-type]
@@ -161,8 +174,10 @@ def run(
         source_input = iceberg_input(source_table, settings, snapshot_id=snapshot_id)
 
     # a dry run writes nothing, so it emits no lineage either
-    emitter = LineageEmitter([], namespace=settings.lineage.namespace) if params.plan_only else (
-        LineageEmitter.from_settings(settings)
+    emitter = (
+        LineageEmitter([], namespace=settings.lineage.namespace)
+        if params.plan_only
+        else (LineageEmitter.from_settings(settings))
     )
     with emitter.run(
         "embed_table",
@@ -171,21 +186,48 @@ def run(
         run_id=params.run_id,
         parent=parent,
     ) as lineage:
-        df = _read_source(spark, params, settings, snapshot_id, source_table)
+        df = read_source(spark, params, settings, snapshot_id, source_table)
         source_rows = source_table.count()
         if out:
-            out.app_version = _app_version(source_table, snapshot_id)
-        result = _embed(spark, params, settings, df, spec, model.version, props, exists, target, output,
-                        snapshot_id, source_rows, log, read_target, out)
+            out.app_version = app_version(source_table, snapshot_id)
+        result = _embed(
+            spark,
+            params,
+            settings,
+            df,
+            spec,
+            model.version,
+            props,
+            exists,
+            target,
+            output,
+            snapshot_id,
+            source_rows,
+            log,
+            read_target,
+            out,
+        )
         if not params.plan_only and result.plan and result.plan.changes:
-            _record_output(lineage, output, params, spec, settings, delta=out is not None)
+            record_output(lineage, output, params, spec, settings, delta=out is not None)
     return replace(result, seconds=time.perf_counter() - started)
 
 
 def _embed(
-    spark: SparkSession, params: EmbedParams, settings: Settings, df: DataFrame, spec: object, model_version: str,
-    props: dict[str, str], exists: bool, target: str, output: str, snapshot_id: int | None, source_rows: int,
-    log: Callable[[str], object], read_target: Callable[[], DataFrame], delta: _DeltaOutput | None = None,
+    spark: SparkSession,
+    params: EmbedParams,
+    settings: Settings,
+    df: DataFrame,
+    spec: object,
+    model_version: str,
+    props: dict[str, str],
+    exists: bool,
+    target: str,
+    output: str,
+    snapshot_id: int | None,
+    source_rows: int,
+    log: Callable[[str], object],
+    read_target: Callable[[], DataFrame],
+    delta: DeltaEmbeddings | None = None,
 ) -> EmbedResult:
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
@@ -204,8 +246,17 @@ def _embed(
         out = (delta.load(settings) if delta else VectorTable.load(output, settings=settings)) if written else None
         now = delta.read(spark, latest=True) if delta else read_target()
         count = now.filter(F.col("source_table") == params.source).count() if out else 0
-        return EmbedResult(output, snapshot_id, out.snapshot_id if out else None, source_rows, count, 0.0,
-                           params.run_id, plan, embed_seconds)
+        return EmbedResult(
+            output,
+            snapshot_id,
+            out.snapshot_id if out else None,
+            source_rows,
+            count,
+            0.0,
+            params.run_id,
+            plan,
+            embed_seconds,
+        )
 
     up_to_date = (
         exists
@@ -232,15 +283,22 @@ def _embed(
             _CHUNKING_PROP.format(source=source_prop): chunking,
             "lakehouse.embeddings.source-table": params.source,
         }
-        columns = [c for c in rows.columns] + ["embedding"]
+        columns = [*rows.columns, "embedding"]
         to_embed = with_embeddings(diff.filter(F.col("op").isin("insert", "update")), params)
         embed_started = time.perf_counter()
         with track(spark, f"embedding {plan.to_embed} chunks", log=log):
             if not exists and delta:
                 delta.write(to_embed.select(*columns), spec, new_props)
             elif not exists:
-                write_vector_table(to_embed.select(*columns), target, specs=[spec], key_column="embedding_id",
-                                   mode="create", properties=new_props, partition_by=["source_table"])
+                write_vector_table(
+                    to_embed.select(*columns),
+                    target,
+                    specs=[spec],
+                    key_column="embedding_id",
+                    mode="create",
+                    properties=new_props,
+                    partition_by=["source_table"],
+                )
             elif plan.changes:
                 checked = with_vector_checks(to_embed, [spec], "embedding_id")  # type: ignore[list-item]
                 deletes = diff.filter(F.col("op") == "delete").select("embedding_id", "op")
@@ -260,169 +318,12 @@ def _embed(
         if exists and delta:
             delta.set_properties({**new_props, **spec.to_properties()})  # type: ignore[attr-defined]
         elif exists:
-            from lakehouse.spark.write import _set_properties
+            from lakehouse.spark.write import set_table_properties
 
-            _set_properties(spark.table(target), target, {**new_props, **spec.to_properties()})  # type: ignore[attr-defined]
+            set_table_properties(spark.table(target), target, {**new_props, **spec.to_properties()})  # type: ignore[attr-defined]
         return result(plan, embed_seconds)
     finally:
         diff.unpersist()
-
-
-def _is_delta(table: object) -> bool:
-    return getattr(table, "format", None) == "delta"
-
-
-def _app_version(source_table: object, snapshot_id: int | None) -> int:
-    """A number that grows with the source: its Delta version, or its Iceberg snapshot's sequence number."""
-    if snapshot_id is None:
-        return 0
-    if _is_delta(source_table):
-        return int(snapshot_id)
-    snap = source_table.iceberg.snapshot_by_id(snapshot_id)  # type: ignore[attr-defined]
-    return int(snap.sequence_number) if snap is not None and snap.sequence_number is not None else 0
-
-
-class _DeltaOutput:
-    """The embeddings table as a Delta table: first writes from the executors, incremental changes merged on the
-    driver, both with the job's app transaction id so a retried job never commits twice."""
-
-    def __init__(self, output: str, location: str) -> None:
-        from deltalake import DeltaTable
-
-        self.output = output
-        self.location = location
-        self.exists = DeltaTable.is_deltatable(location)
-        # the version this run reads (and diffs against): the merge's app version
-        self.base_version = DeltaTable(location).version() if self.exists else -1
-        self.app_id = f"embed_table:{output}"
-        self.app_version = 0  # the source's version (set once the source is loaded): a first write's app version
-
-    @classmethod
-    def at(cls, output: str, settings: Settings) -> _DeltaOutput:
-        from lakehouse.table.formats import delta_location
-
-        return cls(output, delta_location(output, settings))
-
-    @property
-    def properties(self) -> dict[str, str]:
-        from deltalake import DeltaTable
-
-        config = DeltaTable(self.location, version=self.base_version).metadata().configuration
-        return {k: v for k, v in config.items() if v is not None}
-
-    def read(self, spark: SparkSession, *, latest: bool = False) -> DataFrame:
-        """The table at the version this run read (``latest``: as it is now, after this run's commit)."""
-        from lakehouse.spark.delta_read import read_delta_table
-
-        version = None if latest or self.base_version < 0 else self.base_version
-        return read_delta_table(spark, self.location, version=version)
-
-    def load(self, settings: Settings) -> object:
-        from lakehouse.table.delta import DeltaVectorTable
-
-        return DeltaVectorTable.load(self.output, settings=settings, location=self.location)
-
-    def write(self, df: DataFrame, spec: object, props: dict[str, str]) -> None:
-        from lakehouse.spark.delta_write import write_delta_table
-
-        write_delta_table(df, self.location, specs=[spec], key_column="embedding_id",  # type: ignore[list-item]
-                          properties=props, partition_by=["source_table"], app_id=self.app_id,
-                          app_version=self.app_version)
-
-    def merge(self, changes: DataFrame, columns: list[str], spec: object, source: str) -> None:
-        from lakehouse.spark.delta_merge import collect_changes, merge_delta_changes
-
-        # Only the inserted, updated and deleted chunks of an incremental run reach the driver (already embedded
-        # and checked in Spark): that change set is small, while first runs, where every row is new, take the
-        # executor-write path. One delta-rs MERGE applies it in one commit.
-        rows = collect_changes(changes, [*columns, "op"], {"embedding": spec.dim})  # type: ignore[attr-defined]
-        merge_delta_changes(self.location, rows, key="embedding_id", columns=columns, op_column="op",
-                            scope={"source_table": source}, app_id=f"{self.app_id}:merge",
-                            app_version=self.base_version)
-
-    def set_properties(self, props: dict[str, str]) -> None:
-        from deltalake import DeltaTable
-
-        table = DeltaTable(self.location)
-        changed = {k: v for k, v in props.items() if table.metadata().configuration.get(k) != v}
-        if changed:
-            table.alter.set_table_properties(changed, raise_if_not_exists=False)
-
-
-def _read_source(
-    spark: SparkSession, params: EmbedParams, settings: Settings, snapshot_id: int | None, source_table: object = None
-) -> DataFrame:
-    from lakehouse.errors import LakehouseError
-
-    if _is_delta(source_table):
-        from lakehouse.spark.delta_read import read_delta_table
-
-        df = read_delta_table(spark, source_table.location, version=snapshot_id)  # type: ignore[attr-defined]
-    else:
-        reader = spark.read.format("iceberg")
-        if snapshot_id is not None:
-            reader = reader.option("snapshot-id", snapshot_id)
-        df = reader.load(f"{settings.catalog.name}.{params.source}")
-    missing = [c for c in (params.key, params.column) if c not in df.columns]
-    if missing:
-        raise LakehouseError(
-            f"{params.source} has no column(s) {', '.join(missing)} (columns: {', '.join(df.columns)})",
-            hint="pass --column/--key naming the text and key columns",
-        )
-    return df
-
-
-def _properties(spark: SparkSession, target: str) -> dict[str, str]:
-    return {r["key"]: r["value"] for r in spark.sql(f"SHOW TBLPROPERTIES {target}").collect()}
-
-
-def _check_model_change(
-    read_target: Callable[[], DataFrame], target: str, props: dict[str, str], spec: object, params: EmbedParams
-) -> None:
-    """A column never mixes models: a different model needs ``--reembed``, and then owns the whole column."""
-    from pyspark.sql import functions as F
-
-    from lakehouse.errors import ModelError
-    from lakehouse.vector import specs_from_properties
-
-    recorded = specs_from_properties(props).get("embedding")
-    if recorded is None or recorded.model == spec.model:  # type: ignore[attr-defined]
-        return
-    if not params.reembed:
-        raise ModelError(
-            f"{target} holds {recorded.model} embeddings ({recorded.dim}-d); refusing to mix in "
-            f"{spec.model} ({spec.dim}-d)",  # type: ignore[attr-defined]
-            hint=f"re-embed the whole column deliberately with --model {params.model} --reembed, or write to another "
-            "table with --output",
-            model=params.model,
-        )
-    others = read_target().filter(F.col("source_table") != params.source).limit(1).count()
-    if others:
-        raise ModelError(
-            f"--reembed would leave rows of other source tables in {target} with {recorded.model}",
-            hint="re-embed every source of this table, or write the new model to another table with --output",
-        )
-
-
-def _record_output(
-    lineage: LineageRun, output: str, params: EmbedParams, spec: object, settings: Settings, *, delta: bool = False
-) -> None:
-    from lakehouse.lineage import dataset_namespace, embedding_column_lineage, iceberg_output
-    from lakehouse.table import VectorTable
-
-    out = VectorTable.load(output, settings=settings, format="delta" if delta else None)
-    column_lineage = embedding_column_lineage(
-        dataset_namespace(settings), params.source, text_column=params.column, key_column=params.key,
-        model=spec.model, model_version=spec.model_version,  # type: ignore[attr-defined]
-        chunk_size=params.chunk_size, chunk_overlap=params.chunk_overlap,
-    )
-    if delta:
-        from lakehouse.table.delta import lineage_dataset
-
-        lineage.add_output(lineage_dataset(out, settings, output=True,  # type: ignore[arg-type]
-                                           extra_facets={"columnLineage": column_lineage}))
-    else:
-        lineage.add_output(iceberg_output(out, settings, extra_facets={"columnLineage": column_lineage}))
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -435,9 +336,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--chunk-size", type=int, default=None)
     p.add_argument("--chunk-overlap", type=int, default=None)
     p.add_argument("--reembed", action="store_true", help="re-embed the whole column with --model (a model change)")
-    p.add_argument("--plan", action="store_true", help="print what would be embedded, updated and deleted; write nothing")
-    p.add_argument("--format", default=None, choices=["iceberg", "delta"],
-                   help="format of the embeddings table (default: the format setting, iceberg)")
+    p.add_argument(
+        "--plan", action="store_true", help="print what would be embedded, updated and deleted; write nothing"
+    )
+    p.add_argument(
+        "--format",
+        default=None,
+        choices=["iceberg", "delta"],
+        help="format of the embeddings table (default: the format setting, iceberg)",
+    )
     p.add_argument("--master", default=None, help="Spark master (default: configuration, local[*])")
     return p.parse_args(argv)
 
@@ -463,7 +370,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     spark = build_spark(settings, app_name="embed_table", master=args.master)
     r = run(spark, params, settings)
-    print(f"{r.output}: {r.chunks} embeddings of {r.source_rows} rows (snapshot {r.output_snapshot_id}), {r.seconds:.1f} s")
+    print(f"{r.output}: {r.chunks} embeddings of {r.source_rows} rows (snapshot {r.output_snapshot_id})")
     return 0
 
 

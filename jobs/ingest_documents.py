@@ -65,8 +65,10 @@ def transform(spark: SparkSession, params: IngestParams) -> DataFrame:
     paths = [(rel, str(full)) for rel, full in found] + [(s.path, None) for s in walk_errors]
     listing = spark.createDataFrame(paths, "rel string, full string")
     slices = max(1, min(len(paths) // 16 + 1, spark.sparkContext.defaultParallelism * 4))
-    return listing.repartition(slices).mapInArrow(read_documents, schema=INGEST_DDL).withColumn(
-        "ingested_at", F.current_timestamp()
+    return (
+        listing.repartition(slices)
+        .mapInArrow(read_documents, schema=INGEST_DDL)
+        .withColumn("ingested_at", F.current_timestamp())
     )
 
 
@@ -93,7 +95,10 @@ def run(
     full = f"{settings.catalog.name}.{ident}"
     emitter = LineageEmitter.from_settings(settings)
     job_params = {
-        "path": str(params.path), "table": ident, "limit": params.limit, "format": "delta" if delta else "iceberg"
+        "path": str(params.path),
+        "table": ident,
+        "limit": params.limit,
+        "format": "delta" if delta else "iceberg",
     }
     with emitter.run("ingest_documents", inputs=[file_input(params.path)], params=job_params, parent=parent) as lineage:
         log(f"reading {params.path} ...")
@@ -126,7 +131,15 @@ def run(
             if inserted or updated:
                 lineage.add_output(iceberg_output(table, settings))
     return IngestResult(
-        ident, table.snapshot_id, files, inserted, updated, unchanged, skipped, table.count(), time.perf_counter() - started
+        ident,
+        table.snapshot_id,
+        files,
+        inserted,
+        updated,
+        unchanged,
+        skipped,
+        table.count(),
+        time.perf_counter() - started,
     )
 
 
@@ -160,8 +173,14 @@ def _write_delta(
             changed = staged.filter(F.col("old_sha").isNull() | (F.col("old_sha") != F.col("content_sha256")))
             columns = list(df.columns)
             # the change set of a re-ingest is the new and edited files only: small enough for the driver
-            merge_delta_changes(location, collect_changes(changed, columns, {}), key="key", columns=columns,
-                                app_id=f"{app_id}:merge", app_version=base)
+            merge_delta_changes(
+                location,
+                collect_changes(changed, columns, {}),
+                key="key",
+                columns=columns,
+                app_id=f"{app_id}:merge",
+                app_version=base,
+            )
     finally:
         staged.unpersist()
     return inserted, updated, unchanged
@@ -196,8 +215,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--path", required=True, type=Path, help="directory of .txt/.md/.rst/.html files")
     p.add_argument("--table", default=None, help="documents table (default: <namespace>.documents)")
     p.add_argument("--limit", type=int, default=None, help="ingest at most this many files")
-    p.add_argument("--format", default=None, choices=["iceberg", "delta"],
-                   help="table format of a new table (default: the format setting, iceberg)")
+    p.add_argument(
+        "--format",
+        default=None,
+        choices=["iceberg", "delta"],
+        help="table format of a new table (default: the format setting, iceberg)",
+    )
     p.add_argument("--master", default=None, help="Spark master (default: configuration, local[*])")
     return p.parse_args(argv)
 

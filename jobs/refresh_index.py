@@ -20,9 +20,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="refresh_index", description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--table", required=True, help="table with the vector column, e.g. docs.embeddings")
     p.add_argument("--column", default="embedding", help="vector column (default: embedding)")
-    p.add_argument("--type", dest="index_type", default=None,
-                   choices=["auto", "flat", "ivf_flat", "ivf_pq", "ivf_hnsw_sq"],
-                   help="index type when building; a different type than the index has triggers a rebuild")
+    p.add_argument(
+        "--type",
+        dest="index_type",
+        default=None,
+        choices=["auto", "flat", "ivf_flat", "ivf_pq", "ivf_hnsw_sq"],
+        help="index type when building; a different type than the index has triggers a rebuild",
+    )
     p.add_argument("--store", default=None, help="comma-separated columns to store for filtering")
     p.add_argument("--wait", type=float, default=600.0, help="seconds to wait for a concurrent refresh (default 600)")
     p.add_argument("--with-spark", action="store_true", help="build a SparkSession first (not needed for the work)")
@@ -40,8 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         build_spark(settings, app_name="refresh_index")
     store = [c.strip() for c in args.store.split(",") if c.strip()] if args.store is not None else None
-    result = refresh(args.table, args.column, index_type=args.index_type, store=store, settings=settings,
-                     wait=args.wait)
+    result = refresh(
+        args.table, args.column, index_type=args.index_type, store=store, settings=settings, wait=args.wait
+    )
     print(json.dumps(result.to_dict(), default=str))
     return 0
 

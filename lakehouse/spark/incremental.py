@@ -9,12 +9,14 @@ decisions, so there is never a duplicate or a gap.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+
+    from jobs.embed_table import EmbedParams
 
 Op = Literal["insert", "update", "delete", "keep"]
 OPS: tuple[Op, ...] = ("insert", "update", "delete", "keep")
@@ -48,7 +50,8 @@ class EmbedPlan:
             f"({self.to_embed} chunks to embed)"
         )
         if self.to_embed and throughput:
-            line += f"; about {self.to_embed / throughput:.0f} s of embedding at the last measured {throughput:.1f} chunks/s"
+            seconds = self.to_embed / throughput
+            line += f"; about {seconds:.0f} s of embedding at the last measured {throughput:.1f} chunks/s"
         elif self.to_embed:
             line += "; no throughput measured yet for this table (it is recorded after each run)"
         return line
@@ -91,7 +94,9 @@ def count_ops(diff: DataFrame) -> EmbedPlan:
     return EmbedPlan.from_counts({r["op"]: r["count"] for r in diff.groupBy("op").count().collect()})
 
 
-def merge_changes(spark: SparkSession, target: str, changes: DataFrame, columns: Sequence[str], source_table: str) -> None:
+def merge_changes(
+    spark: SparkSession, target: str, changes: DataFrame, columns: Sequence[str], source_table: str
+) -> None:
     """Apply insert/update/delete rows (column ``op``) to ``target`` in one MERGE commit, within one source's rows."""
     view = "lakehouse_embed_changes"
     changes.createOrReplaceTempView(view)
@@ -110,3 +115,31 @@ def merge_changes(spark: SparkSession, target: str, changes: DataFrame, columns:
         )
     finally:
         spark.catalog.dropTempView(view)
+
+
+def check_model_change(
+    read_target: Callable[[], DataFrame], target: str, props: dict[str, str], spec: object, params: EmbedParams
+) -> None:
+    """A column never mixes models: a different model needs ``--reembed``, and then owns the whole column."""
+    from pyspark.sql import functions as F
+
+    from lakehouse.errors import ModelError
+    from lakehouse.vector import specs_from_properties
+
+    recorded = specs_from_properties(props).get("embedding")
+    if recorded is None or recorded.model == spec.model:  # type: ignore[attr-defined]
+        return
+    if not params.reembed:
+        raise ModelError(
+            f"{target} holds {recorded.model} embeddings ({recorded.dim}-d); refusing to mix in "
+            f"{spec.model} ({spec.dim}-d)",  # type: ignore[attr-defined]
+            hint=f"re-embed the whole column deliberately with --model {params.model} --reembed, or write to another "
+            "table with --output",
+            model=params.model,
+        )
+    others = read_target().filter(F.col("source_table") != params.source).limit(1).count()
+    if others:
+        raise ModelError(
+            f"--reembed would leave rows of other source tables in {target} with {recorded.model}",
+            hint="re-embed every source of this table, or write the new model to another table with --output",
+        )

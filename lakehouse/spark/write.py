@@ -149,16 +149,16 @@ def write_vector_table(
             writer.overwrite(overwrite_where if overwrite_where is not None else F.lit(True))
         else:
             raise ValueError(f"unknown write mode {mode!r}")
-    _set_properties(df, identifier, props)
+    set_table_properties(df, identifier, props)
 
 
-def _table_properties(df: DataFrame, identifier: str) -> dict[str, str]:
+def table_properties(df: DataFrame, identifier: str) -> dict[str, str]:
     return {r["key"]: r["value"] for r in df.sparkSession.sql(f"SHOW TBLPROPERTIES {identifier}").collect()}
 
 
 def _reconcile_specs(df: DataFrame, identifier: str, specs: Sequence[VectorSpec]) -> list[VectorSpec]:
     """Writes into an existing table are checked against the table's recorded spec; a conflicting one is refused."""
-    recorded = specs_from_properties(_table_properties(df, identifier))
+    recorded = specs_from_properties(table_properties(df, identifier))
     out = []
     for spec in specs:
         table_spec = recorded.get(spec.column)
@@ -173,10 +173,10 @@ def _reconcile_specs(df: DataFrame, identifier: str, specs: Sequence[VectorSpec]
     return out
 
 
-def _set_properties(df: DataFrame, identifier: str, props: Mapping[str, str]) -> None:
+def set_table_properties(df: DataFrame, identifier: str, props: Mapping[str, str]) -> None:
     if not props:
         return
-    current = _table_properties(df, identifier)
+    current = table_properties(df, identifier)
     changed = {k: v for k, v in props.items() if current.get(k) != v}
     if changed:
         assignments = ", ".join(f"'{k}' = '{v.replace(chr(39), chr(39) * 2)}'" for k, v in changed.items())

@@ -68,8 +68,14 @@ def test_ingest_writes_a_delta_table_with_the_same_columns(ingested, lake_settin
     columns = {"key", "path", "title", "text", "mime", "bytes", "content_sha256", "ingested_at"}
     assert columns <= set(table.schema().names)
     assert DeltaTable(table.location).transaction_version(f"ingest_documents:{DOCS}") == 0
-    (complete,) = [e for e in _events(lake_settings) if e["job"]["name"] == "ingest_documents"
-                   and e["eventType"] == "COMPLETE" and e["outputs"]]
+    # the session's lineage file also holds other tests' ingest runs: pick this table's
+    (complete,) = [
+        e
+        for e in _events(lake_settings)
+        if e["job"]["name"] == "ingest_documents"
+        and e["eventType"] == "COMPLETE"
+        and any(o["name"].endswith(DOCS) for o in e["outputs"])
+    ]
     assert complete["outputs"][0]["facets"]["version"]["datasetVersion"] == str(table.version)
 
 
