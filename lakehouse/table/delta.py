@@ -23,6 +23,7 @@ from lakehouse.errors import (
     UnsupportedDeltaFeatureError,
     VectorSpecError,
 )
+from lakehouse.table.base import VectorColumns
 from lakehouse.table.catalog import split_identifier
 from lakehouse.table.formats import delta_location
 from lakehouse.vector import (
@@ -88,7 +89,7 @@ def check_file_readable(dt: DeltaTable, location: str) -> None:
         )
 
 
-class DeltaVectorTable:
+class DeltaVectorTable(VectorColumns):
     """A Delta table whose vector columns are described by :class:`VectorSpec` entries in its configuration.
 
     Example::
@@ -204,31 +205,6 @@ class DeltaVectorTable:
     @property
     def properties(self) -> dict[str, str]:
         return {k: v for k, v in self._table.metadata().configuration.items() if v is not None}
-
-    @property
-    def specs(self) -> dict[str, VectorSpec]:
-        return specs_from_properties(self.properties)
-
-    def spec(self, column: str | None = None) -> VectorSpec:
-        specs = self.specs
-        if column is None:
-            if len(specs) != 1:
-                raise VectorSpecError(
-                    f"table {self.identifier} has {len(specs)} vector columns ({', '.join(specs) or 'none'})",
-                    hint="name the vector column",
-                )
-            return next(iter(specs.values()))
-        if column not in specs:
-            raise VectorSpecError(
-                f"column {column!r} of {self.identifier} is not a vector column",
-                hint=f"vector columns: {', '.join(specs) or 'none'}",
-                column=column,
-            )
-        return specs[column]
-
-    @property
-    def key_column(self) -> str | None:
-        return self.properties.get(KEY_COLUMN_PROPERTY)
 
     @property
     def partition_columns(self) -> list[str]:

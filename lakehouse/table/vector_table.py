@@ -14,12 +14,12 @@ import pyarrow as pa
 
 from lakehouse.config import Settings, TableFormat, load_settings
 from lakehouse.errors import TableNotFoundError, VectorSpecError
+from lakehouse.table.base import VectorColumns
 from lakehouse.table.catalog import load_catalog, split_identifier
 from lakehouse.vector import (
     KEY_COLUMN_PROPERTY,
     VectorSpec,
     check_table,
-    specs_from_properties,
     storage_type,
     to_fixed_size_list,
     to_numpy,
@@ -41,7 +41,7 @@ def _storage_schema(schema: pa.Schema, specs: Mapping[str, VectorSpec]) -> pa.Sc
     return pa.schema(fields)
 
 
-class VectorTable:
+class VectorTable(VectorColumns):
     """An Iceberg table whose vector columns are described by :class:`VectorSpec` properties.
 
     Example::
@@ -159,31 +159,6 @@ class VectorTable:
     @property
     def properties(self) -> dict[str, str]:
         return dict(self._table.properties)
-
-    @property
-    def specs(self) -> dict[str, VectorSpec]:
-        return specs_from_properties(self._table.properties)
-
-    def spec(self, column: str | None = None) -> VectorSpec:
-        specs = self.specs
-        if column is None:
-            if len(specs) != 1:
-                raise VectorSpecError(
-                    f"table {self.identifier} has {len(specs)} vector columns ({', '.join(specs) or 'none'})",
-                    hint="name the vector column",
-                )
-            return next(iter(specs.values()))
-        if column not in specs:
-            raise VectorSpecError(
-                f"column {column!r} of {self.identifier} is not a vector column",
-                hint=f"vector columns: {', '.join(specs) or 'none'}",
-                column=column,
-            )
-        return specs[column]
-
-    @property
-    def key_column(self) -> str | None:
-        return self._table.properties.get(KEY_COLUMN_PROPERTY)
 
     @property
     def snapshot_id(self) -> int | None:
