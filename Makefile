@@ -22,6 +22,7 @@ bench: setup  ## benchmarks; results go to BENCHMARKS.md
 
 lint: setup
 	$(BIN)/python -m ruff check lakehouse catalog jobs tests
+	$(BIN)/python -m ruff format --check lakehouse catalog jobs tests
 
 clean:  ## remove the local lakehouse state (warehouse, catalog db, corpus); keeps the virtualenv
 	rm -rf .lakehouse

@@ -23,8 +23,13 @@ def _log(message: str) -> None:
 @click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--table", default=None, help="Target table (default: <namespace>.documents).")
 @click.option("--limit", type=int, default=None, help="Ingest at most this many files.")
-@click.option("--format", "table_format", type=click.Choice(["iceberg", "delta"]), default=None,
-              help="Table format of a new table (default: the format setting, iceberg).")
+@click.option(
+    "--format",
+    "table_format",
+    type=click.Choice(["iceberg", "delta"]),
+    default=None,
+    help="Table format of a new table (default: the format setting, iceberg).",
+)
 @click.option("--master", default=None, help="Spark master (default: local[*]).")
 @click.pass_context
 @handle_errors
@@ -53,19 +58,42 @@ def ingest(
 @click.option("--key", default="key", show_default=True, help="Key column of the source table.")
 @click.option("--output", "output_table", default=None, help="Embeddings table (default: <namespace>.embeddings).")
 @click.option("--model", default=None, help="Embedding model (default: all-MiniLM-L6-v2, packaged offline).")
-@click.option("--chunk-size", type=int, default=None, help="Chunk size in characters (default 800: inside MiniLM's 256-token window).")
+@click.option(
+    "--chunk-size",
+    type=int,
+    default=None,
+    help="Chunk size in characters (default 800: inside MiniLM's 256-token window).",
+)
 @click.option("--chunk-overlap", type=int, default=None, help="Overlap between chunks in characters (default 80).")
-@click.option("--plan", "plan_only", is_flag=True,
-              help="Print what would be embedded, updated and deleted (with an estimated time); write nothing.")
+@click.option(
+    "--plan",
+    "plan_only",
+    is_flag=True,
+    help="Print what would be embedded, updated and deleted (with an estimated time); write nothing.",
+)
 @click.option("--reembed", is_flag=True, help="Change the column's model: re-embed everything with --model.")
-@click.option("--format", "table_format", type=click.Choice(["iceberg", "delta"]), default=None,
-              help="Table format of a new table (default: the format setting, iceberg).")
+@click.option(
+    "--format",
+    "table_format",
+    type=click.Choice(["iceberg", "delta"]),
+    default=None,
+    help="Table format of a new table (default: the format setting, iceberg).",
+)
 @click.option("--master", default=None, help="Spark master (default: local[*]).")
 @click.pass_context
 @handle_errors
 def embed(
-    ctx: click.Context, source: str, column: str, key: str, output_table: str | None, model: str | None,
-    chunk_size: int | None, chunk_overlap: int | None, plan_only: bool, reembed: bool, table_format: str | None,
+    ctx: click.Context,
+    source: str,
+    column: str,
+    key: str,
+    output_table: str | None,
+    model: str | None,
+    chunk_size: int | None,
+    chunk_overlap: int | None,
+    plan_only: bool,
+    reembed: bool,
+    table_format: str | None,
     master: str | None,
 ) -> None:
     """Chunk a table's text column and embed the chunks into a vector table with per-row lineage.
@@ -74,9 +102,20 @@ def embed(
     lands in one commit. A second run over unchanged data embeds nothing.
     """
     settings = _settings(ctx)
-    _run_embed(settings, source, column=column, key=key, output=output_table, model=model,
-               chunk_size=chunk_size, chunk_overlap=chunk_overlap, master=master, plan_only=plan_only,
-               reembed=reembed, format=table_format)
+    _run_embed(
+        settings,
+        source,
+        column=column,
+        key=key,
+        output=output_table,
+        model=model,
+        chunk_size=chunk_size,
+        chunk_overlap=chunk_overlap,
+        master=master,
+        plan_only=plan_only,
+        reembed=reembed,
+        format=table_format,
+    )
 
 
 # The default demo corpus: pydoc pages of modules analysts know, ~0.8 M characters -> ~900 chunks, which embeds in
@@ -106,7 +145,9 @@ def _run_embed(settings: Any, source: str, *, master: str | None = None, parent:
         output=options.get("output"),
         model=options.get("model") or settings.embed.model,
         chunk_size=options.get("chunk_size") or settings.embed.chunk_size,
-        chunk_overlap=options["chunk_overlap"] if options.get("chunk_overlap") is not None else settings.embed.chunk_overlap,
+        chunk_overlap=options["chunk_overlap"]
+        if options.get("chunk_overlap") is not None
+        else settings.embed.chunk_overlap,
         batch_size=settings.embed.batch_size,
         plan_only=bool(options.get("plan_only")),
         reembed=bool(options.get("reembed")),
@@ -125,11 +166,19 @@ def _run_embed(settings: Any, source: str, *, master: str | None = None, parent:
 
 
 @click.command()
-@click.option("--limit", type=int, default=None,
-              help="Document the first N standard-library modules instead of the default 30 well-known ones "
-                   "(0 = all of them: several times the default corpus, and as many times longer to embed).")
-@click.option("--corpus", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Use this directory instead of building the pydoc corpus.")
+@click.option(
+    "--limit",
+    type=int,
+    default=None,
+    help="Document the first N standard-library modules instead of the default 30 well-known ones "
+    "(0 = all of them: several times the default corpus, and as many times longer to embed).",
+)
+@click.option(
+    "--corpus",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Use this directory instead of building the pydoc corpus.",
+)
 @click.option("--model", default=None, help="Embedding model (default: all-MiniLM-L6-v2).")
 @click.option("--master", default=None, help="Spark master (default: local[*]).")
 @click.pass_context
@@ -161,8 +210,10 @@ def demo(ctx: click.Context, limit: int | None, corpus: Path | None, model: str 
     # one parent run, so lineage shows ingest -> embed as one chain
     with LineageEmitter.from_settings(settings).run("demo", inputs=[file_input(corpus)]) as demo_run:
         ingested = run_ingest(spark, IngestParams(corpus, None), settings, log=_log, parent=demo_run)
-        _log(f"{ingested.table}: {ingested.inserted} inserted, {ingested.updated} updated, "
-             f"{ingested.unchanged} unchanged")
+        _log(
+            f"{ingested.table}: {ingested.inserted} inserted, {ingested.updated} updated, "
+            f"{ingested.unchanged} unchanged"
+        )
         embedded = _run_embed(settings, ingested.table, model=model, master=master, parent=demo_run)
 
     uri = ensure_catalog(settings)
@@ -170,8 +221,14 @@ def demo(ctx: click.Context, limit: int | None, corpus: Path | None, model: str 
     rows = []
     for ident in (ingested.table, embedded.output):
         t = VectorTable.load(ident, settings=settings)
-        rows.append({"table": f"{settings.catalog.name}.{ident}", "rows": t.count(), "snapshot_id": t.snapshot_id,
-                     "location": t.iceberg.location()})
+        rows.append(
+            {
+                "table": f"{settings.catalog.name}.{ident}",
+                "rows": t.count(),
+                "snapshot_id": t.snapshot_id,
+                "location": t.iceberg.location(),
+            }
+        )
     emit(rows, "table", title="tables")
     docs = VectorTable.load(ingested.table, settings=settings).to_arrow(columns=["key", "path"])
     paths = dict(zip(docs.column("key").to_pylist(), docs.column("path").to_pylist(), strict=True))

@@ -20,7 +20,10 @@ from lakehouse.config import load_settings
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(__version__, prog_name="lakehouse")
 @click.option(
-    "--home", type=click.Path(file_okay=False, path_type=Path), default=None, envvar="LAKEHOUSE_HOME",
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    envvar="LAKEHOUSE_HOME",
     help="Where the warehouse and state live (default: ./.lakehouse, or $LAKEHOUSE_HOME).",
 )
 @click.pass_context

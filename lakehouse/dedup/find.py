@@ -52,11 +52,20 @@ class Duplicates:
         kinds = self.clusters.column("kind").to_pylist()
         exact = kinds.count("exact")
         return {
-            "table": self.table, "column": self.column, "snapshot_id": self.snapshot_id, "threshold": self.threshold,
-            "rows": self.rows, "clusters": self.clusters.num_rows, "exact_clusters": exact,
-            "near_clusters": len(kinds) - exact, "pairs": len(self.pairs),
-            "rows_removed": self.rows_removed, "text_column": self.text_column, "tokens": self.tokens,
-            "tokens_removed": self.tokens_removed, "candidates": self.path,
+            "table": self.table,
+            "column": self.column,
+            "snapshot_id": self.snapshot_id,
+            "threshold": self.threshold,
+            "rows": self.rows,
+            "clusters": self.clusters.num_rows,
+            "exact_clusters": exact,
+            "near_clusters": len(kinds) - exact,
+            "pairs": len(self.pairs),
+            "rows_removed": self.rows_removed,
+            "text_column": self.text_column,
+            "tokens": self.tokens,
+            "tokens_removed": self.tokens_removed,
+            "candidates": self.path,
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
         }
 
@@ -115,8 +124,10 @@ def find_duplicates(
     spec = table.spec(column)
     key = table.key_column
     if not key:
-        raise VectorSpecError(f"table {table.identifier} has no key column (lakehouse.key-column property)",
-                              hint="dedup reports rows by key: create the table with a key")
+        raise VectorSpecError(
+            f"table {table.identifier} has no key column (lakehouse.key-column property)",
+            hint="dedup reports rows by key: create the table with a key",
+        )
     st = ensure_index(table, column, settings=settings, log=log)
     seconds["index"] = time.perf_counter() - t
     names = table.iceberg.schema().as_arrow().names
@@ -158,6 +169,19 @@ def find_duplicates(
         counts = token_counts(rows.column(text_col))
         tokens, removed = int(counts.sum()), int(counts[dropped].sum())
     return Duplicates(
-        table.identifier, column, key, st.indexed_snapshot, threshold, rows.num_rows, found, pairs, dropped,
-        keys.take(pa.array(dropped, pa.int64())), text_col, tokens, removed, "ann" if ann else "exact", seconds,
+        table.identifier,
+        column,
+        key,
+        st.indexed_snapshot,
+        threshold,
+        rows.num_rows,
+        found,
+        pairs,
+        dropped,
+        keys.take(pa.array(dropped, pa.int64())),
+        text_col,
+        tokens,
+        removed,
+        "ann" if ann else "exact",
+        seconds,
     )

@@ -44,8 +44,9 @@ class SearchOptions:
     block: int = 1024  # rows per matrix product (flat path) or per unit of work (ANN path)
 
 
-def ensure_index(table: VectorTable, column: str, *, settings: Settings | None = None,
-                 log: Callable[[str], object] = print) -> IndexStatus:
+def ensure_index(
+    table: VectorTable, column: str, *, settings: Settings | None = None, log: Callable[[str], object] = print
+) -> IndexStatus:
     """Build the index when there is none, refresh it when it lags the table; return its (up to date) status."""
     from lakehouse.index import build, refresh, status
 
@@ -54,15 +55,19 @@ def ensure_index(table: VectorTable, column: str, *, settings: Settings | None =
         log(f"no index on {table.identifier}.{column}: building one")
         build(table, column, settings=settings)
     elif not st.up_to_date:
-        log(f"index on {table.identifier}.{column} is at snapshot {st.indexed_snapshot}, the table at "
-            f"{st.table_snapshot}: refreshing it")
+        log(
+            f"index on {table.identifier}.{column} is at snapshot {st.indexed_snapshot}, the table at "
+            f"{st.table_snapshot}: refreshing it"
+        )
         refresh(table, column, settings=settings)
     st = status(table, column, settings=settings)
     if not st.up_to_date or st.lance_version is None:
         raise VectorIndexError(
             f"the index on {table.identifier}.{column} is not at the table's snapshot after a refresh "
             f"(indexed {st.indexed_snapshot}, table {st.table_snapshot})",
-            hint="another writer committed meanwhile: run dedup again", table=table.identifier, column=column,
+            hint="another writer committed meanwhile: run dedup again",
+            table=table.identifier,
+            column=column,
             problem="stale",
         )
     return st
@@ -96,8 +101,14 @@ def _dataset(st: IndexStatus) -> Any:
 
 
 def ann_pairs(
-    st: IndexStatus, column: str, key: str, keys: pa.Array, unit: np.ndarray, options: SearchOptions,
-    *, progress: Callable[[int], object] | None = None,
+    st: IndexStatus,
+    column: str,
+    key: str,
+    keys: pa.Array,
+    unit: np.ndarray,
+    options: SearchOptions,
+    *,
+    progress: Callable[[int], object] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(row, neighbour) positions for the ``options.k`` nearest neighbours of every row, found in the index."""
     ds = _dataset(st)

@@ -87,8 +87,13 @@ def hash_pairs(codes: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     return head[~first], rows[~first]
 
 
-def combine(unit: np.ndarray, near: tuple[np.ndarray, np.ndarray], exact: tuple[np.ndarray, np.ndarray],
-            threshold: float, codes: np.ndarray | None) -> Pairs:
+def combine(
+    unit: np.ndarray,
+    near: tuple[np.ndarray, np.ndarray],
+    exact: tuple[np.ndarray, np.ndarray],
+    threshold: float,
+    codes: np.ndarray | None,
+) -> Pairs:
     """Exact pairs (always kept) and near pairs at or above ``threshold``, scored exactly and deduplicated."""
     lo, hi = ordered(np.concatenate([near[0], exact[0]]), np.concatenate([near[1], exact[1]]))
     if lo.size == 0:

@@ -22,8 +22,10 @@ class PairQuality:
         return self.true_positives / self.planted if self.planted else 1.0
 
     def __str__(self) -> str:
-        return (f"precision {self.precision:.3f} ({self.true_positives}/{self.found}), "
-                f"recall {self.recall:.3f} ({self.true_positives}/{self.planted})")
+        return (
+            f"precision {self.precision:.3f} ({self.true_positives}/{self.found}), "
+            f"recall {self.recall:.3f} ({self.true_positives}/{self.planted})"
+        )
 
 
 def _norm(pairs: Iterable[tuple[Any, Any]]) -> set[frozenset[str]]:

@@ -9,8 +9,8 @@ few tens of thousands of rows an exact scan costs a few milliseconds, so no ANN 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from lakehouse.errors import VectorIndexError
@@ -96,7 +96,12 @@ def choose_params(rows: int, dim: int, index_type: str = "auto", **overrides: An
         parts = max(1, round(rows / 131_072))
         ef = max(64, min(512, int(80 * math.sqrt(rows / 100_000))))
         params = IndexParams(
-            "ivf_hnsw_sq", num_partitions=parts, m=16, ef_construction=100, nprobes=max(1, min(parts, 2)), ef=ef,
+            "ivf_hnsw_sq",
+            num_partitions=parts,
+            m=16,
+            ef_construction=100,
+            nprobes=max(1, min(parts, 2)),
+            ef=ef,
             refine_factor=2,
         )
     else:

@@ -63,8 +63,9 @@ def _same(a: pa.ChunkedArray | pa.Array, b: pa.ChunkedArray | pa.Array) -> np.nd
     return np.asarray(eq | both_null, dtype=bool)
 
 
-def apply_change(store: IndexStore, table: VectorTable, snapshot_id: int, change: FileDiff, meta: IndexMeta,
-                 hook: Checkpoint) -> Applied:
+def apply_change(
+    store: IndexStore, table: VectorTable, snapshot_id: int, change: FileDiff, meta: IndexMeta, hook: Checkpoint
+) -> Applied:
     """Bring the latest Lance version from the indexed snapshot's rows to ``snapshot_id``'s (see module doc)."""
     import lance
 
@@ -82,24 +83,36 @@ def apply_change(store: IndexStore, table: VectorTable, snapshot_id: int, change
         hook("deleted")
     before = ds.count_rows()
     if change.added:
-        ds = lance.write_dataset(stream_rows(table, snapshot_id, change.added, ds.schema), store.lance_uri,
-                                 schema=ds.schema, mode="append")
+        ds = lance.write_dataset(
+            stream_rows(table, snapshot_id, change.added, ds.schema), store.lance_uri, schema=ds.schema, mode="append"
+        )
         hook("appended")
     return Applied(rows_deleted=deleted, rows_appended=ds.count_rows() - before)
 
 
-def _carry(store: IndexStore, ds: lance.LanceDataset, table: VectorTable, snapshot_id: int, change: FileDiff,
-           meta: IndexMeta, hook: Checkpoint) -> Applied | None:
+def _carry(
+    store: IndexStore,
+    ds: lance.LanceDataset,
+    table: VectorTable,
+    snapshot_id: int,
+    change: FileDiff,
+    meta: IndexMeta,
+    hook: Checkpoint,
+) -> Applied | None:
     """The by-key path; None when no key of a removed file reappears (the caller deletes and appends by file)."""
     import lance
 
     removed = sorted(change.removed)
     in_removed = f"{FILE_COLUMN} IN ({quote(removed)})"
     old_keys = ds.to_table(columns=[meta.key], filter=in_removed).column(meta.key)
-    new_keys = pa.chunked_array(
-        [p.column(meta.key) for p in read_files(table, snapshot_id, change.added, [meta.key])],
-        type=old_keys.type,
-    ) if change.added else pa.chunked_array([], old_keys.type)
+    new_keys = (
+        pa.chunked_array(
+            [p.column(meta.key) for p in read_files(table, snapshot_id, change.added, [meta.key])],
+            type=old_keys.type,
+        )
+        if change.added
+        else pa.chunked_array([], old_keys.type)
+    )
     if not len(old_keys) or not len(new_keys) or not pc.any(pc.is_in(new_keys, value_set=old_keys)).as_py():
         return None
     if pc.count_distinct(old_keys).as_py() != len(old_keys) or pc.count_distinct(new_keys).as_py() != len(new_keys):
@@ -146,8 +159,14 @@ def _plain(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return values.to_numpy(zero_copy_only=False)
 
 
-def _relabel(store: IndexStore, ds: lance.LanceDataset, key: str, keys: pa.ChunkedArray, files: pa.ChunkedArray,
-             removed: set[str]) -> None:
+def _relabel(
+    store: IndexStore,
+    ds: lance.LanceDataset,
+    key: str,
+    keys: pa.ChunkedArray,
+    files: pa.ChunkedArray,
+    removed: set[str],
+) -> None:
     """Point the rows with ``keys`` (now in removed files) at their new ``files``, rewriting only the ``_file``
     column: row addresses do not move, so the ANN structure keeps covering them."""
     import lance

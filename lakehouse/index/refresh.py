@@ -21,7 +21,7 @@ from lakehouse.config import Settings
 from lakehouse.errors import VectorIndexError
 from lakehouse.index.build import choose_params, index_stored, train, unindexed_rows, vector_index
 from lakehouse.index.changes import apply_change, stream_rows
-from lakehouse.index.snapshots import FileSet, diff, file_set, read_files
+from lakehouse.index.snapshots import FileSet, diff, file_set
 from lakehouse.index.store import FILE_COLUMN, META_KEY, RESERVED, IndexMeta, IndexStore
 from lakehouse.table import VectorTable
 from lakehouse.vector import vector_type
@@ -143,8 +143,9 @@ def _full(
 
     schema = _lance_schema(table, meta)
     mode = "overwrite" if store.exists() else "create"
-    ds = lance.write_dataset(stream_rows(table, snapshot_id, list(files.tasks.values()), schema), store.lance_uri,
-                             schema=schema, mode=mode)
+    ds = lance.write_dataset(
+        stream_rows(table, snapshot_id, list(files.tasks.values()), schema), store.lance_uri, schema=schema, mode=mode
+    )
     checkpoint("written")
     trained = train(ds, meta.column, IndexParams.from_dict(dict(meta.params)), meta.metric)
     index_stored(store.open(), meta.store)
@@ -153,9 +154,18 @@ def _full(
     store.commit(ds, snapshot_id)
     removed = store.cleanup(ds, retention=retention, keep_tags=keep_tags)
     return RefreshResult(
-        table.identifier, meta.column, action, reason, from_snapshot, snapshot_id,
-        files_added=len(files.tasks), rows_added=ds.count_rows(), trained=trained, versions_removed=removed,
-        lance_version=ds.version, seconds=time.perf_counter() - started,
+        table.identifier,
+        meta.column,
+        action,
+        reason,
+        from_snapshot,
+        snapshot_id,
+        files_added=len(files.tasks),
+        rows_added=ds.count_rows(),
+        trained=trained,
+        versions_removed=removed,
+        lance_version=ds.version,
+        seconds=time.perf_counter() - started,
     )
 
 
@@ -199,8 +209,19 @@ def build(
 
             merged = IndexParams.from_dict({**dict(meta.params), **params}).to_dict()
             meta = IndexMeta(**{**meta.__dict__, "params": merged})
-        return _full(idx, vt, meta, snapshot_id, files, started, "build", "requested",
-                     retention=retention, keep_tags=keep_tags, checkpoint=checkpoint or (lambda _: None))
+        return _full(
+            idx,
+            vt,
+            meta,
+            snapshot_id,
+            files,
+            started,
+            "build",
+            "requested",
+            retention=retention,
+            keep_tags=keep_tags,
+            checkpoint=checkpoint or (lambda _: None),
+        )
 
 
 def _base_identities(vt: VectorTable, ds: lance.LanceDataset, snapshot_id: int) -> dict[str, frozenset[str]]:
@@ -245,14 +266,30 @@ def refresh(
 
         def full(action: str, reason: str) -> RefreshResult:
             if snapshot_id is None:
-                raise VectorIndexError(f"table {vt.identifier} has no snapshot yet: nothing to index",
-                                       table=vt.identifier, column=column, problem="empty")
+                raise VectorIndexError(
+                    f"table {vt.identifier} has no snapshot yet: nothing to index",
+                    table=vt.identifier,
+                    column=column,
+                    problem="empty",
+                )
             files = file_set(vt, snapshot_id)
             requested = index_type or (old_meta.requested if old_meta else "auto")
             stored = store if store is not None else (old_meta.store if old_meta else ())
             meta = _meta(vt, column, stored, requested, files.record_count)
-            return _full(idx, vt, meta, snapshot_id, files, started, action, reason,
-                         retention=retention, keep_tags=keep_tags, checkpoint=hook, from_snapshot=indexed)
+            return _full(
+                idx,
+                vt,
+                meta,
+                snapshot_id,
+                files,
+                started,
+                action,
+                reason,
+                retention=retention,
+                keep_tags=keep_tags,
+                checkpoint=hook,
+                from_snapshot=indexed,
+            )
 
         if latest is None or old_meta is None or indexed is None or indexed not in tags:
             return full("build", "no index yet" if latest is None else "the table records no usable indexed snapshot")
@@ -268,21 +305,38 @@ def refresh(
         if latest.version != tags[indexed]:
             if snapshot_id in tags and tags[snapshot_id] == latest.version:
                 idx.commit(latest, snapshot_id)  # died after tagging, before recording: finish the job
-                return RefreshResult(vt.identifier, column, "incremental", "completed an interrupted refresh",
-                                     indexed, snapshot_id, lance_version=latest.version,
-                                     seconds=time.perf_counter() - started)
+                return RefreshResult(
+                    vt.identifier,
+                    column,
+                    "incremental",
+                    "completed an interrupted refresh",
+                    indexed,
+                    snapshot_id,
+                    lance_version=latest.version,
+                    seconds=time.perf_counter() - started,
+                )
             idx.open(tags[indexed]).restore()
             notes.append(f"rolled back unfinished work after version {tags[indexed]} (an interrupted refresh)")
         elif snapshot_id == indexed:
-            return RefreshResult(vt.identifier, column, "noop", "the index is at the table's current snapshot",
-                                 indexed, snapshot_id, lance_version=latest.version,
-                                 seconds=time.perf_counter() - started)
+            return RefreshResult(
+                vt.identifier,
+                column,
+                "noop",
+                "the index is at the table's current snapshot",
+                indexed,
+                snapshot_id,
+                lance_version=latest.version,
+                seconds=time.perf_counter() - started,
+            )
         assert snapshot_id is not None
         ds = idx.open()
         target = file_set(vt, snapshot_id)
         if target.has_deletes:
-            return full("rebuild", f"snapshot {snapshot_id} has merge-on-read delete files; "
-                                   "incremental refresh applies copy-on-write changes only")
+            return full(
+                "rebuild",
+                f"snapshot {snapshot_id} has merge-on-read delete files; "
+                "incremental refresh applies copy-on-write changes only",
+            )
         change = diff(_base_identities(vt, ds, indexed), target)
         applied = apply_change(idx, vt, snapshot_id, change, old_meta, hook)
         if applied.rows_carried:
@@ -317,8 +371,19 @@ def refresh(
         idx.commit(ds, snapshot_id)
         removed = idx.cleanup(ds, retention=retention, keep_tags=keep_tags)
         return RefreshResult(
-            vt.identifier, column, "incremental", "applied the files changed since the indexed snapshot",
-            indexed, snapshot_id, files_added=len(change.added), files_removed=len(change.removed),
-            rows_added=applied.rows_appended, trained=trained, folded=folded, versions_removed=removed,
-            lance_version=ds.version, seconds=time.perf_counter() - started, notes=tuple(notes),
+            vt.identifier,
+            column,
+            "incremental",
+            "applied the files changed since the indexed snapshot",
+            indexed,
+            snapshot_id,
+            files_added=len(change.added),
+            files_removed=len(change.removed),
+            rows_added=applied.rows_appended,
+            trained=trained,
+            folded=folded,
+            versions_removed=removed,
+            lance_version=ds.version,
+            seconds=time.perf_counter() - started,
+            notes=tuple(notes),
         )

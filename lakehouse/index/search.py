@@ -88,7 +88,9 @@ def _to_score(distance: np.ndarray, metric: str) -> np.ndarray:
     return 1.0 - distance
 
 
-def _ranked(rows: pa.Table, matrix: np.ndarray, query: np.ndarray, k: int, metric: str, keep: Sequence[str]) -> pa.Table:
+def _ranked(
+    rows: pa.Table, matrix: np.ndarray, query: np.ndarray, k: int, metric: str, keep: Sequence[str]
+) -> pa.Table:
     idx, scores = top_k(matrix, query, k, metric)  # type: ignore[arg-type]
     out = rows.select(list(keep)).take(pa.array(idx, pa.int64()))
     return out.append_column(SCORE_COLUMN, pa.array(scores.astype(np.float64)))
@@ -158,20 +160,25 @@ class VectorIndex:
             if not self.spec.model:
                 raise ModelError(
                     f"column {self.column!r} records no embedding model, so a text query cannot be embedded",
-                    hint="pass a query vector instead", model=None,
+                    hint="pass a query vector instead",
+                    model=None,
                 )
             model = get_model(self.spec.model)
             if model.dim != self.spec.dim:
                 raise ModelError(
-                    f"model {self.spec.model} makes {model.dim}-d vectors, column {self.column!r} holds {self.spec.dim}-d",
-                    hint="the vector spec names another model than the one installed; pass a vector", model=self.spec.model,
+                    f"model {self.spec.model} makes {model.dim}-d vectors, "
+                    f"column {self.column!r} holds {self.spec.dim}-d",
+                    hint="the vector spec names another model than the one installed; pass a vector",
+                    model=self.spec.model,
                 )
             return model.embed([query])[0]
         q = np.asarray(query, dtype=np.float32)
         if q.ndim != 1 or q.shape[0] != self.spec.dim:
             raise VectorValidationError(
                 f"query vector has shape {q.shape}, column {self.column!r} holds {self.spec.dim}-d vectors",
-                hint=f"pass {self.spec.dim} numbers", column=self.column, problem="dimension",
+                hint=f"pass {self.spec.dim} numbers",
+                column=self.column,
+                problem="dimension",
             )
         if not np.isfinite(q).all():
             raise VectorValidationError("query vector holds NaN or Inf", column=self.column, problem="nan")
@@ -193,40 +200,81 @@ class VectorIndex:
         if not isinstance(k, int) or k < 1:
             raise VectorIndexError(f"k must be a positive integer, got {k!r}", column=self.column, problem="k")
         q = self.query_vector(query)
-        flt = parse_filter(where, self.table.iceberg.schema(), table=self.table.identifier, column=self.column) \
-            if where else None
+        flt = (
+            parse_filter(where, self.table.iceberg.schema(), table=self.table.identifier, column=self.column)
+            if where
+            else None
+        )
         snapshot_id = self._snapshot(as_of)
         if snapshot_id is None:
-            empty = pa.table({self.table.key_column or "key": pa.array([], pa.string()), SCORE_COLUMN: pa.array([], pa.float64())})
+            empty = pa.table(
+                {self.table.key_column or "key": pa.array([], pa.string()), SCORE_COLUMN: pa.array([], pa.float64())}
+            )
             return SearchResult(empty, SearchPlan("exact", "the table has no snapshot", None), empty.column_names[0])
         indexed = self.indexed_snapshot
         meta = self.meta
         overrides = {k_: v for k_, v in {"nprobes": nprobes, "refine_factor": refine_factor, "ef": ef}.items() if v}
         params = replace(IndexParams.from_dict(dict(meta.params)), **overrides)
-        base = SearchPlan("exact", "", snapshot_id, indexed, index_type=meta.index_type, filter=where,
-                          params={k_: v for k_, v in params.to_dict().items() if k_ in ("nprobes", "refine_factor", "ef")})
+        base = SearchPlan(
+            "exact",
+            "",
+            snapshot_id,
+            indexed,
+            index_type=meta.index_type,
+            filter=where,
+            params={k_: v for k_, v in params.to_dict().items() if k_ in ("nprobes", "refine_factor", "ef")},
+        )
         if flt is not None and not flt.columns <= {meta.key, *meta.store}:
             missing = sorted(flt.columns - {meta.key, *meta.store})
-            return self._exact(q, k, snapshot_id, flt, replace(base, reason=(
-                f"the filter reads column(s) {', '.join(missing)} the index does not store "
-                f"(stored: {', '.join(meta.store) or 'none'}); exact search over the table")))
+            return self._exact(
+                q,
+                k,
+                snapshot_id,
+                flt,
+                replace(
+                    base,
+                    reason=(
+                        f"the filter reads column(s) {', '.join(missing)} the index does not store "
+                        f"(stored: {', '.join(meta.store) or 'none'}); exact search over the table"
+                    ),
+                ),
+            )
         version = self._tag(snapshot_id)
         if version is not None:
-            plan = replace(base, path="index", lance_version=version, reason=f"index version tagged for snapshot {snapshot_id}")
+            plan = replace(
+                base, path="index", lance_version=version, reason=f"index version tagged for snapshot {snapshot_id}"
+            )
             return self._indexed(q, k, version, (), None, flt, params, meta, plan, exact_filter_rows)
         if as_of is not None and as_of != self.table.snapshot_id:
             tagged = ", ".join(str(s) for s in sorted(self._tags)) or "none"
-            return self._exact(q, k, snapshot_id, flt, replace(base, reason=(
-                f"no index version is tagged for snapshot {snapshot_id} (tagged: {tagged}); exact search over the table")))
+            return self._exact(
+                q,
+                k,
+                snapshot_id,
+                flt,
+                replace(
+                    base,
+                    reason=(
+                        f"no index version is tagged for snapshot {snapshot_id} (tagged: {tagged}); "
+                        "exact search over the table"
+                    ),
+                ),
+            )
         if indexed is None or self._tag(indexed) is None:
             return self._exact(q, k, snapshot_id, flt, replace(base, reason="the index has no usable tagged version"))
         version = self._tag(indexed)
         change = diff(self._file_set(indexed).identities, self._file_set(snapshot_id))
         tail = self._tail(indexed, snapshot_id, change.added, meta) if change.added else None
-        plan = replace(base, path="index+tail", lance_version=version, excluded_files=len(change.removed),
-                       tail_files=len(change.added), tail_rows=tail.num_rows if tail is not None else 0,
-                       reason=f"the index is at snapshot {indexed}, the table at {snapshot_id}: rows of "
-                              f"{len(change.added)} newer file(s) scanned exactly, {len(change.removed)} file(s) excluded")
+        plan = replace(
+            base,
+            path="index+tail",
+            lance_version=version,
+            excluded_files=len(change.removed),
+            tail_files=len(change.added),
+            tail_rows=tail.num_rows if tail is not None else 0,
+            reason=f"the index is at snapshot {indexed}, the table at {snapshot_id}: rows of "
+            f"{len(change.added)} newer file(s) scanned exactly, {len(change.removed)} file(s) excluded",
+        )
         return self._indexed(q, k, version, sorted(change.removed), tail, flt, params, meta, plan, exact_filter_rows)  # type: ignore[arg-type]
 
     def explain(self, query: str | Sequence[float] | np.ndarray, k: int = 10, **options: Any) -> SearchPlan:
@@ -241,7 +289,9 @@ class VectorIndex:
             raise VectorIndexError(
                 f"table {self.table.identifier} has no snapshot {as_of}",
                 hint="list snapshots with pyiceberg (table.iceberg.snapshots()) or `lakehouse index status`",
-                table=self.table.identifier, column=self.column, problem="snapshot",
+                table=self.table.identifier,
+                column=self.column,
+                problem="snapshot",
             )
         return as_of
 
@@ -262,13 +312,24 @@ class VectorIndex:
         return SearchResult(out, replace(plan, path="exact", filter_rows=rows.num_rows if flt else None), meta.key)
 
     def _indexed(
-        self, q: np.ndarray, k: int, version: int, excluded: Sequence[str], tail: pa.Table | None, flt: Filter | None,
-        params: IndexParams, meta: IndexMeta, plan: SearchPlan, exact_filter_rows: int,
+        self,
+        q: np.ndarray,
+        k: int,
+        version: int,
+        excluded: Sequence[str],
+        tail: pa.Table | None,
+        flt: Filter | None,
+        params: IndexParams,
+        meta: IndexMeta,
+        plan: SearchPlan,
+        exact_filter_rows: int,
     ) -> SearchResult:
         ds = self._dataset(version)
         clauses = [f"({flt.sql})"] if flt else []
         if excluded:
-            clauses.append(f"{FILE_COLUMN} NOT IN (" + ", ".join("'" + f.replace("'", "''") + "'" for f in excluded) + ")")
+            clauses.append(
+                f"{FILE_COLUMN} NOT IN (" + ", ".join("'" + f.replace("'", "''") + "'" for f in excluded) + ")"
+            )
         sql = " AND ".join(clauses) or None
         keep = [meta.key, *meta.store]
         has_ann = vector_index(ds, self.column) is not None
@@ -278,8 +339,12 @@ class VectorIndex:
             found = self._exact_lance(ds, q, k, sql, keep)
             plan = replace(plan, reason=plan.reason + f"; the filter leaves {matched} rows: exact search over them")
         else:
-            if matched is not None and params.index_type == "ivf_hnsw_sq" and params.num_partitions \
-                    and matched < SELECTIVE_SHARE * ds.count_rows():
+            if (
+                matched is not None
+                and params.index_type == "ivf_hnsw_sq"
+                and params.num_partitions
+                and matched < SELECTIVE_SHARE * ds.count_rows()
+            ):
                 # few matching rows spread over every partition: probing 2 of 8 partitions found 0.78 of the
                 # top 10 for a 0.1% filter at 1M, whatever ef; HNSW indexes have few partitions, so probe them all
                 params = replace(params, nprobes=params.num_partitions)
@@ -306,16 +371,29 @@ class VectorIndex:
             self._counts[(version, sql)] = ds.count_rows(filter=sql)
         return self._counts[(version, sql)]
 
-    def _ann(self, ds: lance.LanceDataset, q: np.ndarray, k: int, sql: str | None, keep: list[str],
-             params: IndexParams, metric: str) -> pa.Table:
+    def _ann(
+        self,
+        ds: lance.LanceDataset,
+        q: np.ndarray,
+        k: int,
+        sql: str | None,
+        keep: list[str],
+        params: IndexParams,
+        metric: str,
+    ) -> pa.Table:
         nearest: dict[str, Any] = {"column": self.column, "q": q, "k": k, "metric": metric}
         for name in ("nprobes", "refine_factor", "ef"):
             if getattr(params, name):
                 nearest[name] = getattr(params, name)
         if "ef" in nearest:  # Lance asks the HNSW graph for k * refine_factor candidates and refuses ef below that
             nearest["ef"] = max(nearest["ef"], k * (params.refine_factor or 1))
-        res = ds.to_table(nearest=nearest, columns=[*keep, "_distance"], filter=sql, prefilter=True,
-                          disable_scoring_autoprojection=True)
+        res = ds.to_table(
+            nearest=nearest,
+            columns=[*keep, "_distance"],
+            filter=sql,
+            prefilter=True,
+            disable_scoring_autoprojection=True,
+        )
         scores = _to_score(res.column("_distance").to_numpy(), metric)
         return res.select(keep).append_column(SCORE_COLUMN, pa.array(scores.astype(np.float64)))
 
@@ -348,15 +426,21 @@ def search(
     return index.search(query, k, where=where, as_of=as_of, **options)
 
 
-def _exact_without_index(vt: VectorTable, column: str, query: Any, k: int, where: str | None, as_of: int | None,
-                         index: VectorIndex) -> SearchResult:
+def _exact_without_index(
+    vt: VectorTable, column: str, query: Any, k: int, where: str | None, as_of: int | None, index: VectorIndex
+) -> SearchResult:
     q = index.query_vector(query)
     flt = parse_filter(where, vt.iceberg.schema(), table=vt.identifier, column=column) if where else None
     snapshot_id = index._snapshot(as_of)
     key = vt.key_column or vt.iceberg.schema().fields[0].name
     rows = vt.to_arrow(snapshot_id=snapshot_id, row_filter=where)
     out = _ranked(rows, to_numpy(rows.column(column), index.spec.dim), q, k, index.spec.metric, [key])
-    plan = SearchPlan("exact", f"no index on {vt.identifier}.{column}: exact search over the table "
-                      f"(build one with `lakehouse index build {vt.identifier} --column {column}`)", snapshot_id,
-                      filter=flt.sql if flt else None, filter_rows=rows.num_rows if flt else None)
+    plan = SearchPlan(
+        "exact",
+        f"no index on {vt.identifier}.{column}: exact search over the table "
+        f"(build one with `lakehouse index build {vt.identifier} --column {column}`)",
+        snapshot_id,
+        filter=flt.sql if flt else None,
+        filter_rows=rows.num_rows if flt else None,
+    )
     return SearchResult(out, plan, key)

@@ -57,11 +57,16 @@ def status(table: VectorTable | str, column: str, *, settings: Settings | None =
         pending, removed = change.added_rows, len(change.removed)
     index = vector_index(ds, column)
     return IndexStatus(
-        vt.identifier, column, True, store.uri,
+        vt.identifier,
+        column,
+        True,
+        store.uri,
         table_snapshot=current,
         indexed_snapshot=indexed,
         up_to_date=indexed is not None and indexed == current,
-        index_type=meta.index_type if index is not None or meta.index_type == "flat" else f"{meta.index_type} (untrained)",
+        index_type=meta.index_type
+        if index is not None or meta.index_type == "flat"
+        else f"{meta.index_type} (untrained)",
         requested_type=meta.requested,
         metric=meta.metric,
         stored_columns=meta.store,

@@ -46,7 +46,10 @@ def tag_name(snapshot_id: int) -> str:
 
 @dataclass(frozen=True)
 class IndexMeta:
-    """What an index was built from and with; kept in the Lance schema metadata (JSON) so the dataset describes itself."""
+    """What an index was built from and with.
+
+    Kept in the Lance schema metadata (JSON), so the dataset describes itself.
+    """
 
     table: str
     column: str

@@ -195,8 +195,14 @@ class LineageGraph:
             return
         node.versions = [v for v in node.versions if v["version"] != version]  # a write explains a later read
         node.versions.append(
-            {"version": version, "run_id": record.run_id, "job": record.job_name, "role": role, "rows": rows,
-             "time": time}
+            {
+                "version": version,
+                "run_id": record.run_id,
+                "job": record.job_name,
+                "role": role,
+                "rows": rows,
+                "time": time,
+            }
         )
 
     def embedding_tables(self, namespace: str) -> list[str]:
@@ -243,8 +249,10 @@ class LineageGraph:
             {**asdict(d), "is_embeddings": d.is_embeddings, "latest_version": d.latest_version}
             for d in self.datasets.values()
         ]
-        jobs = [{"id": j.id, "namespace": j.namespace, "name": j.name, "runs": [r.run_id for r in j.runs]}
-                for j in self.jobs.values()]
+        jobs = [
+            {"id": j.id, "namespace": j.namespace, "name": j.name, "runs": [r.run_id for r in j.runs]}
+            for j in self.jobs.values()
+        ]
         return {
             "datasets": datasets,
             "jobs": jobs,
@@ -312,16 +320,19 @@ class EmbeddingIndex:
         return len(self.rows) < sum(t or 0 for t in self.totals.values())
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rows": self.rows, "totals": self.totals, "limit": self.limit, "capped": self.capped,
-                "notes": list(self.notes)}
+        return {
+            "rows": self.rows,
+            "totals": self.totals,
+            "limit": self.limit,
+            "capped": self.capped,
+            "notes": list(self.notes),
+        }
 
 
 PREVIEW_CHARS = 160
 
 
-def embedding_index(
-    names: Iterable[str], load: Callable[[str], Table], *, limit: int = 5000
-) -> EmbeddingIndex:
+def embedding_index(names: Iterable[str], load: Callable[[str], Table], *, limit: int = 5000) -> EmbeddingIndex:
     """Read the lineage columns of each embeddings table ``names`` (``load(name)`` gives its pyiceberg table).
 
     A table that cannot be loaded is named in ``notes`` rather than failing the page.
@@ -348,16 +359,19 @@ def embedding_index(
         for r in data:
             preview = " ".join((r.get("chunk_text") or "").split())
             rows[r["embedding_id"]] = [
-                name, r["source_table"], r["source_key"], str(r["source_snapshot_id"]), r.get("chunk_index"),
-                r["chunk_start"], r["chunk_end"],
+                name,
+                r["source_table"],
+                r["source_key"],
+                str(r["source_snapshot_id"]),
+                r.get("chunk_index"),
+                r["chunk_start"],
+                r["chunk_end"],
                 preview[:PREVIEW_CHARS] + ("..." if len(preview) > PREVIEW_CHARS else ""),
             ]
     return EmbeddingIndex(rows, totals, limit, tuple(notes))
 
 
-def graph_html(
-    graph: LineageGraph, index: EmbeddingIndex | None = None, *, title: str = "lakehouse lineage"
-) -> str:
+def graph_html(graph: LineageGraph, index: EmbeddingIndex | None = None, *, title: str = "lakehouse lineage") -> str:
     """The self-contained review page (inline CSS, JS and SVG; nothing is fetched)."""
     from lakehouse.lineage.page import render
 

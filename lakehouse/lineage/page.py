@@ -152,10 +152,12 @@ def _svg(graph: LineageGraph) -> str:
     ids = {n: f"n{i}" for i, n in enumerate(pos)}
     width = max((x for x, _ in pos.values()), default=0) + NODE_W + MARGIN
     height = max((y for _, y in pos.values()), default=0) + NODE_H + MARGIN
-    out = [f'<svg id="graph" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'viewBox="0 0 {width} {height}" role="img" aria-label="lineage graph">',
-           '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
-           'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#8a93a6"/></marker></defs>']
+    out = [
+        f'<svg id="graph" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="lineage graph">',
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
+        'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#8a93a6"/></marker></defs>',
+    ]
     for e in graph.edges:
         (x1, y1), (x2, y2) = pos[e.source], pos[e.target]
         if e.kind == "parent":  # from the bottom of the parent job to the top of the child job
@@ -165,8 +167,10 @@ def _svg(graph: LineageGraph) -> str:
             sx, sy, tx, ty = x1 + NODE_W, y1 + NODE_H // 2, x2, y2 + NODE_H // 2
             bend = max(40, (tx - sx) // 2) if tx > sx else GAP_X + abs(tx - sx) // 3
             d = f"M {sx} {sy} C {sx + bend} {sy}, {tx - bend} {ty}, {tx} {ty}"
-        out.append(f'<path class="edge {e.kind}" data-source="{ids[e.source]}" data-target="{ids[e.target]}" '
-                   f'd="{d}" marker-end="url(#arrow)"/>')
+        out.append(
+            f'<path class="edge {e.kind}" data-source="{ids[e.source]}" data-target="{ids[e.target]}" '
+            f'd="{d}" marker-end="url(#arrow)"/>'
+        )
     for node_id, (x, y) in pos.items():
         if node_id in graph.datasets:
             out.append(_dataset_svg(graph.datasets[node_id], ids[node_id], x, y))
@@ -181,8 +185,12 @@ def _dataset_svg(d: DatasetNode, nid: str, x: int, y: int) -> str:
     versions = [v for v in d.versions if v["role"] == "wrote"] or d.versions
     sub = f"snapshot {d.latest_version}" if d.latest_version else d.namespace
     count = " · ".join(
-        part for part in (f"{len(versions)} version(s)" if versions else "",
-                          f"{len(d.fields)} column(s)" if d.fields else "") if part
+        part
+        for part in (
+            f"{len(versions)} version(s)" if versions else "",
+            f"{len(d.fields)} column(s)" if d.fields else "",
+        )
+        if part
     )
     return (
         f'<g class="node {kind}" id="{nid}" data-kind="dataset" data-id="{escape(d.id)}" data-name="{escape(d.name)}" '
@@ -216,20 +224,30 @@ def _cell(value: Any, cls: str = "mono") -> str:
 
 def _runs_table(graph: LineageGraph) -> str:
     names = {d.id: d.name for d in graph.datasets.values()}
-    head = "".join(f"<th>{h}</th>" for h in ("job", "run", "state", "started", "ended", "parent run", "reads",
-                                              "writes", "parameters"))
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in ("job", "run", "state", "started", "ended", "parent run", "reads", "writes", "parameters")
+    )
     body = []
     for r in reversed(graph.runs):
         reads = " ".join(f"{names.get(i['dataset'], i['dataset'])}@{i['version']}" for i in r.inputs)
-        writes = " ".join(f"{names.get(o['dataset'], o['dataset'])}@{o['version']}"
-                          + (f" ({o['rows']} rows)" if o["rows"] is not None else "") for o in r.outputs)
+        writes = " ".join(
+            f"{names.get(o['dataset'], o['dataset'])}@{o['version']}"
+            + (f" ({o['rows']} rows)" if o["rows"] is not None else "")
+            for o in r.outputs
+        )
         params = ", ".join(f"{k}={v}" for k, v in r.parameters.items())
         search = " ".join([r.job, r.run_id, reads, writes])
-        state = f'<td class="state-{escape(r.state or "")}">{escape(r.state or "")}' + (
-            f"<br><small>{escape(r.error[:200])}</small>" if r.error else "") + "</td>"
-        body.append(f'<tr class="run-row" data-search="{escape(search)}" data-run="{escape(r.run_id)}">'
-                    f"{_cell(r.job, '')}{_cell(r.run_id)}{state}{_cell(r.started_at)}{_cell(r.ended_at)}"
-                    f"{_cell(r.parent_run_id)}{_cell(reads)}{_cell(writes)}{_cell(params)}</tr>")
+        state = (
+            f'<td class="state-{escape(r.state or "")}">{escape(r.state or "")}'
+            + (f"<br><small>{escape(r.error[:200])}</small>" if r.error else "")
+            + "</td>"
+        )
+        body.append(
+            f'<tr class="run-row" data-search="{escape(search)}" data-run="{escape(r.run_id)}">'
+            f"{_cell(r.job, '')}{_cell(r.run_id)}{state}{_cell(r.started_at)}{_cell(r.ended_at)}"
+            f"{_cell(r.parent_run_id)}{_cell(reads)}{_cell(writes)}{_cell(params)}</tr>"
+        )
     return f'<table id="runs"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 
@@ -237,13 +255,20 @@ def _datasets_section(graph: LineageGraph) -> str:
     names = {d.id: d.name for d in graph.datasets.values()}
     out = []
     for d in sorted(graph.datasets.values(), key=lambda d: d.name):
-        parts = [f'<details class="dataset-details" data-search="{escape(d.name)}" data-name="{escape(d.name)}">'
-                 f"<summary>{escape(d.name)} <small>({escape(d.namespace)})</small></summary>"]
+        parts = [
+            f'<details class="dataset-details" data-search="{escape(d.name)}" data-name="{escape(d.name)}">'
+            f"<summary>{escape(d.name)} <small>({escape(d.namespace)})</small></summary>"
+        ]
         if d.versions:
-            rows = "".join(f"<tr>{_cell(v['version'])}{_cell(v['role'], '')}{_cell(v['job'], '')}{_cell(v['run_id'])}"
-                           f"{_cell(v['time'])}{_cell(v['rows'])}</tr>" for v in reversed(d.versions))
-            parts.append("<table><tr><th>snapshot</th><th>role</th><th>job</th><th>run</th><th>time</th>"
-                         f"<th>rows</th></tr>{rows}</table>")
+            rows = "".join(
+                f"<tr>{_cell(v['version'])}{_cell(v['role'], '')}{_cell(v['job'], '')}{_cell(v['run_id'])}"
+                f"{_cell(v['time'])}{_cell(v['rows'])}</tr>"
+                for v in reversed(d.versions)
+            )
+            parts.append(
+                "<table><tr><th>snapshot</th><th>role</th><th>job</th><th>run</th><th>time</th>"
+                f"<th>rows</th></tr>{rows}</table>"
+            )
         for v in d.vectors:
             parts.append(f'<div class="mono">vector {escape(str(v.get("column")))}: {escape(json.dumps(v))}</div>')
         if d.column_lineage:
@@ -251,7 +276,8 @@ def _datasets_section(graph: LineageGraph) -> str:
                 f'<tr class="column-lineage">{_cell(column)}'
                 f"{_cell(names.get(i['dataset'], i['name']) + '.' + str(i['field']))}"
                 f"{_cell('; '.join(i['transformations']), '')}</tr>"
-                for column, inputs in d.column_lineage.items() for i in inputs
+                for column, inputs in d.column_lineage.items()
+                for i in inputs
             )
             parts.append("<table><tr><th>column</th><th>derives from</th><th>how</th></tr>" + rows + "</table>")
         parts.append("</details>")
@@ -265,13 +291,18 @@ def render(graph: LineageGraph, index: EmbeddingIndex, *, title: str) -> str:
     notes = list(index.notes)
     total = sum(t or 0 for t in index.totals.values())
     if index.capped:
-        notes.insert(0, f"embedding index capped: {len(index.rows):,} of {total:,} embeddings can be searched here "
-                        f"(limit {index.limit:,}); `lakehouse lineage trace <table> <embedding_id>` answers for any.")
+        notes.insert(
+            0,
+            f"embedding index capped: {len(index.rows):,} of {total:,} embeddings can be searched here "
+            f"(limit {index.limit:,}); `lakehouse lineage trace <table> <embedding_id>` answers for any.",
+        )
     notes_html = "".join(f'<div class="note" id="index-note">{escape(n)}</div>' for n in notes)
     empty = "" if graph.runs else '<div class="note">no lineage events yet: run a job (lakehouse demo)</div>'
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    counts = (f"{len(graph.datasets)} datasets · {len(graph.jobs)} jobs · {len(graph.runs)} runs · "
-              f"{len(index.rows):,} embedding ids indexed · generated {generated}")
+    counts = (
+        f"{len(graph.datasets)} datasets · {len(graph.jobs)} jobs · {len(graph.runs)} runs · "
+        f"{len(index.rows):,} embedding ids indexed · generated {generated}"
+    )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{escape(title)}</title><style>{CSS}</style></head>

@@ -242,7 +242,7 @@ def trace(
     if not rows:
         raise LineageError(
             f"no embedding {embedding_id!r} in {embeddings_table.identifier}",
-            hint="list ids with `lakehouse sql \"SELECT embedding_id FROM ...\"`",
+            hint='list ids with `lakehouse sql "SELECT embedding_id FROM ..."`',
             embedding_id=embedding_id,
         )
     row = rows[0]

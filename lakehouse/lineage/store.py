@@ -122,9 +122,7 @@ class LineageStore:
     def __init__(self, url: str = "sqlite://") -> None:
         if url in ("sqlite://", "sqlite:///:memory:"):
             # one shared connection, so every thread (FastAPI's pool) sees the same in-memory database
-            self.engine = sa.create_engine(
-                url, poolclass=sa.pool.StaticPool, connect_args={"check_same_thread": False}
-            )
+            self.engine = sa.create_engine(url, poolclass=sa.pool.StaticPool, connect_args={"check_same_thread": False})
         else:
             if url.startswith("sqlite:///"):
                 Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)

@@ -30,8 +30,14 @@ class SqlSession:
                     "query => embed('snapshot isolation'), k => 5)")
     """
 
-    def __init__(self, settings: Settings | None = None, *, engine: Engine = "duckdb", spark: SparkSession | None = None,
-                 use_index: bool = True) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        engine: Engine = "duckdb",
+        spark: SparkSession | None = None,
+        use_index: bool = True,
+    ) -> None:
         self.settings = settings or load_settings()
         self.engine = engine
         self.use_index = use_index
@@ -58,8 +64,9 @@ class SqlSession:
         if self._catalog is None:
             self._catalog = load_catalog(self.settings)
         resolved = resolve(stmt.tree, self.settings, self._catalog)
-        return plan_query(resolved, settings=self.settings, lookup_keys=self.executor.lookup_keys,
-                          use_index=self.use_index), stmt.explain
+        return plan_query(
+            resolved, settings=self.settings, lookup_keys=self.executor.lookup_keys, use_index=self.use_index
+        ), stmt.explain
 
     def query(self, sql: str) -> pa.Table:
         """Run one read-only query; ``EXPLAIN <query>`` returns the plan as a one-column table."""
@@ -106,8 +113,14 @@ class SqlSession:
         self.close()
 
 
-def query(sql: str, *, engine: Engine = "duckdb", settings: Settings | None = None, spark: SparkSession | None = None,
-          use_index: bool = True) -> pa.Table:
+def query(
+    sql: str,
+    *,
+    engine: Engine = "duckdb",
+    settings: Settings | None = None,
+    spark: SparkSession | None = None,
+    use_index: bool = True,
+) -> pa.Table:
     """Run one read-only similarity query and return the rows as Arrow.
 
     Example::
@@ -119,8 +132,9 @@ def query(sql: str, *, engine: Engine = "duckdb", settings: Settings | None = No
         return s.query(sql)
 
 
-def explain(sql: str, *, engine: Engine = "duckdb", settings: Settings | None = None,
-            spark: SparkSession | None = None) -> str:
+def explain(
+    sql: str, *, engine: Engine = "duckdb", settings: Settings | None = None, spark: SparkSession | None = None
+) -> str:
     """The path a query takes (ANN index at snapshot S, or exact scan) and why."""
     with SqlSession(settings, engine=engine, spark=spark) as s:
         return s.explain(sql)

@@ -88,8 +88,10 @@ def is_vector_function(node: exp.Expression) -> bool:
 def _binary(node: type[exp.Func]) -> Any:
     def build(args: list[exp.Expression]) -> exp.Expression:
         if len(args) != 2:
-            raise SqlError(f"{NAME_OF[node].lower()}() takes 2 arguments (a vector column and a query vector), got {len(args)}",
-                           hint="e.g. cosine_similarity(embedding, embed('some text'))")
+            raise SqlError(
+                f"{NAME_OF[node].lower()}() takes 2 arguments (a vector column and a query vector), got {len(args)}",
+                hint="e.g. cosine_similarity(embedding, embed('some text'))",
+            )
         return node(this=args[0], expression=args[1])
 
     return build
@@ -97,8 +99,10 @@ def _binary(node: type[exp.Func]) -> Any:
 
 def _embed(args: list[exp.Expression]) -> exp.Expression:
     if not 1 <= len(args) <= 2:
-        raise SqlError(f"embed() takes a text and optionally a model name, got {len(args)} arguments",
-                       hint="embed('refund policy') or embed('refund policy', 'all-MiniLM-L6-v2')")
+        raise SqlError(
+            f"embed() takes a text and optionally a model name, got {len(args)} arguments",
+            hint="embed('refund policy') or embed('refund policy', 'all-MiniLM-L6-v2')",
+        )
     return Embed(this=args[0], model=args[1] if len(args) > 1 else None)
 
 
@@ -110,16 +114,21 @@ def _vector_search(args: list[exp.Expression]) -> exp.Expression:
         elif i < len(VECTOR_SEARCH_ARGS) and not named:
             name, value = VECTOR_SEARCH_ARGS[i], arg
         else:
-            raise SqlError("vector_search(): positional arguments must come before named ones",
-                           hint="vector_search(table => 'ns.t', column => 'embedding', query => embed('x'), k => 10)")
+            raise SqlError(
+                "vector_search(): positional arguments must come before named ones",
+                hint="vector_search(table => 'ns.t', column => 'embedding', query => embed('x'), k => 10)",
+            )
         if name not in VECTOR_SEARCH_ARGS:
-            raise SqlError(f"vector_search() has no argument {name!r}",
-                           hint=f"arguments: {', '.join(VECTOR_SEARCH_ARGS)}")
+            raise SqlError(
+                f"vector_search() has no argument {name!r}", hint=f"arguments: {', '.join(VECTOR_SEARCH_ARGS)}"
+            )
         named[name] = value
     missing = [a for a in VECTOR_SEARCH_ARGS[:4] if a not in named]
     if missing:
-        raise SqlError(f"vector_search() is missing {', '.join(missing)}",
-                       hint="vector_search(table => 'ns.t', column => 'embedding', query => embed('x'), k => 10)")
+        raise SqlError(
+            f"vector_search() is missing {', '.join(missing)}",
+            hint="vector_search(table => 'ns.t', column => 'embedding', query => embed('x'), k => 10)",
+        )
     return VectorSearch(**named)
 
 

@@ -101,12 +101,16 @@ class DuckDBExecutor(Executor):
 
     target = "duckdb"
 
-    def __init__(self, settings: Settings | None = None, *, connection: duckdb.DuckDBPyConnection | None = None) -> None:
+    def __init__(
+        self, settings: Settings | None = None, *, connection: duckdb.DuckDBPyConnection | None = None
+    ) -> None:
         from lakehouse.table import ensure_catalog
 
         self.settings = settings or load_settings()
         self.con = connection or connect_duckdb(
-            ensure_catalog(self.settings), self.settings.warehouse, self.settings.state_dir / "duckdb_extensions",
+            ensure_catalog(self.settings),
+            self.settings.warehouse,
+            self.settings.state_dir / "duckdb_extensions",
             alias=self.settings.catalog.name,
         )
 
@@ -114,9 +118,12 @@ class DuckDBExecutor(Executor):
         try:
             return self.con.sql(sql).to_arrow_table()
         except duckdb.Error as exc:
-            raise SqlError(f"DuckDB could not run the query: {str(exc).strip()}",
-                           hint="check table and column names (lakehouse tables) and the vector dimensions",
-                           engine="duckdb", sql=sql[:2000]) from exc
+            raise SqlError(
+                f"DuckDB could not run the query: {str(exc).strip()}",
+                hint="check table and column names (lakehouse tables) and the vector dimensions",
+                engine="duckdb",
+                sql=sql[:2000],
+            ) from exc
 
     def scan(self) -> Render:
         return _scan
@@ -131,12 +138,20 @@ def _scan(g: object, e: object) -> str:
     assert isinstance(e, LakeScan)
     table = e.this.sql("duckdb")
     casts = e.args.get("casts") or []
-    star = "*" if not casts else "* REPLACE (" + ", ".join(
-        f"CAST({_identifier(c)} AS FLOAT[{dim}]) AS {_identifier(c)}" for c, dim in casts) + ")"
+    star = (
+        "*"
+        if not casts
+        else "* REPLACE ("
+        + ", ".join(f"CAST({_identifier(c)} AS FLOAT[{dim}]) AS {_identifier(c)}" for c, dim in casts)
+        + ")"
+    )
     delta = e.args.get("delta")
     if delta and e.args.get("snapshot") is not None:
-        raise SqlError("DuckDB's delta_scan reads the latest version of a Delta table only",
-                       hint="query it without a version, or with engine='spark'", engine="duckdb")
+        raise SqlError(
+            "DuckDB's delta_scan reads the latest version of a Delta table only",
+            hint="query it without a version, or with engine='spark'",
+            engine="duckdb",
+        )
     source = f"delta_scan({_quote(_local(delta))})" if delta else table
     sql = f"SELECT {star} FROM {source}"
     if e.args.get("snapshot") is not None:

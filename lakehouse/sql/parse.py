@@ -22,10 +22,30 @@ DIALECT = Lakehouse
 _EXPLAIN = re.compile(r"^\s*EXPLAIN\b(\s+ANALYZE\b)?", re.IGNORECASE)
 # nodes that change something, wherever they sit in the tree (a CTE may not hide an INSERT)
 _WRITES: tuple[type[exp.Expression], ...] = tuple(
-    getattr(exp, name) for name in (
-        "Insert", "Update", "Delete", "Merge", "Create", "Drop", "Alter", "Copy", "Command", "Set", "Pragma",
-        "Attach", "Detach", "Use", "Transaction", "Commit", "Rollback", "TruncateTable", "Install", "LoadData",
-    ) if hasattr(exp, name)
+    getattr(exp, name)
+    for name in (
+        "Insert",
+        "Update",
+        "Delete",
+        "Merge",
+        "Create",
+        "Drop",
+        "Alter",
+        "Copy",
+        "Command",
+        "Set",
+        "Pragma",
+        "Attach",
+        "Detach",
+        "Use",
+        "Transaction",
+        "Commit",
+        "Rollback",
+        "TruncateTable",
+        "Install",
+        "LoadData",
+    )
+    if hasattr(exp, name)
 )
 
 
@@ -47,21 +67,34 @@ def parse_sql(sql: str) -> Statement:
     text = sql.strip()
     explain = False
     if m := _EXPLAIN.match(text):
-        explain, text = True, text[m.end():]
+        explain, text = True, text[m.end() :]
     if not text.strip().rstrip(";").strip():
-        raise SqlParseError("the query is empty", hint="write a SELECT, e.g. SELECT * FROM lake.docs.documents LIMIT 5",
-                            line=1, column=1, text="", highlight="")
+        raise SqlParseError(
+            "the query is empty",
+            hint="write a SELECT, e.g. SELECT * FROM lake.docs.documents LIMIT 5",
+            line=1,
+            column=1,
+            text="",
+            highlight="",
+        )
     try:
         trees = [t for t in sqlglot.parse(text, read=DIALECT) if t is not None]
     except ParseError as exc:
         raise _parse_error(text, exc) from exc
     except TokenError as exc:
-        raise SqlParseError(f"the query does not tokenize: {exc}", hint="check quotes and brackets",
-                            line=1, column=1, text=text[:40], highlight=text.splitlines()[0] if text else "") from exc
+        raise SqlParseError(
+            f"the query does not tokenize: {exc}",
+            hint="check quotes and brackets",
+            line=1,
+            column=1,
+            text=text[:40],
+            highlight=text.splitlines()[0] if text else "",
+        ) from exc
     if len(trees) != 1:
         raise UnsafeSqlError(
             f"{len(trees)} statements given; one query at a time",
-            hint="run each statement separately", statement="multiple statements",
+            hint="run each statement separately",
+            statement="multiple statements",
         )
     tree = trees[0]
     _check_read_only(tree)
@@ -75,7 +108,7 @@ def _check_read_only(tree: exp.Expression) -> None:
         raise UnsafeSqlError(
             f"{what} statements are refused: the similarity SQL entry points are read-only",
             hint="only SELECT queries (with WITH, JOIN, UNION, vector_search...) run here; write with Spark jobs "
-                 "or the table API",
+            "or the table API",
             statement=what,
         )
 
@@ -99,8 +132,13 @@ def _parse_error(text: str, exc: ParseError) -> SqlParseError:
     marked = src + "\n" + " " * (column - 1) + "^" * max(len(token), 1)
     reason = str(first.get("description") or exc).split(". Line")[0]
     return SqlParseError(
-        f"syntax error at line {line}, column {column} near {token!r}: {reason}\n  {marked.replace(chr(10), chr(10) + '  ')}",
-        hint="check the SQL near the marked text", line=line, column=column, text=token, highlight=marked,
+        f"syntax error at line {line}, column {column} near {token!r}: {reason}\n"
+        f"  {marked.replace(chr(10), chr(10) + '  ')}",
+        hint="check the SQL near the marked text",
+        line=line,
+        column=column,
+        text=token,
+        highlight=marked,
     )
 
 

@@ -25,8 +25,27 @@ from lakehouse.sql.resolve import LakeTable, Resolved, vector_values
 __all__ = ["Plan", "TopK", "plan_query"]
 
 # predicates lakehouse.index's filter parser (pyiceberg) and Lance's prefilter both understand
-_FILTER_NODES = (exp.Column, exp.Identifier, exp.Literal, exp.Boolean, exp.Null, exp.Paren, exp.And, exp.Or, exp.Not,
-                 exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.In, exp.Is, exp.Neg, exp.Tuple)
+_FILTER_NODES = (
+    exp.Column,
+    exp.Identifier,
+    exp.Literal,
+    exp.Boolean,
+    exp.Null,
+    exp.Paren,
+    exp.And,
+    exp.Or,
+    exp.Not,
+    exp.EQ,
+    exp.NEQ,
+    exp.GT,
+    exp.GTE,
+    exp.LT,
+    exp.LTE,
+    exp.In,
+    exp.Is,
+    exp.Neg,
+    exp.Tuple,
+)
 SEMIJOIN_MAX_KEYS = 10_000
 
 
@@ -62,14 +81,18 @@ class Plan:
 KeyLookup = Callable[[exp.Select], list[Any]]
 
 
-def plan_query(resolved: Resolved, *, settings: Any, lookup_keys: KeyLookup | None = None, use_index: bool = True) -> Plan:
+def plan_query(
+    resolved: Resolved, *, settings: Any, lookup_keys: KeyLookup | None = None, use_index: bool = True
+) -> Plan:
     """The path a resolved query takes. ``lookup_keys`` runs a small SELECT (semi-join keys) on the engine."""
     reasons: list[str] = []
     for select in resolved.tree.find_all(exp.Select):
         found = _top_k(select, resolved, settings, lookup_keys, use_index)
         if isinstance(found, TopK):
-            why = f"top-{found.k} by {found.function}({found.table.identifier}.{found.column}) matches the " \
-                  f"{found.metric} index"
+            why = (
+                f"top-{found.k} by {found.function}({found.table.identifier}.{found.column}) matches the "
+                f"{found.metric} index"
+            )
             return Plan(resolved, "ann", why, found, list(resolved.notes))
         if found:
             reasons.append(found)
@@ -77,8 +100,9 @@ def plan_query(resolved: Resolved, *, settings: Any, lookup_keys: KeyLookup | No
     return Plan(resolved, "exact", reason, None, list(resolved.notes))
 
 
-def _top_k(select: exp.Select, resolved: Resolved, settings: Any, lookup_keys: KeyLookup | None,
-           use_index: bool) -> TopK | str | None:
+def _top_k(
+    select: exp.Select, resolved: Resolved, settings: Any, lookup_keys: KeyLookup | None, use_index: bool
+) -> TopK | str | None:
     order = select.args.get("order")
     if not order or not order.expressions:
         return None
@@ -115,8 +139,10 @@ def _top_k(select: exp.Select, resolved: Resolved, settings: Any, lookup_keys: K
     nearest_first = DIRECTIONS[type(func)] != negated
     if desc != nearest_first:
         want = "DESC" if nearest_first else "ASC"
-        return (f"ORDER BY {'-' if negated else ''}{name}(...) {'DESC' if desc else 'ASC'} asks for the farthest rows "
-                f"first (nearest first is {want}); the index only finds nearest rows, exact scan")
+        return (
+            f"ORDER BY {'-' if negated else ''}{name}(...) {'DESC' if desc else 'ASC'} asks for the farthest rows "
+            f"first (nearest first is {want}); the index only finds nearest rows, exact scan"
+        )
     if not use_index:
         return "the index was turned off for this query (use_index=False), exact scan"
     metric = METRIC_OF[type(func)]
@@ -131,8 +157,10 @@ def _top_k(select: exp.Select, resolved: Resolved, settings: Any, lookup_keys: K
         first_line = str(exc).splitlines()[0]
         return f"no usable index on {lake.identifier}.{column.name} ({first_line}), exact scan"
     if meta.metric != metric:
-        return (f"{name} is a {metric} measure but the index on {lake.identifier}.{column.name} ranks by "
-                f"{meta.metric}: its neighbours are not this query's neighbours, exact scan")
+        return (
+            f"{name} is a {metric} measure but the index on {lake.identifier}.{column.name} ranks by "
+            f"{meta.metric}: its neighbours are not this query's neighbours, exact scan"
+        )
     alias = node.alias_or_name.lower()
     where, problem = _prefilter(select, alias, lake, meta, lookup_keys)
     if problem:
@@ -170,7 +198,8 @@ def _source(select: exp.Select, column: exp.Column) -> exp.Table | None:
     for n in tables:
         lake: LakeTable = n.meta["lake"]
         if (column.table and column.table.lower() == n.alias_or_name.lower()) or (
-                not column.table and column.name in lake.columns):
+            not column.table and column.name in lake.columns
+        ):
             return n if column.name in lake.specs else None
     return None
 
@@ -179,8 +208,9 @@ def _conjuncts(where: exp.Expression | None) -> list[exp.Expression]:
     return list(where.this.flatten() if isinstance(where.this, exp.And) else [where.this]) if where else []
 
 
-def _prefilter(select: exp.Select, alias: str, lake: LakeTable, meta: Any,
-               lookup_keys: KeyLookup | None) -> tuple[str | None, str | None]:
+def _prefilter(
+    select: exp.Select, alias: str, lake: LakeTable, meta: Any, lookup_keys: KeyLookup | None
+) -> tuple[str | None, str | None]:
     """The index filter for this table's WHERE conjuncts and joins, or why there can be none."""
     stored = {meta.key, *meta.store}
     own: list[str] = []
@@ -193,8 +223,10 @@ def _prefilter(select: exp.Select, alias: str, lake: LakeTable, meta: Any,
                 return None, f"WHERE {cond.sql(DIALECT)} uses {bad[0].key.upper()}, which the index cannot prefilter"
             missing = sorted({c.name for c in cond.find_all(exp.Column)} - stored)
             if missing:
-                return None, (f"WHERE {cond.sql(DIALECT)} reads {', '.join(missing)}, which the index does not store "
-                              f"(stored: {', '.join(sorted(stored))})")
+                return None, (
+                    f"WHERE {cond.sql(DIALECT)} reads {', '.join(missing)}, which the index does not store "
+                    f"(stored: {', '.join(sorted(stored))})"
+                )
             own.append(_unqualified(cond))
         elif len(owners) == 1:
             others.setdefault(owners.pop(), []).append(cond)
@@ -211,8 +243,14 @@ def _prefilter(select: exp.Select, alias: str, lake: LakeTable, meta: Any,
     return (" AND ".join(f"({c})" for c in own) or None), None
 
 
-def _semijoin(join: exp.Join, alias: str, lake: LakeTable, conds: list[exp.Expression], stored: set[str],
-              lookup_keys: KeyLookup | None) -> str | None:
+def _semijoin(
+    join: exp.Join,
+    alias: str,
+    lake: LakeTable,
+    conds: list[exp.Expression],
+    stored: set[str],
+    lookup_keys: KeyLookup | None,
+) -> str | None:
     """``fk IN (keys)`` for an inner join on the other table's key column ("" for a LEFT join that cannot filter)."""
     other = join.this
     if not isinstance(other, exp.Table) or "lake" not in other.meta:

@@ -41,8 +41,12 @@ def render(tree: exp.Expression, target: str | Target, *, scan: Render | None = 
     return prepare(tree, t).sql(dialect_for(t, scan))
 
 
-def scan_tables(tree: exp.Query, restrict: dict[int, tuple[int, str, Sequence[Any]]] | None = None,
-                catalog: str = "lake", casts: bool = True) -> exp.Query:
+def scan_tables(
+    tree: exp.Query,
+    restrict: dict[int, tuple[int, str, Sequence[Any]]] | None = None,
+    catalog: str = "lake",
+    casts: bool = True,
+) -> exp.Query:
     """Replace each catalog table node with a :class:`LakeScan` (vector columns cast; ``restrict`` maps a node's
     ``id`` to (snapshot, key column, keys))."""
     tree_copy = tree.copy()

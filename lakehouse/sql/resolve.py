@@ -90,7 +90,8 @@ class Resolver:
         if spec is not None and model.dim != spec.dim:
             raise ModelError(
                 f"embed(..., {model_name!r}) makes {model.dim}-d vectors but {where} holds {spec.dim}-d vectors",
-                hint=f"use the column's model ({spec.model or 'not recorded'}) or a {spec.dim}-d model", model=model_name,
+                hint=f"use the column's model ({spec.model or 'not recorded'}) or a {spec.dim}-d model",
+                model=model_name,
             )
         key = (model_name, text)
         if key not in self._vectors:
@@ -99,8 +100,14 @@ class Resolver:
         return self._vectors[key]
 
 
-def resolve(tree: exp.Query, settings: Settings, catalog: Catalog | None = None, *, bind: bool = True,
-            vector_search: Callable[[exp.Table, VectorSearchArgs], exp.Expression | None] | None = None) -> Resolved:
+def resolve(
+    tree: exp.Query,
+    settings: Settings,
+    catalog: Catalog | None = None,
+    *,
+    bind: bool = True,
+    vector_search: Callable[[exp.Table, VectorSearchArgs], exp.Expression | None] | None = None,
+) -> Resolved:
     """Expand ``vector_search``, bind catalog tables and vector columns, inline ``embed`` as constants.
 
     ``bind=False`` (transpiling) leaves tables unbound and reads the catalog only where a model or metric must be
@@ -124,9 +131,12 @@ def resolve(tree: exp.Query, settings: Settings, catalog: Catalog | None = None,
         if not isinstance(node.this, exp.Identifier) or (not node.db and node.name.lower() in ctes):
             continue
         if node.catalog and node.catalog != settings.catalog.name:
-            raise SqlPlanError(f"unknown catalog {node.catalog!r} in {node.sql(DIALECT)}",
-                               hint=f"tables live in catalog {settings.catalog.name!r}, e.g. "
-                                    f"{settings.catalog.name}.{settings.namespace}.<table>", table=node.sql(DIALECT))
+            raise SqlPlanError(
+                f"unknown catalog {node.catalog!r} in {node.sql(DIALECT)}",
+                hint=f"tables live in catalog {settings.catalog.name!r}, e.g. "
+                f"{settings.catalog.name}.{settings.namespace}.<table>",
+                table=node.sql(DIALECT),
+            )
         lake = r.table(".".join(p for p in (node.db, node.name) if p))
         node.meta["lake"] = lake
         if lake not in out.tables:
@@ -140,9 +150,11 @@ def resolve(tree: exp.Query, settings: Settings, catalog: Catalog | None = None,
 
 def _no_embed_left(tree: exp.Expression) -> None:
     for node in list(tree.find_all(Embed)):
-        raise SqlPlanError(f"{node.sql(DIALECT)} is not compared to a vector column, so its model is unknown",
-                           hint="name the model: embed('text', 'all-MiniLM-L6-v2'), or use it inside "
-                                "cosine_similarity(<vector column>, embed(...))")
+        raise SqlPlanError(
+            f"{node.sql(DIALECT)} is not compared to a vector column, so its model is unknown",
+            hint="name the model: embed('text', 'all-MiniLM-L6-v2'), or use it inside "
+            "cosine_similarity(<vector column>, embed(...))",
+        )
 
 
 def _vector_nodes() -> tuple[type[exp.Expression], ...]:
@@ -162,8 +174,11 @@ def _bind_function(func: exp.Expression, tree: exp.Query, r: Resolver, out: Reso
             model = arg.args.get("model")
             name = str(literal_value(model, "embed()'s model")) if model else (spec.model if spec else None)
             if not name:
-                raise ModelError(f"{where} records no embedding model, so embed({text!r}) cannot choose one",
-                                 hint="name one: embed('text', 'all-MiniLM-L6-v2')", model=None)
+                raise ModelError(
+                    f"{where} records no embedding model, so embed({text!r}) cannot choose one",
+                    hint="name one: embed('text', 'all-MiniLM-L6-v2')",
+                    model=None,
+                )
             vec = r.embed(text, name, spec, where)
             arg.replace(vector_literal(vec))
     for arg in (func.this, func.expression):
@@ -171,7 +186,9 @@ def _bind_function(func: exp.Expression, tree: exp.Query, r: Resolver, out: Reso
         if values is not None and spec is not None and len(values) != spec.dim:
             raise SqlPlanError(
                 f"{func.sql(DIALECT)[:80]}: the query vector has {len(values)} values but {where} holds "
-                f"{spec.dim}-d vectors", hint=f"pass {spec.dim} numbers", column=spec.column,
+                f"{spec.dim}-d vectors",
+                hint=f"pass {spec.dim} numbers",
+                column=spec.column,
             )
         if values is not None and not isinstance(arg, exp.Cast):
             arg.replace(vector_literal(np.asarray(values, dtype=np.float32)))
@@ -190,12 +207,19 @@ def _vector_column(arg: exp.Expression, func: exp.Expression, tree: exp.Query) -
         return None
     lake = candidates[0]
     if arg.name not in lake.columns:
-        raise SqlPlanError(f"table {lake.identifier} has no column {arg.name!r}",
-                           hint=f"columns: {', '.join(lake.columns)}", table=lake.identifier, column=arg.name)
+        raise SqlPlanError(
+            f"table {lake.identifier} has no column {arg.name!r}",
+            hint=f"columns: {', '.join(lake.columns)}",
+            table=lake.identifier,
+            column=arg.name,
+        )
     if arg.name not in lake.specs:
-        raise SqlPlanError(f"{lake.identifier}.{arg.name} is not a vector column",
-                           hint=f"vector columns: {', '.join(lake.specs) or 'none'}", table=lake.identifier,
-                           column=arg.name)
+        raise SqlPlanError(
+            f"{lake.identifier}.{arg.name} is not a vector column",
+            hint=f"vector columns: {', '.join(lake.specs) or 'none'}",
+            table=lake.identifier,
+            column=arg.name,
+        )
     return lake, lake.specs[arg.name]
 
 
@@ -231,9 +255,12 @@ def vector_search_args(node: exp.Table, r: Resolver) -> VectorSearchArgs:
     if metric is None or (isinstance(query, Embed) and not query.args.get("model")) or r._catalog is not None:
         lake = r.table(name)
         if column not in lake.specs:
-            raise SqlPlanError(f"{lake.identifier}.{column} is not a vector column",
-                               hint=f"vector columns: {', '.join(lake.specs) or 'none'}", table=lake.identifier,
-                               column=column)
+            raise SqlPlanError(
+                f"{lake.identifier}.{column} is not a vector column",
+                hint=f"vector columns: {', '.join(lake.specs) or 'none'}",
+                table=lake.identifier,
+                column=column,
+            )
         spec = lake.specs[column]
         metric = metric or spec.metric
     if metric not in METRICS:
@@ -243,25 +270,38 @@ def vector_search_args(node: exp.Table, r: Resolver) -> VectorSearchArgs:
         model = str(literal_value(query.args["model"], "embed()'s model")) if query.args.get("model") else None
         model = model or (spec.model if spec else None)
         if not model:
-            raise ModelError(f"{name}.{column} records no embedding model, so embed({text!r}) cannot choose one",
-                             hint="name one: embed('text', 'all-MiniLM-L6-v2')", model=None)
+            raise ModelError(
+                f"{name}.{column} records no embedding model, so embed({text!r}) cannot choose one",
+                hint="name one: embed('text', 'all-MiniLM-L6-v2')",
+                model=None,
+            )
         query = vector_literal(r.embed(text, model, spec, f"{name}.{column}"))
     values = vector_values(query)
     if values is None:
-        raise SqlError("vector_search's query must be embed('text') or a constant vector",
-                       hint="query => embed('refund policy') or query => [0.1, 0.2, ...]")
+        raise SqlError(
+            "vector_search's query must be embed('text') or a constant vector",
+            hint="query => embed('refund policy') or query => [0.1, 0.2, ...]",
+        )
     if spec is not None and len(values) != spec.dim:
-        raise SqlPlanError(f"vector_search: the query vector has {len(values)} values but {name}.{column} holds "
-                           f"{spec.dim}-d vectors", hint=f"pass {spec.dim} numbers", column=column)
+        raise SqlPlanError(
+            f"vector_search: the query vector has {len(values)} values but {name}.{column} holds {spec.dim}-d vectors",
+            hint=f"pass {spec.dim} numbers",
+            column=column,
+        )
     flt = None
     if vs.args.get("filter"):
         text = str(literal_value(vs.args["filter"], "vector_search's filter"))
         try:
             flt = exp.condition(text, dialect=DIALECT)
         except Exception as exc:
-            raise SqlParseError(f"vector_search's filter does not parse: {text!r}",
-                                hint="write a SQL predicate, e.g. \"chunk_index = 0\"", line=1, column=1, text=text,
-                                highlight=text) from exc
+            raise SqlParseError(
+                f"vector_search's filter does not parse: {text!r}",
+                hint='write a SQL predicate, e.g. "chunk_index = 0"',
+                line=1,
+                column=1,
+                text=text,
+                highlight=text,
+            ) from exc
     return VectorSearchArgs(name, column, query, k, flt, metric)
 
 

@@ -120,8 +120,12 @@ class SparkExecutor(Executor):
             frame = self.spark.sql(sql).toPandas()
         except PySparkException as exc:
             first = str(exc).strip().splitlines()[0]
-            raise SqlError(f"Spark could not run the query: {first}", hint="check table and column names",
-                           engine="spark", sql=sql[:2000]) from exc
+            raise SqlError(
+                f"Spark could not run the query: {first}",
+                hint="check table and column names",
+                engine="spark",
+                sql=sql[:2000],
+            ) from exc
         table = pa.Table.from_pandas(frame, preserve_index=False)
         return _fixed_size(table)
 

@@ -34,7 +34,10 @@ class Raw(exp.Expression):
 
 
 class LakeScan(exp.Expression):
-    """A catalog table as the executors read it: vector columns cast, optionally at a snapshot and restricted to keys."""
+    """A catalog table as the executors read it.
+
+    Vector columns are cast to fixed-size arrays; optionally read at a snapshot and restricted to keys.
+    """
 
     arg_types = {"this": True, "casts": False, "snapshot": False, "key": False, "keys": False, "delta": False}
 
@@ -50,8 +53,12 @@ def _template(text: str) -> Render:
 
 def _refuse(target: str, what: str, why: str) -> Render:
     def render(g: Any, e: exp.Expression) -> str:
-        raise TranspileError(f"{what} cannot be expressed in {target}: {why}", hint="rewrite the query without it, or "
-                             "run it on DuckDB or Spark", target=target, construct=what)
+        raise TranspileError(
+            f"{what} cannot be expressed in {target}: {why}",
+            hint="rewrite the query without it, or run it on DuckDB or Spark",
+            target=target,
+            construct=what,
+        )
 
     return render
 
@@ -85,60 +92,101 @@ def _spark_vector(values: list[str]) -> str:
 
 TARGETS: dict[str, Target] = {
     "lakehouse": Target("lakehouse", "lakehouse", {}, _duckdb_vector),
-    "duckdb": Target("duckdb", "duckdb", {
-        CosineSimilarity: _fn("ARRAY_COSINE_SIMILARITY"),
-        exp.CosineDistance: _fn("ARRAY_COSINE_DISTANCE"),
-        exp.EuclideanDistance: _fn("ARRAY_DISTANCE"),
-        exp.DotProduct: _fn("ARRAY_INNER_PRODUCT"),
-    }, _duckdb_vector, cast_columns=True),
+    "duckdb": Target(
+        "duckdb",
+        "duckdb",
+        {
+            CosineSimilarity: _fn("ARRAY_COSINE_SIMILARITY"),
+            exp.CosineDistance: _fn("ARRAY_COSINE_DISTANCE"),
+            exp.EuclideanDistance: _fn("ARRAY_DISTANCE"),
+            exp.DotProduct: _fn("ARRAY_INNER_PRODUCT"),
+        },
+        _duckdb_vector,
+        cast_columns=True,
+    ),
     # what lakehouse's Spark executor runs: the pandas UDFs that build_spark registers
-    "spark": Target("spark", "spark", {
-        CosineSimilarity: _fn("COSINE_SIMILARITY"),
-        exp.CosineDistance: _fn("COSINE_DISTANCE"),
-        exp.EuclideanDistance: _fn("L2_DISTANCE"),
-        exp.DotProduct: _fn("INNER_PRODUCT"),
-    }, _spark_vector, notes=(
-        "Spark 3.5 has no built-in vector functions: COSINE_SIMILARITY/COSINE_DISTANCE/L2_DISTANCE/INNER_PRODUCT "
-        "are lakehouse's vectorized pandas UDFs, registered by build_spark (lakehouse.sql.spark.register_functions)",
-    )),
-    "databricks": Target("databricks", "databricks", {
-        CosineSimilarity: _template(_HOF_COS),
-        exp.CosineDistance: _template("(1 - " + _HOF_COS + ")"),
-        exp.EuclideanDistance: _template(_HOF_L2),
-        exp.DotProduct: _template(_HOF_DOT),
-    }, _spark_vector, notes=(
-        "Databricks SQL has no built-in cosine/L2/inner-product function: expanded to exact AGGREGATE(ZIP_WITH(...)) "
-        "arithmetic (correct, but row-at-a-time in the JVM)",
-    )),
-    "snowflake": Target("snowflake", "snowflake", {
-        CosineSimilarity: _fn("VECTOR_COSINE_SIMILARITY"),
-        exp.CosineDistance: _template("(1 - VECTOR_COSINE_SIMILARITY({a}, {b}))"),
-        exp.EuclideanDistance: _fn("VECTOR_L2_DISTANCE"),
-        exp.DotProduct: _fn("VECTOR_INNER_PRODUCT"),
-    }, lambda v: f"[{', '.join(v)}]::VECTOR(FLOAT, {len(v)})", notes=(
-        "Snowflake's vector functions take VECTOR(FLOAT, n) columns",
-    )),
-    "bigquery": Target("bigquery", "bigquery", {
-        CosineSimilarity: _template("(1 - COSINE_DISTANCE({a}, {b}))"),
-        exp.CosineDistance: _fn("COSINE_DISTANCE"),
-        exp.EuclideanDistance: _fn("EUCLIDEAN_DISTANCE"),
-        exp.DotProduct: _refuse("bigquery", "inner_product", "BigQuery has no inner-product function "
-                                "(ML.DISTANCE knows EUCLIDEAN, MANHATTAN and COSINE only)"),
-    }, lambda v: f"[{', '.join(v)}]"),
-    "postgres": Target("postgres", "postgres", {
-        CosineSimilarity: _template("(1 - ({a} <=> {b}))"),
-        exp.CosineDistance: _template("({a} <=> {b})"),
-        exp.EuclideanDistance: _template("({a} <-> {b})"),
-        exp.DotProduct: _template("(({a} <#> {b}) * -1)"),
-    }, lambda v: f"'[{','.join(v)}]'::vector({len(v)})", notes=(
-        "pgvector: <=> is cosine DISTANCE, <-> L2 distance, <#> NEGATIVE inner product",
-    )),
-    "trino": Target("trino", "trino", {
-        CosineSimilarity: _fn("cosine_similarity"),
-        exp.CosineDistance: _template("(1 - cosine_similarity({a}, {b}))"),
-        exp.EuclideanDistance: _template("sqrt(" + _TRINO_SUM.replace("{op}", "(x - y) * (x - y)") + ")"),
-        exp.DotProduct: _template(_TRINO_SUM.replace("{op}", "x * y")),
-    }, lambda v: f"CAST(ARRAY[{', '.join(v)}] AS ARRAY(DOUBLE))"),
+    "spark": Target(
+        "spark",
+        "spark",
+        {
+            CosineSimilarity: _fn("COSINE_SIMILARITY"),
+            exp.CosineDistance: _fn("COSINE_DISTANCE"),
+            exp.EuclideanDistance: _fn("L2_DISTANCE"),
+            exp.DotProduct: _fn("INNER_PRODUCT"),
+        },
+        _spark_vector,
+        notes=(
+            "Spark 3.5 has no built-in vector functions: COSINE_SIMILARITY/COSINE_DISTANCE/L2_DISTANCE/INNER_PRODUCT "
+            "are lakehouse's vectorized pandas UDFs, registered by build_spark "
+            "(lakehouse.sql.spark.register_functions)",
+        ),
+    ),
+    "databricks": Target(
+        "databricks",
+        "databricks",
+        {
+            CosineSimilarity: _template(_HOF_COS),
+            exp.CosineDistance: _template("(1 - " + _HOF_COS + ")"),
+            exp.EuclideanDistance: _template(_HOF_L2),
+            exp.DotProduct: _template(_HOF_DOT),
+        },
+        _spark_vector,
+        notes=(
+            "Databricks SQL has no built-in cosine/L2/inner-product function: "
+            "expanded to exact AGGREGATE(ZIP_WITH(...)) "
+            "arithmetic (correct, but row-at-a-time in the JVM)",
+        ),
+    ),
+    "snowflake": Target(
+        "snowflake",
+        "snowflake",
+        {
+            CosineSimilarity: _fn("VECTOR_COSINE_SIMILARITY"),
+            exp.CosineDistance: _template("(1 - VECTOR_COSINE_SIMILARITY({a}, {b}))"),
+            exp.EuclideanDistance: _fn("VECTOR_L2_DISTANCE"),
+            exp.DotProduct: _fn("VECTOR_INNER_PRODUCT"),
+        },
+        lambda v: f"[{', '.join(v)}]::VECTOR(FLOAT, {len(v)})",
+        notes=("Snowflake's vector functions take VECTOR(FLOAT, n) columns",),
+    ),
+    "bigquery": Target(
+        "bigquery",
+        "bigquery",
+        {
+            CosineSimilarity: _template("(1 - COSINE_DISTANCE({a}, {b}))"),
+            exp.CosineDistance: _fn("COSINE_DISTANCE"),
+            exp.EuclideanDistance: _fn("EUCLIDEAN_DISTANCE"),
+            exp.DotProduct: _refuse(
+                "bigquery",
+                "inner_product",
+                "BigQuery has no inner-product function (ML.DISTANCE knows EUCLIDEAN, MANHATTAN and COSINE only)",
+            ),
+        },
+        lambda v: f"[{', '.join(v)}]",
+    ),
+    "postgres": Target(
+        "postgres",
+        "postgres",
+        {
+            CosineSimilarity: _template("(1 - ({a} <=> {b}))"),
+            exp.CosineDistance: _template("({a} <=> {b})"),
+            exp.EuclideanDistance: _template("({a} <-> {b})"),
+            exp.DotProduct: _template("(({a} <#> {b}) * -1)"),
+        },
+        lambda v: f"'[{','.join(v)}]'::vector({len(v)})",
+        notes=("pgvector: <=> is cosine DISTANCE, <-> L2 distance, <#> NEGATIVE inner product",),
+    ),
+    "trino": Target(
+        "trino",
+        "trino",
+        {
+            CosineSimilarity: _fn("cosine_similarity"),
+            exp.CosineDistance: _template("(1 - cosine_similarity({a}, {b}))"),
+            exp.EuclideanDistance: _template("sqrt(" + _TRINO_SUM.replace("{op}", "(x - y) * (x - y)") + ")"),
+            exp.DotProduct: _template(_TRINO_SUM.replace("{op}", "x * y")),
+        },
+        lambda v: f"CAST(ARRAY[{', '.join(v)}] AS ARRAY(DOUBLE))",
+    ),
 }
 
 _DIALECTS: dict[str, type[Dialect]] = {}
@@ -157,9 +205,13 @@ def dialect_for(target: Target, scan: Render | None = None) -> type[Dialect]:
         }
         if scan is not None:
             transforms[LakeScan] = scan
-        generator = type("Generator", (base.generator_class,), {
-            "TRANSFORMS": {**base.generator_class.TRANSFORMS, **transforms},
-        })
+        generator = type(
+            "Generator",
+            (base.generator_class,),
+            {
+                "TRANSFORMS": {**base.generator_class.TRANSFORMS, **transforms},
+            },
+        )
         name = "Lakehouse" + "".join(p.title() for p in key.replace("+", "_").split("_"))
         _DIALECTS[key] = type(name, (base,), {"generator_class": generator, "Generator": generator})
     return _DIALECTS[key]

@@ -38,7 +38,9 @@ class Transpiled:
 
 def _vec(target: Target, a: VectorSearchArgs) -> str:
     values = vector_values(a.query) or []
-    return target.vector([exp.convert(v).sql("duckdb") if not isinstance(v, str) else v for v in _texts(a.query, values)])
+    return target.vector(
+        [exp.convert(v).sql("duckdb") if not isinstance(v, str) else v for v in _texts(a.query, values)]
+    )
 
 
 def _texts(query: exp.Expression, values: list[float]) -> list[str]:
@@ -51,51 +53,69 @@ def _name(a: VectorSearchArgs, dialect: str) -> str:
 
 
 def _postgres(a: VectorSearchArgs, notes: list[str]) -> str:
-    op, score = {"cosine": ("<=>", "1 - ({c} <=> {q})"), "l2": ("<->", "-({c} <-> {q})"),
-                 "dot": ("<#>", "({c} <#> {q}) * -1")}[a.metric]
+    op, score = {
+        "cosine": ("<=>", "1 - ({c} <=> {q})"),
+        "l2": ("<->", "-({c} <-> {q})"),
+        "dot": ("<#>", "({c} <#> {q}) * -1"),
+    }[a.metric]
     t = TARGETS["postgres"]
     col, q = exp.to_identifier(a.column).sql("postgres"), _vec(t, a)
     where = f" WHERE {a.filter.sql('postgres')}" if a.filter is not None else ""
     if a.filter is not None:
-        notes.append("pgvector applies WHERE after its HNSW scan: set hnsw.iterative_scan = relaxed_order "
-                     "(pgvector >= 0.8) or a selective filter returns fewer than k rows")
-    return (f"SELECT *, {score.format(c=col, q=q)} AS score FROM {_name(a, 'postgres')}{where} "
-            f"ORDER BY {col} {op} {q} LIMIT {a.k}")
+        notes.append(
+            "pgvector applies WHERE after its HNSW scan: set hnsw.iterative_scan = relaxed_order "
+            "(pgvector >= 0.8) or a selective filter returns fewer than k rows"
+        )
+    return (
+        f"SELECT *, {score.format(c=col, q=q)} AS score FROM {_name(a, 'postgres')}{where} "
+        f"ORDER BY {col} {op} {q} LIMIT {a.k}"
+    )
 
 
 def _bigquery(a: VectorSearchArgs, notes: list[str]) -> str:
     if a.metric == "dot":
-        raise TranspileError("vector_search with the dot metric cannot be expressed in bigquery with the same score",
-                             hint="use cosine or l2", target="bigquery", construct="vector_search(metric => 'dot')")
+        raise TranspileError(
+            "vector_search with the dot metric cannot be expressed in bigquery with the same score",
+            hint="use cosine or l2",
+            target="bigquery",
+            construct="vector_search(metric => 'dot')",
+        )
     kind, score = {"cosine": ("COSINE", "1 - distance"), "l2": ("EUCLIDEAN", "-distance")}[a.metric]
     name = _name(a, "bigquery")
     base = f"(SELECT * FROM {name} WHERE {a.filter.sql('bigquery')})" if a.filter is not None else f"TABLE {name}"
     col = exp.Literal.string(a.column).sql("bigquery")
     q = _vec(TARGETS["bigquery"], a)
-    return (f"SELECT base.*, {score} AS score FROM VECTOR_SEARCH({base}, {col}, (SELECT {q} AS {a.column}), "
-            f"top_k => {a.k}, distance_type => '{kind}') ORDER BY score DESC")
+    return (
+        f"SELECT base.*, {score} AS score FROM VECTOR_SEARCH({base}, {col}, (SELECT {q} AS {a.column}), "
+        f"top_k => {a.k}, distance_type => '{kind}') ORDER BY score DESC"
+    )
 
 
 def _databricks(indexes: Mapping[str, str]) -> Callable[[VectorSearchArgs, list[str]], str | None]:
     def form(a: VectorSearchArgs, notes: list[str]) -> str | None:
         index = indexes.get(a.table) or indexes.get(f"{a.table}.{a.column}")
         if index is None:
-            notes.append(f"no Databricks Vector Search index named for {a.table} (indexes={{'{a.table}': "
-                         "'<catalog.schema.index>'}}): exact ORDER BY/LIMIT form")
+            notes.append(
+                f"no Databricks Vector Search index named for {a.table} (indexes={{'{a.table}': "
+                "'<catalog.schema.index>'}}): exact ORDER BY/LIMIT form"
+            )
             return None
         if a.filter is not None:
             notes.append("Databricks vector_search() takes no filter: exact ORDER BY/LIMIT form")
             return None
-        notes.append(f"Databricks vector_search() ranks by index {index}'s own metric and returns its columns "
-                     "(no 'score' column)")
+        notes.append(
+            f"Databricks vector_search() ranks by index {index}'s own metric and returns its columns "
+            "(no 'score' column)"
+        )
         q = _vec(TARGETS["databricks"], a)
         return f"SELECT * FROM VECTOR_SEARCH(index => '{index}', query_vector => {q}, num_results => {a.k})"
 
     return form
 
 
-def transpile(sql: str, to: str, *, settings: Settings | None = None,
-              indexes: Mapping[str, str] | None = None) -> Transpiled:
+def transpile(
+    sql: str, to: str, *, settings: Settings | None = None, indexes: Mapping[str, str] | None = None
+) -> Transpiled:
     """Translate one lakehouse query for ``to`` (duckdb, spark, databricks, snowflake, bigquery, postgres, trino).
 
     Raises :class:`~lakehouse.errors.TranspileError` where the target cannot express a construct.
@@ -104,12 +124,14 @@ def transpile(sql: str, to: str, *, settings: Settings | None = None,
     "SELECT (1 - (v <=> '[1,0]'::vector(2))) AS s FROM t"
     """
     if to not in TRANSPILE_TARGETS:
-        raise TranspileError(f"unknown target {to!r}", hint=f"use one of {', '.join(TRANSPILE_TARGETS)}",
-                             target=to, construct="target")
+        raise TranspileError(
+            f"unknown target {to!r}", hint=f"use one of {', '.join(TRANSPILE_TARGETS)}", target=to, construct="target"
+        )
     stmt = parse_sql(sql)
     if stmt.explain:
-        raise TranspileError("EXPLAIN is not transpiled", hint="transpile the query itself", target=to,
-                             construct="EXPLAIN")
+        raise TranspileError(
+            "EXPLAIN is not transpiled", hint="transpile the query itself", target=to, construct="EXPLAIN"
+        )
     target = TARGETS[to]
     notes: list[str] = list(target.notes)
     forms = {"postgres": _postgres, "bigquery": _bigquery, "databricks": _databricks(indexes or {})}
@@ -126,7 +148,8 @@ def transpile(sql: str, to: str, *, settings: Settings | None = None,
         return exp.Subquery(this=inner, alias=alias)
 
     needs_catalog = any(not e.args.get("model") for e in stmt.tree.find_all(Embed)) or any(
-        not v.args.get("metric") for v in stmt.tree.find_all(VectorSearch))
+        not v.args.get("metric") for v in stmt.tree.find_all(VectorSearch)
+    )
     settings = settings or (load_settings() if needs_catalog else _NO_SETTINGS())
     bind = any(not e.args.get("model") for e in stmt.tree.find_all(Embed) if not e.find_ancestor(VectorSearch))
     resolved = resolve(stmt.tree, settings, bind=bind, vector_search=ann)

@@ -26,9 +26,9 @@ import numpy as np
 import pyarrow as pa
 
 
-def synthetic(n: int, dim: int, clusters: int, near: float, exact: float, seed: int = 0) -> tuple[
-    np.ndarray, list[str], set[tuple[str, str]]
-]:
+def synthetic(
+    n: int, dim: int, clusters: int, near: float, exact: float, seed: int = 0
+) -> tuple[np.ndarray, list[str], set[tuple[str, str]]]:
     """Vectors, content hashes and the planted duplicate pairs (keys ``r0000000``...)."""
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(clusters, dim)).astype(np.float32)
@@ -82,8 +82,12 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
 
     root = Path(tempfile.mkdtemp(prefix="bench-dedup-"))
     (root / "warehouse").mkdir()
-    proc = ensure_running(root / "state", database_url=f"sqlite:///{root / 'catalog.db'}",
-                          warehouse=(root / "warehouse").as_uri(), timeout=60)
+    proc = ensure_running(
+        root / "state",
+        database_url=f"sqlite:///{root / 'catalog.db'}",
+        warehouse=(root / "warehouse").as_uri(),
+        timeout=60,
+    )
     try:
         settings = load_settings(home=str(root), catalog={"uri": proc.uri}, warehouse=proc.warehouse, environ={})
         t = time.perf_counter()
@@ -91,18 +95,25 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
         log(f"generated {args.rows:,} x {args.dim} in {time.perf_counter() - t:.1f} s; {len(planted):,} planted pairs")
         fsl_type = pa.list_(pa.float32(), args.dim)
         schema = pa.schema([("key", pa.string()), ("content_sha256", pa.string()), ("embedding", fsl_type)])
-        vt = VectorTable.create("bench.vectors", schema, vectors=[VectorSpec("embedding", dim=args.dim)], key="key",
-                                settings=settings)
+        vt = VectorTable.create(
+            "bench.vectors", schema, vectors=[VectorSpec("embedding", dim=args.dim)], key="key", settings=settings
+        )
         t = time.perf_counter()
         keys = [f"r{i:07d}" for i in range(args.rows)]
-        vt.append(pa.table({"key": keys, "content_sha256": hashes,
-                            "embedding": pa.FixedSizeListArray.from_arrays(pa.array(m.ravel()), args.dim)}))
+        vt.append(
+            pa.table(
+                {
+                    "key": keys,
+                    "content_sha256": hashes,
+                    "embedding": pa.FixedSizeListArray.from_arrays(pa.array(m.ravel()), args.dim),
+                }
+            )
+        )
         write_s = time.perf_counter() - t
         log(f"table write {write_s:.1f} s")
         del m
 
-        search = SearchOptions(k=args.k, nprobes=args.nprobes, refine_factor=args.refine_factor,
-                               workers=args.workers)
+        search = SearchOptions(k=args.k, nprobes=args.nprobes, refine_factor=args.refine_factor, workers=args.workers)
         t = time.perf_counter()
         found = find_duplicates(vt, "embedding", threshold=args.threshold, search=search, settings=settings, log=log)
         total = time.perf_counter() - t

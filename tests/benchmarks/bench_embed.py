@@ -46,11 +46,20 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
     load_before = os.getloadavg()
     root = Path(tempfile.mkdtemp(prefix="bench-embed-"))
     (root / "warehouse").mkdir()
-    proc = ensure_running(root / "state", database_url=f"sqlite:///{root / 'catalog.db'}",
-                          warehouse=(root / "warehouse").as_uri(), timeout=60)
+    proc = ensure_running(
+        root / "state",
+        database_url=f"sqlite:///{root / 'catalog.db'}",
+        warehouse=(root / "warehouse").as_uri(),
+        timeout=60,
+    )
     try:
-        settings = load_settings(home=str(root), catalog={"uri": proc.uri}, warehouse=proc.warehouse, environ={},
-                                 spark={"master": f"local[{args.cores}]", "driver_memory": "3g"})
+        settings = load_settings(
+            home=str(root),
+            catalog={"uri": proc.uri},
+            warehouse=proc.warehouse,
+            environ={},
+            spark={"master": f"local[{args.cores}]", "driver_memory": "3g"},
+        )
         info = build_pydoc_corpus(root / "corpus", modules=DEMO_MODULES)
         spark = build_spark(settings, app_name="bench_embed")
         docs, emb = "bench.documents", "bench.embeddings"
@@ -58,8 +67,14 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
         log(f"corpus: {len(info.files)} files -> {ingested.total_rows} documents")
 
         def embed() -> tuple[float, object]:
-            params = EmbedParams(source=docs, output=emb, model=args.model, chunk_size=settings.embed.chunk_size,
-                                 chunk_overlap=settings.embed.chunk_overlap, batch_size=settings.embed.batch_size)
+            params = EmbedParams(
+                source=docs,
+                output=emb,
+                model=args.model,
+                chunk_size=settings.embed.chunk_size,
+                chunk_overlap=settings.embed.chunk_overlap,
+                batch_size=settings.embed.batch_size,
+            )
             t = time.perf_counter()
             r = run_embed(spark, params, settings, log=log)
             return time.perf_counter() - t, r
@@ -70,10 +85,11 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
         n_edit = max(1, round(len(keys) * args.changed))
         edited = keys[:: max(1, len(keys) // n_edit)][:n_edit]
         quoted = ", ".join("'" + k.replace("'", "''") + "'" for k in edited)
-        spark.sql(f"UPDATE {settings.catalog.name}.{docs} SET text = concat('Edited for the benchmark. ', text) "
-                  f"WHERE key IN ({quoted})")
-        edited_chunks_before = spark.table(f"{settings.catalog.name}.{emb}").where(
-            f"source_key IN ({quoted})").count()
+        spark.sql(
+            f"UPDATE {settings.catalog.name}.{docs} SET text = concat('Edited for the benchmark. ', text) "
+            f"WHERE key IN ({quoted})"
+        )
+        edited_chunks_before = spark.table(f"{settings.catalog.name}.{emb}").where(f"source_key IN ({quoted})").count()
         third_s, third = embed()
         rows = VectorTable.load(emb, settings=settings).to_arrow(columns=["source_key", "run_id"]).to_pylist()
         touched = [r["source_key"] for r in rows if r["run_id"] == third.run_id]  # type: ignore[attr-defined]

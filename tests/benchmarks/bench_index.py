@@ -91,8 +91,12 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
     centers = rng.normal(size=(args.clusters, dim)).astype(np.float32)
     root = Path(tempfile.mkdtemp(prefix="bench-index-"))
     (root / "warehouse").mkdir()
-    proc = ensure_running(root / "state", database_url=f"sqlite:///{root / 'catalog.db'}",
-                          warehouse=(root / "warehouse").as_uri(), timeout=60)
+    proc = ensure_running(
+        root / "state",
+        database_url=f"sqlite:///{root / 'catalog.db'}",
+        warehouse=(root / "warehouse").as_uri(),
+        timeout=60,
+    )
     lines: list[str] = []
     curves: dict[str, list[tuple[float, float, str]]] = {}
 
@@ -106,11 +110,21 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
         ids = np.arange(n)
         lang = np.where(ids % 1000 == 0, "xx", np.where(ids % 100 == 1, "yy", np.where(ids % 10 == 2, "zz", "en")))
         schema = pa.schema([("key", pa.int64()), ("lang", pa.string()), ("embedding", pa.list_(pa.float32()))])
-        vt = VectorTable.create("bench.vectors", schema, key="key", settings=settings,
-                                vectors=[VectorSpec("embedding", dim=dim, metric="cosine")])
+        vt = VectorTable.create(
+            "bench.vectors",
+            schema,
+            key="key",
+            settings=settings,
+            vectors=[VectorSpec("embedding", dim=dim, metric="cosine")],
+        )
         t0 = time.perf_counter()
-        vt.append({"key": ids, "lang": lang,
-                   "embedding": pa.FixedSizeListArray.from_arrays(pa.array(m.ravel()), type=vector_type(dim))})
+        vt.append(
+            {
+                "key": ids,
+                "lang": lang,
+                "embedding": pa.FixedSizeListArray.from_arrays(pa.array(m.ravel()), type=vector_type(dim)),
+            }
+        )
         log(f"- table write ({n:,} x {dim}, {args.clusters} clusters, noise 0.35): {time.perf_counter() - t0:.1f} s")
         queries = clustered(np.random.default_rng(1), centers, args.queries)
         truth = truth_of(m, queries)
@@ -134,25 +148,42 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
         numpy_batch_qps = 100 / (time.perf_counter() - s)
         con = duckdb.connect()
         con.execute("SET threads = 2")
-        con.register("src", pa.table({"key": ids, "embedding": pa.FixedSizeListArray.from_arrays(
-            pa.array(m.ravel()), type=pa.list_(pa.float32(), dim))}))
+        con.register(
+            "src",
+            pa.table(
+                {
+                    "key": ids,
+                    "embedding": pa.FixedSizeListArray.from_arrays(
+                        pa.array(m.ravel()), type=pa.list_(pa.float32(), dim)
+                    ),
+                }
+            ),
+        )
         con.execute(f"CREATE TABLE v AS SELECT key, embedding::FLOAT[{dim}] AS embedding FROM src")
         con.unregister("src")
         lat, rec = [], []
         for q, t in zip(queries[:10], truth[:10], strict=True):
             literal = "[" + ",".join(f"{x:.7g}" for x in q) + f"]::FLOAT[{dim}]"
             s = time.perf_counter()
-            keys = [r[0] for r in con.execute(
-                f"SELECT key FROM v ORDER BY array_cosine_distance(embedding, {literal}) LIMIT 10").fetchall()]
+            keys = [
+                r[0]
+                for r in con.execute(
+                    f"SELECT key FROM v ORDER BY array_cosine_distance(embedding, {literal}) LIMIT 10"
+                ).fetchall()
+            ]
             lat.append(time.perf_counter() - s)
             rec.append(recall(t, keys))
         duck_ms = pct(lat, 50)
         con.close()
-        log(f"- exact numpy, lakehouse `top_k` (norms per query): {exact_ms:.1f} ms/query; "
+        log(
+            f"- exact numpy, lakehouse `top_k` (norms per query): {exact_ms:.1f} ms/query; "
             f"normalised `m @ q` + argpartition: {dot_ms:.1f} ms/query; "
-            f"batched matmul: {numpy_batch_qps:.0f} queries/s")
-        log(f"- DuckDB brute force (`array_cosine_distance` over FLOAT[{dim}], 2 threads, array literal): "
-            f"{duck_ms:.0f} ms/query, recall {np.mean(rec):.3f}")
+            f"batched matmul: {numpy_batch_qps:.0f} queries/s"
+        )
+        log(
+            f"- DuckDB brute force (`array_cosine_distance` over FLOAT[{dim}], 2 threads, array literal): "
+            f"{duck_ms:.0f} ms/query, recall {np.mean(rec):.3f}"
+        )
         curves["exact numpy"] = [(dot_ms, 1.0, "")]
         curves["DuckDB brute force"] = [(duck_ms, float(np.mean(rec)), "")]
         log("")
@@ -173,24 +204,31 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
             index.search(queries[0], 10)
             r, p50, p95, _ = timed(lambda q: index.search(q, 10), queries, truth)  # noqa: B023
             size = (index.store.size_bytes() or 0) / 1e6
-            log(f"| {index_type} ({', '.join(f'{k}={v}' for k, v in params.items() if k != 'index_type')}) | "
+            log(
+                f"| {index_type} ({', '.join(f'{k}={v}' for k, v in params.items() if k != 'index_type')}) | "
                 f"{build_s:.0f} | {size:.0f} | {r:.3f} | {p50:.1f} | {p95:.1f} | {dot_ms / p50:.1f}x faster | "
-                f"{duck_ms / p50:.0f}x faster |")
+                f"{duck_ms / p50:.0f}x faster |"
+            )
             grid: list[dict[str, int]]
             if index_type == "ivf_pq":
                 grid = [{"nprobes": p, "refine_factor": r_} for p in (10, 20, 40) for r_ in (5, 10, 30, 60)]
             elif index_type == "ivf_hnsw_sq":
                 parts = int(params.get("num_partitions", 1))
-                grid = [{"nprobes": p, "ef": e, "refine_factor": r_} for p in sorted({1, 2, min(4, parts)})
-                        for e in (32, 64, 128) for r_ in (1, 2, 4)]
+                grid = [
+                    {"nprobes": p, "ef": e, "refine_factor": r_}
+                    for p in sorted({1, 2, min(4, parts)})
+                    for e in (32, 64, 128)
+                    for r_ in (1, 2, 4)
+                ]
             else:
                 grid = [{"nprobes": p} for p in (5, 10, 20, 40)]
             points = []
             for opts in grid:
                 r, p50, _, _ = timed(lambda q: index.search(q, 10, **opts), queries[:100], truth[:100])  # noqa: B023
                 points.append((p50, r, ",".join(f"{k[0]}{v}" for k, v in opts.items())))
-                sweeps.append(f"| {index_type} | {', '.join(f'{k}={v}' for k, v in opts.items())} | {r:.3f} | "
-                              f"{p50:.1f} |")
+                sweeps.append(
+                    f"| {index_type} | {', '.join(f'{k}={v}' for k, v in opts.items())} | {r:.3f} | {p50:.1f} |"
+                )
             curves[index_type] = points
         log("")
         log("Query-time sweep (100 queries each; recall@10, p50 ms):")
@@ -202,11 +240,15 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
 
         # -- filtered ---------------------------------------------------------------------------------------------
         log("")
-        log(f"Filtered search ({args.types.split(',')[-1]}, 100 queries, k=10; "
-            "short = answers with fewer than 10 rows):")
+        log(
+            f"Filtered search ({args.types.split(',')[-1]}, 100 queries, k=10; "
+            "short = answers with fewer than 10 rows):"
+        )
         log("")
-        log("| selectivity (rows) | planner path | recall@10 | short | p50 ms | forced ANN: recall / short / p50 | "
-            "forced exact (20 queries): p50 |")
+        log(
+            "| selectivity (rows) | planner path | recall@10 | short | p50 ms | forced ANN: recall / short / p50 | "
+            "forced exact (20 queries): p50 |"
+        )
         log("|---|---|---|---|---|---|---|")
         for value, share in (("xx", 0.001), ("yy", 0.01), ("zz", 0.1)):
             mask = lang == value
@@ -215,15 +257,27 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
             where = f"lang = '{value}'"
             r, p50, _, res = timed(lambda q: index.search(q, 10, where=where), queries[:100], ftruth)  # noqa: B023
             short = sum(len(x) < 10 for x in res)
-            paths = sorted({x.plan.path + (" (exact over filter)" if "exact search over them" in x.plan.reason
-                                           else "") for x in res})
-            ra, pa50, _, resa = timed(lambda q: index.search(q, 10, where=where, exact_filter_rows=0),  # noqa: B023
-                                      queries[:100], ftruth)
+            paths = sorted(
+                {
+                    x.plan.path + (" (exact over filter)" if "exact search over them" in x.plan.reason else "")
+                    for x in res
+                }
+            )
+            ra, pa50, _, resa = timed(
+                lambda q: index.search(q, 10, where=where, exact_filter_rows=0),  # noqa: B023
+                queries[:100],
+                ftruth,
+            )
             shorta = sum(len(x) < 10 for x in resa)
-            _, pe50, _, _ = timed(lambda q: index.search(q, 10, where=where, exact_filter_rows=n),  # noqa: B023
-                                  queries[:20], ftruth[:20])
-            log(f"| {share:.1%} ({int(mask.sum()):,}) | {', '.join(paths)} | {r:.3f} | {short} | {p50:.1f} | "
-                f"{ra:.3f} / {shorta} / {pa50:.1f} | {pe50:.1f} |")
+            _, pe50, _, _ = timed(
+                lambda q: index.search(q, 10, where=where, exact_filter_rows=n),  # noqa: B023
+                queries[:20],
+                ftruth[:20],
+            )
+            log(
+                f"| {share:.1%} ({int(mask.sum()):,}) | {', '.join(paths)} | {r:.3f} | {short} | {p50:.1f} | "
+                f"{ra:.3f} / {shorta} / {pa50:.1f} | {pe50:.1f} |"
+            )
 
         # -- batch ------------------------------------------------------------------------------------------------
         log("")
@@ -237,39 +291,56 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
                 with ThreadPoolExecutor(threads) as pool:
                     list(pool.map(lambda q: index.search(q, 10), batch))
             qps = len(batch) / (time.perf_counter() - s)
-            log(f"- batch of {len(batch):,} queries, {threads} client thread(s): {qps:.0f} queries/s "
-                f"({qps / numpy_batch_qps:.1f}x batched exact numpy)")
+            log(
+                f"- batch of {len(batch):,} queries, {threads} client thread(s): {qps:.0f} queries/s "
+                f"({qps / numpy_batch_qps:.1f}x batched exact numpy)"
+            )
 
         # -- refresh ----------------------------------------------------------------------------------------------
         log("")
         extra = max(1, n // 100)
-        vt.append({"key": np.arange(n, n + extra), "lang": np.full(extra, "en"),
-                   "embedding": pa.FixedSizeListArray.from_arrays(pa.array(clustered(rng, centers, extra).ravel()),
-                                                                  type=vector_type(dim))})
+        vt.append(
+            {
+                "key": np.arange(n, n + extra),
+                "lang": np.full(extra, "en"),
+                "embedding": pa.FixedSizeListArray.from_arrays(
+                    pa.array(clustered(rng, centers, extra).ravel()), type=vector_type(dim)
+                ),
+            }
+        )
         r_ = refresh(vt, "embedding", settings=settings)
-        log(f"- refresh after +1% rows ({extra:,}, one new data file): {r_.seconds:.2f} s ({r_.action}, "
-            f"folded={r_.folded}) vs full build {build_s:.0f} s = {r_.seconds / build_s:.1%} of a build")
+        log(
+            f"- refresh after +1% rows ({extra:,}, one new data file): {r_.seconds:.2f} s ({r_.action}, "
+            f"folded={r_.folded}) vs full build {build_s:.0f} s = {r_.seconds / build_s:.1%} of a build"
+        )
         vt.iceberg.delete(f"key < {n // 100}")
         vt.refresh()
         r_ = refresh(vt, "embedding", settings=settings)
-        log(f"- refresh after deleting 1% ({n // 100:,} rows; copy-on-write rewrote the data file(s)): "
-            f"{r_.seconds:.2f} s ({r_.action}, {'; '.join(r_.notes)}) = {r_.seconds / build_s:.1%} of a build")
+        log(
+            f"- refresh after deleting 1% ({n // 100:,} rows; copy-on-write rewrote the data file(s)): "
+            f"{r_.seconds:.2f} s ({r_.action}, {'; '.join(r_.notes)}) = {r_.seconds / build_s:.1%} of a build"
+        )
         index = open_index(vt, "embedding", settings=settings)
         t2 = truth_of(m[n // 100 :], queries[:50]) + n // 100
         r, p50, _, res = timed(lambda q: index.search(q, 10), queries[:50], t2)
-        log(f"- after both refreshes: path {res[0].plan.path}, recall@10 {r:.3f} (truth over the live original rows), "
-            f"p50 {p50:.1f} ms, deleted keys returned: {sum(min(x.keys) < n // 100 for x in res)}")
+        log(
+            f"- after both refreshes: path {res[0].plan.path}, recall@10 {r:.3f} (truth over the live original rows), "
+            f"p50 {p50:.1f} ms, deleted keys returned: {sum(min(x.keys) < n // 100 for x in res)}"
+        )
     finally:
         stop(root / "state")
     load_after = os.getloadavg()
     header = [
-        "", f"## ANN index benchmark, {n:,} x {dim} ({dt.date.today().isoformat()})", "",
+        "",
+        f"## ANN index benchmark, {n:,} x {dim} ({dt.date.today().isoformat()})",
+        "",
         f"Command: `python -m tests.benchmarks.bench_index {' '.join(argv if argv is not None else sys.argv[1:])}` "
         f"({(time.perf_counter() - started) / 60:.0f} min)",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} "
         f"{platform.python_version()}; load average {load_before[0]:.1f} at start, {load_after[0]:.1f} at end "
         "(other engineers' test runs share the 2 cores: absolute latencies are pessimistic). One client thread, warm, "
-        f"{args.queries} queries drawn around the table's own cluster centres.", "",
+        f"{args.queries} queries drawn around the table's own cluster centres.",
+        "",
     ]
     text = "\n".join(header + lines) + "\n"
     with open(args.output, "a") as fh:
@@ -300,8 +371,7 @@ def _plot(curves: dict[str, list[tuple[float, float, str]]], path: str, n: int, 
                 front.append(p)
                 best = p[1]
         ax.scatter([p[0] for p in points], [p[1] for p in points], s=14, alpha=0.5, color=colour)
-        ax.plot([p[0] for p in front], [p[1] for p in front], "-", color=colour,
-                label=f"{name} (query-time sweep)")
+        ax.plot([p[0] for p in front], [p[1] for p in front], "-", color=colour, label=f"{name} (query-time sweep)")
     ax.set_xscale("log")
     ax.set_xlabel("p50 latency per query, ms (log)")
     ax.set_ylabel("recall@10")

@@ -22,8 +22,19 @@ import tempfile
 import time
 from pathlib import Path
 
-LINEAGE_COLUMNS = ("embedding_id", "source_table", "source_key", "source_snapshot_id", "chunk_index", "chunk_start",
-                   "chunk_end", "content_sha256", "model", "model_version", "run_id")
+LINEAGE_COLUMNS = (
+    "embedding_id",
+    "source_table",
+    "source_key",
+    "source_snapshot_id",
+    "chunk_index",
+    "chunk_start",
+    "chunk_end",
+    "content_sha256",
+    "model",
+    "model_version",
+    "run_id",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,8 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     from lakehouse.table import VectorTable, ensure_catalog
 
     home = Path(tempfile.mkdtemp(prefix="bench-lineage-"))
-    settings = load_settings(project_dir=home, environ={}, home=str(home),
-                             spark={"master": args.master, "driver_memory": "2g"})
+    settings = load_settings(
+        project_dir=home, environ={}, home=str(home), spark={"master": args.master, "driver_memory": "2g"}
+    )
     ensure_catalog(settings)
     corpus = home / "corpus"
     info = build_pydoc_corpus(corpus, modules=list(DEMO_MODULES[: args.modules]))
@@ -69,8 +81,9 @@ def main(argv: list[str] | None = None) -> int:
                 run_ingest(spark, IngestParams(corpus, docs), settings, log=lambda _m: None)
                 ingest_s = time.perf_counter() - started
                 started = time.perf_counter()
-                result = run_embed(spark, EmbedParams(source=docs, output=emb, model=args.model), settings,
-                                   log=lambda _m: None)
+                result = run_embed(
+                    spark, EmbedParams(source=docs, output=emb, model=args.model), settings, log=lambda _m: None
+                )
                 embed_s = time.perf_counter() - started
                 chunks = result.chunks
                 if r > 0:  # round 0 warms the JVM, the Python workers and the model

@@ -65,8 +65,11 @@ def exact_top(m: np.ndarray, ids: np.ndarray, queries: np.ndarray, k: int = K, c
 
 def sql_for(q: np.ndarray, where: str | None) -> str:
     literal = "[" + ", ".join(np.format_float_positional(x, unique=True, trim="-") for x in q) + f"]::FLOAT[{len(q)}]"
-    return (f"SELECT key, title, cosine_similarity(embedding, {literal}) AS score FROM lake.{TABLE}"
-            + (f" WHERE {where}" if where else "") + f" ORDER BY score DESC LIMIT {K}")
+    return (
+        f"SELECT key, title, cosine_similarity(embedding, {literal}) AS score FROM lake.{TABLE}"
+        + (f" WHERE {where}" if where else "")
+        + f" ORDER BY score DESC LIMIT {K}"
+    )
 
 
 @dataclass
@@ -89,9 +92,13 @@ class Measured:
         return float(np.mean(self.recall)) if self.recall else float("nan")
 
 
-NAMES = {"ann": "ANN path, DuckDB engine", "duckdb": "DuckDB exact (`use_index=False`)",
-         "spark": "Spark exact (`engine=\"spark\"`, pandas UDF)", "spark_ann": "ANN path, Spark engine",
-         "spark_best": "Spark best exact form (`mapInArrow` + numpy, not SQL)"}
+NAMES = {
+    "ann": "ANN path, DuckDB engine",
+    "duckdb": "DuckDB exact (`use_index=False`)",
+    "spark": 'Spark exact (`engine="spark"`, pandas UDF)',
+    "spark_ann": "ANN path, Spark engine",
+    "spark_best": "Spark best exact form (`mapInArrow` + numpy, not SQL)",
+}
 
 
 def row(path: str, filtered: bool, r: Measured) -> str:
@@ -99,12 +106,15 @@ def row(path: str, filtered: bool, r: Measured) -> str:
     if r.plan and r.engine:
         middle = [t - p - e for t, p, e in zip(r.latency, r.plan, r.engine, strict=True)]
         split = f"{r.p(50, r.plan):.0f} / {r.p(50, middle):.0f} / {r.p(50, r.engine):.0f}"
-    return (f"| {NAMES[path]} | {FILTER if filtered else '-'} | {r.queries} | {r.p(50):.1f} | {r.p(95):.1f} | "
-            f"{split} | {r.mean_recall:.3f} | {r.short} | {', '.join(sorted(r.routes))} |")
+    return (
+        f"| {NAMES[path]} | {FILTER if filtered else '-'} | {r.queries} | {r.p(50):.1f} | {r.p(95):.1f} | "
+        f"{split} | {r.mean_recall:.3f} | {r.short} | {', '.join(sorted(r.routes))} |"
+    )
 
 
-def run_session(name: str, session: Any, queries: np.ndarray, truth: list[list[int]], where: str | None,
-                log: Callable[[str], None]) -> Measured:
+def run_session(
+    name: str, session: Any, queries: np.ndarray, truth: list[list[int]], where: str | None, log: Callable[[str], None]
+) -> Measured:
     """Time ``session`` end to end (plan + execute, as ``SqlSession.query`` does) over ``queries``; the first
     query is a warm-up."""
     out = Measured(name)
@@ -132,8 +142,17 @@ def measured(results: dict[tuple[str, bool], Measured], path: str, filtered: boo
     print("  " + row(path, filtered, r), flush=True)  # a crash later must not lose what was measured
 
 
-def _loop(out: Measured, session: Any, executor: Any, queries: np.ndarray, truth: list[list[int]], where: str | None,
-          spent: list[float], name: str, log: Callable[[str], None]) -> None:
+def _loop(
+    out: Measured,
+    session: Any,
+    executor: Any,
+    queries: np.ndarray,
+    truth: list[list[int]],
+    where: str | None,
+    spent: list[float],
+    name: str,
+    log: Callable[[str], None],
+) -> None:
     for i, (q, t) in enumerate(zip(queries, truth, strict=True)):
         sql = sql_for(q, where)
         s = time.perf_counter()
@@ -173,14 +192,20 @@ def spark_mapinarrow(spark: Any, q: np.ndarray, where: str | None) -> list[int]:
             m = flat.reshape(-1, dim)
             s = m @ q / np.maximum(np.linalg.norm(m, axis=1) * np.linalg.norm(q), 1e-30)
             keep = np.argpartition(-s, min(K, len(s)) - 1)[:K] if len(s) > K else np.arange(len(s))
-            yield pa.record_batch([b.column(0).take(pa.array(keep)), pa.array(s[keep], pa.float32())],
-                                  names=["key", "score"])
+            yield pa.record_batch(
+                [b.column(0).take(pa.array(keep)), pa.array(s[keep], pa.float32())], names=["key", "score"]
+            )
 
     df = spark.table(f"lake.{TABLE}")
     if where:
         df = df.where(where)
-    rows = df.select("key", "embedding").mapInArrow(top, "key long, score float").orderBy("score", ascending=False) \
-        .limit(K).collect()
+    rows = (
+        df.select("key", "embedding")
+        .mapInArrow(top, "key long, score float")
+        .orderBy("score", ascending=False)
+        .limit(K)
+        .collect()
+    )
     return [r["key"] for r in rows]
 
 
@@ -213,8 +238,12 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915 - one lin
     centers = rng.normal(size=(args.clusters, dim)).astype(np.float32)
     root = Path(tempfile.mkdtemp(prefix="bench-sql-"))
     (root / "warehouse").mkdir()
-    proc = ensure_running(root / "state", database_url=f"sqlite:///{root / 'catalog.db'}",
-                          warehouse=(root / "warehouse").as_uri(), timeout=60)
+    proc = ensure_running(
+        root / "state",
+        database_url=f"sqlite:///{root / 'catalog.db'}",
+        warehouse=(root / "warehouse").as_uri(),
+        timeout=60,
+    )
     lines: list[str] = []
     results: dict[tuple[str, bool], Measured] = {}
 
@@ -224,19 +253,33 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915 - one lin
 
     spark = None
     try:
-        settings = load_settings(home=str(root), project_dir=root, catalog={"uri": proc.uri},
-                                 warehouse=proc.warehouse, environ={},
-                                 spark={"master": "local[2]", "driver_memory": "3g"}, lineage={"transport": "none"})
+        settings = load_settings(
+            home=str(root),
+            project_dir=root,
+            catalog={"uri": proc.uri},
+            warehouse=proc.warehouse,
+            environ={},
+            spark={"master": "local[2]", "driver_memory": "3g"},
+            lineage={"transport": "none"},
+        )
         m = clustered(rng, centers, n)
         ids = np.arange(n)
         lang = np.where(ids % 100 == 1, "yy", "en")
-        schema = pa.schema([("key", pa.int64()), ("lang", pa.string()), ("title", pa.string()),
-                            ("embedding", pa.list_(pa.float32()))])
-        vt = VectorTable.create(TABLE, schema, key="key", settings=settings,
-                                vectors=[VectorSpec("embedding", dim=dim, metric="cosine")])
+        schema = pa.schema(
+            [("key", pa.int64()), ("lang", pa.string()), ("title", pa.string()), ("embedding", pa.list_(pa.float32()))]
+        )
+        vt = VectorTable.create(
+            TABLE, schema, key="key", settings=settings, vectors=[VectorSpec("embedding", dim=dim, metric="cosine")]
+        )
         t0 = time.perf_counter()
-        vt.append({"key": ids, "lang": lang, "title": [f"document {i}" for i in range(n)],
-                   "embedding": pa.FixedSizeListArray.from_arrays(pa.array(m.ravel()), type=vector_type(dim))})
+        vt.append(
+            {
+                "key": ids,
+                "lang": lang,
+                "title": [f"document {i}" for i in range(n)],
+                "embedding": pa.FixedSizeListArray.from_arrays(pa.array(m.ravel()), type=vector_type(dim)),
+            }
+        )
         log(f"- table write ({n:,} x {dim}, {args.clusters} clusters, noise 0.35): {time.perf_counter() - t0:.1f} s")
         t0 = time.perf_counter()
         build(vt, "embedding", index_type=args.index_type, store=["lang"], settings=settings)
@@ -259,8 +302,14 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915 - one lin
                 r = run_session("ANN path (DuckDB)", ann, queries[:nq], truth[filtered][:nq], where, log)
                 measured(results, "ann", filtered, r)
                 plans[f"ann{filtered}"] = ann.explain(sql_for(queries[0], where))
-                r = run_session("DuckDB exact", duck, queries[: args.exact_queries + 1],
-                                truth[filtered][: args.exact_queries + 1], where, log)
+                r = run_session(
+                    "DuckDB exact",
+                    duck,
+                    queries[: args.exact_queries + 1],
+                    truth[filtered][: args.exact_queries + 1],
+                    where,
+                    log,
+                )
                 measured(results, "duckdb", filtered, r)
                 loads.append(os.getloadavg()[0])
 
@@ -271,15 +320,25 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915 - one lin
             spark = build_spark(settings, app_name="bench-sql")
             log(f"- Spark session start (local[2]): {time.perf_counter() - t0:.1f} s")
             sq = args.spark_queries + 1
-            with SqlSession(settings, engine="spark", spark=spark, use_index=False) as sx, \
-                    SqlSession(settings, engine="spark", spark=spark) as sa:
+            with (
+                SqlSession(settings, engine="spark", spark=spark, use_index=False) as sx,
+                SqlSession(settings, engine="spark", spark=spark) as sa,
+            ):
                 for filtered in (False, True):
                     where = FILTER if filtered else None
-                    measured(results, "spark", filtered,
-                             run_session("Spark exact", sx, queries[:sq], truth[filtered][:sq], where, log))
+                    measured(
+                        results,
+                        "spark",
+                        filtered,
+                        run_session("Spark exact", sx, queries[:sq], truth[filtered][:sq], where, log),
+                    )
                     if not args.no_spark_ann:
-                        measured(results, "spark_ann", filtered,
-                                 run_session("ANN path (Spark)", sa, queries[:sq], truth[filtered][:sq], where, log))
+                        measured(
+                            results,
+                            "spark_ann",
+                            filtered,
+                            run_session("ANN path (Spark)", sa, queries[:sq], truth[filtered][:sq], where, log),
+                        )
                     best = Measured("Spark mapInArrow")
                     for i in range(sq):
                         s = time.perf_counter()
@@ -301,8 +360,10 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915 - one lin
     loads.append(os.getloadavg()[0])
 
     log("")
-    log("| path | WHERE | queries | p50 ms | p95 ms | of which parse+plan / index search + SQL render / engine, "
-        "p50 ms | recall@10 | short answers | route |")
+    log(
+        "| path | WHERE | queries | p50 ms | p95 ms | of which parse+plan / index search + SQL render / engine, "
+        "p50 ms | recall@10 | short answers | route |"
+    )
     log("|---|---|---|---|---|---|---|---|---|")
     for (path, filtered), r in results.items():
         log(row(path, filtered, r))
@@ -315,10 +376,14 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915 - one lin
     rec = min(ann_all.mean_recall, ann_f.mean_recall)
     shorts = sum(r.short for r in results.values())
     total = sum(r.queries for (p, f), r in results.items() if f)
-    checks = [(f"recall@10 >= 0.95: {ann_all.mean_recall:.3f} unfiltered, {ann_f.mean_recall:.3f} filtered",
-               rec >= 0.95),
-              (f"end-to-end p50 <= 50 ms at 1M: {ann_all.p(50):.1f} ms unfiltered, {ann_f.p(50):.1f} ms filtered"
-               + ("" if n >= 1_000_000 else f" (measured at {n:,} rows)"), max(ann_all.p(50), ann_f.p(50)) <= 50)]
+    checks = [
+        (f"recall@10 >= 0.95: {ann_all.mean_recall:.3f} unfiltered, {ann_f.mean_recall:.3f} filtered", rec >= 0.95),
+        (
+            f"end-to-end p50 <= 50 ms at 1M: {ann_all.p(50):.1f} ms unfiltered, {ann_f.p(50):.1f} ms filtered"
+            + ("" if n >= 1_000_000 else f" (measured at {n:,} rows)"),
+            max(ann_all.p(50), ann_f.p(50)) <= 50,
+        ),
+    ]
     for filtered in (False, True):
         tag = "filtered" if filtered else "unfiltered"
         a = results[("ann", filtered)].p(50)
@@ -327,11 +392,21 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915 - one lin
         if ("spark", filtered) in results:
             sp = results[("spark", filtered)].p(50)
             b = results[("spark_best", filtered)].p(50)
-            checks.append((f">= 50x faster than Spark exact ({tag}): {sp / a:.0f}x ({sp:.0f} ms vs {a:.1f} ms); "
-                           f"vs Spark's best exact form {b / a:.0f}x ({b:.0f} ms)", min(sp, b) / a >= 50))
+            checks.append(
+                (
+                    f">= 50x faster than Spark exact ({tag}): {sp / a:.0f}x ({sp:.0f} ms vs {a:.1f} ms); "
+                    f"vs Spark's best exact form {b / a:.0f}x ({b:.0f} ms)",
+                    min(sp, b) / a >= 50,
+                )
+            )
     share = sum(results[(p, True)].short for p in ("ann",) if (p, True) in results) / max(1, ann_f.queries)
-    checks.append((f"no short answers under the filter: ANN path {share:.0%} ({ann_f.short} of {ann_f.queries}), "
-                   f"all paths {shorts} of {total} filtered queries", shorts == 0))
+    checks.append(
+        (
+            f"no short answers under the filter: ANN path {share:.0%} ({ann_f.short} of {ann_f.queries}), "
+            f"all paths {shorts} of {total} filtered queries",
+            shorts == 0,
+        )
+    )
     for text, ok in checks:
         log(f"- {'met' if ok else '**not met**'}: {text}")
     log("")
@@ -346,7 +421,9 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915 - one lin
     log("```")
 
     header = [
-        "", f"## Similarity SQL, top-10 over {n:,} x {dim} ({dt.date.today().isoformat()})", "",
+        "",
+        f"## Similarity SQL, top-10 over {n:,} x {dim} ({dt.date.today().isoformat()})",
+        "",
         f"Command: `python -m tests.benchmarks.bench_sql {' '.join(argv if argv is not None else sys.argv[1:])}` "
         f"({(time.perf_counter() - started) / 60:.0f} min)",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, "
@@ -356,7 +433,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915 - one lin
         "the 2 cores, so absolute latencies are pessimistic; recall and short answers are not affected.",
         "End to end = SQL text to Arrow rows through `SqlSession` (parse, resolve, plan, index search, join back to "
         "the table at the index's snapshot, engine execution); one session per path reused, one warm-up query per "
-        "path, one client thread. Recall@10 against exact numpy over the same rows.", "",
+        "path, one client thread. Recall@10 against exact numpy over the same rows.",
+        "",
     ]
     text = "\n".join(header + lines) + "\n"
     if args.output != "-":

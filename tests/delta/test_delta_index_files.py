@@ -22,9 +22,14 @@ def _batch(ids: list[str], grp: str) -> dict:
 
 def test_delta_versions_diff_by_add_actions(lake_settings: Settings) -> None:
     schema = pa.schema([("id", pa.string()), ("grp", pa.string()), ("embedding", pa.list_(pa.float32()))])
-    table = DeltaVectorTable.create(f"delta_idx.t_{uuid.uuid4().hex[:8]}", schema,
-                                    vectors=[VectorSpec("embedding", dim=DIM)], key="id", settings=lake_settings,
-                                    partition_by=["grp"])
+    table = DeltaVectorTable.create(
+        f"delta_idx.t_{uuid.uuid4().hex[:8]}",
+        schema,
+        vectors=[VectorSpec("embedding", dim=DIM)],
+        key="id",
+        settings=lake_settings,
+        partition_by=["grp"],
+    )
     v1 = table.append(_batch(["a", "b"], "x"))
     v2 = table.append(_batch(["c"], "y"))
     indexed = file_set(table, v1)

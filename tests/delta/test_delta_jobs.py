@@ -32,8 +32,17 @@ def _quiet(_m: str) -> None:
 
 
 def _embed_params(**kw: object) -> EmbedParams:
-    return EmbedParams(**{"source": DOCS, "output": OUT, "model": "hash-16", "chunk_size": 400, "chunk_overlap": 40,
-                          "format": "delta", **kw})
+    return EmbedParams(
+        **{
+            "source": DOCS,
+            "output": OUT,
+            "model": "hash-16",
+            "chunk_size": 400,
+            "chunk_overlap": 40,
+            "format": "delta",
+            **kw,
+        }
+    )
 
 
 def _events(settings: Settings, run_id: str | None = None) -> list[dict]:
@@ -103,14 +112,21 @@ def test_a_retried_first_write_commits_nothing(spark, ingested, lake_settings: S
     location = delta_location(OUT, lake_settings)
     before = DeltaTable(location).version()
     again = write_delta_table(
-        spark.createDataFrame([], "embedding_id string"), location, specs=[], key_column="embedding_id",
-        app_id=f"embed_table:{OUT}", app_version=ingested.snapshot_id,
+        spark.createDataFrame([], "embedding_id string"),
+        location,
+        specs=[],
+        key_column="embedding_id",
+        app_id=f"embed_table:{OUT}",
+        app_version=ingested.snapshot_id,
     )
     assert not again.committed and DeltaTable(location).version() == before
 
 
 def test_reingest_and_incremental_embed_merge_in_one_commit_each(  # noqa: PLR0915
-    spark, ingested, corpus: Path, lake_settings: Settings  # noqa: ANN001
+    spark,
+    ingested,
+    corpus: Path,
+    lake_settings: Settings,  # noqa: ANN001
 ) -> None:
     (corpus / "doc1.txt").write_text("document 1 was edited\n")
     (corpus / "doc9.txt").write_text("a new document\n")

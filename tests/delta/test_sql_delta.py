@@ -24,10 +24,16 @@ def delta_table(lake_settings: Settings) -> tuple[str, np.ndarray]:
     rng = np.random.default_rng(11)
     vectors = rng.normal(size=(40, DIM)).astype(np.float32)
     schema = pa.schema([("id", pa.string()), ("grp", pa.string()), ("embedding", pa.list_(pa.float32()))])
-    table = VectorTable.create(name, schema, vectors=[VectorSpec("embedding", dim=DIM)], key="id",
-                               settings=lake_settings, format="delta")
-    table.append({"id": [f"r{i:02d}" for i in range(40)], "grp": ["a" if i % 2 else "b" for i in range(40)],
-                  "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), DIM)})
+    table = VectorTable.create(
+        name, schema, vectors=[VectorSpec("embedding", dim=DIM)], key="id", settings=lake_settings, format="delta"
+    )
+    table.append(
+        {
+            "id": [f"r{i:02d}" for i in range(40)],
+            "grp": ["a" if i % 2 else "b" for i in range(40)],
+            "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), DIM),
+        }
+    )
     return name, vectors
 
 
@@ -36,8 +42,10 @@ def test_top_k_over_a_delta_table(spark, lake_settings: Settings, delta_table, e
     name, vectors = delta_table
     query = np.linspace(-1, 1, DIM).astype(np.float32)
     literal = ", ".join(f"{v:.6f}" for v in query)
-    sql = (f"SELECT id, cosine_similarity(embedding, [{literal}]) AS score FROM lake.{name} "
-           f"WHERE grp = 'a' ORDER BY score DESC, id LIMIT 5")
+    sql = (
+        f"SELECT id, cosine_similarity(embedding, [{literal}]) AS score FROM lake.{name} "
+        f"WHERE grp = 'a' ORDER BY score DESC, id LIMIT 5"
+    )
     session = SqlSession(lake_settings, engine=engine, spark=spark if engine == "spark" else None)
     try:
         result = session.query(sql)

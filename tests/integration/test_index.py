@@ -27,8 +27,9 @@ LANGS = np.array(["en", "fr", "de", "es"])
 @pytest.fixture(scope="module")
 def settings(catalog_service, tmp_path_factory):  # noqa: ANN001, ANN201
     home = tmp_path_factory.mktemp("index-home")
-    return load_settings(home=str(home), catalog={"uri": catalog_service.uri}, warehouse=catalog_service.warehouse,
-                         environ={})
+    return load_settings(
+        home=str(home), catalog={"uri": catalog_service.uri}, warehouse=catalog_service.warehouse, environ={}
+    )
 
 
 def batch(rng: np.random.Generator, start: int, count: int) -> pa.Table:
@@ -36,26 +37,35 @@ def batch(rng: np.random.Generator, start: int, count: int) -> pa.Table:
     centers = rng.normal(size=(8, DIM)).astype(np.float32) * 3
     m = centers[rng.integers(0, 8, count)] + rng.normal(size=(count, DIM)).astype(np.float32)
     ids = np.arange(start, start + count)
-    return pa.table({
-        "key": pa.array([f"k{i:06d}" for i in ids]),
-        "lang": pa.array(LANGS[ids % 4]),
-        "n": pa.array(ids, pa.int64()),
-        "embedding": pa.FixedSizeListArray.from_arrays(pa.array(m.ravel()), type=vector_type(DIM)),
-    })
+    return pa.table(
+        {
+            "key": pa.array([f"k{i:06d}" for i in ids]),
+            "lang": pa.array(LANGS[ids % 4]),
+            "n": pa.array(ids, pa.int64()),
+            "embedding": pa.FixedSizeListArray.from_arrays(pa.array(m.ravel()), type=vector_type(DIM)),
+        }
+    )
 
 
 def new_table(settings, rng, rows=2000, metric="cosine", model=None):  # noqa: ANN001, ANN201
-    schema = pa.schema([("key", pa.string()), ("lang", pa.string()), ("n", pa.int64()),
-                        ("embedding", pa.list_(pa.float32()))])
-    vt = VectorTable.create(f"idx.t{uuid.uuid4().hex[:10]}", schema, key="key", settings=settings,
-                            vectors=[VectorSpec("embedding", dim=DIM, metric=metric, model=model)])
+    schema = pa.schema(
+        [("key", pa.string()), ("lang", pa.string()), ("n", pa.int64()), ("embedding", pa.list_(pa.float32()))]
+    )
+    vt = VectorTable.create(
+        f"idx.t{uuid.uuid4().hex[:10]}",
+        schema,
+        key="key",
+        settings=settings,
+        vectors=[VectorSpec("embedding", dim=DIM, metric=metric, model=model)],
+    )
     vt.append(batch(rng, 0, rows))
     return vt
 
 
 def exact(vt: VectorTable, q: np.ndarray, k: int, snapshot_id: int | None = None, where: str | None = None):  # noqa: ANN201
-    rows = vt.to_arrow(snapshot_id=snapshot_id or vt.snapshot_id, columns=["key", "embedding", "lang", "n"],
-                       row_filter=where)
+    rows = vt.to_arrow(
+        snapshot_id=snapshot_id or vt.snapshot_id, columns=["key", "embedding", "lang", "n"], row_filter=where
+    )
     idx, scores = top_k(to_numpy(rows.column("embedding"), DIM), q, k, vt.spec("embedding").metric)
     return [rows.column("key")[int(i)].as_py() for i in idx], scores
 
@@ -78,13 +88,23 @@ def rewrite(vt: VectorTable, rng: np.random.Generator, keys: list[str], start: i
 def test_interleaved_changes_always_match_exact_search(settings, metric):  # noqa: ANN001
     rng = np.random.default_rng(7)
     vt = new_table(settings, rng, 2000, metric=metric)
-    build(vt, "embedding", index_type="ivf_flat", store=["lang"], settings=settings, num_partitions=8,
-          retention=timedelta(0))
+    build(
+        vt,
+        "embedding",
+        index_type="ivf_flat",
+        store=["lang"],
+        settings=settings,
+        num_partitions=8,
+        retention=timedelta(0),
+    )
     index = open_index(vt, "embedding", settings=settings)
     next_id, tagged, paths = 100_000, {}, set()
     for step in range(14):
-        op = ["append", "delete", "overwrite", "refresh"][step % 4] if step < 4 else rng.choice(
-            ["append", "delete", "overwrite", "refresh"])
+        op = (
+            ["append", "delete", "overwrite", "refresh"][step % 4]
+            if step < 4
+            else rng.choice(["append", "delete", "overwrite", "refresh"])
+        )
         if op == "append":
             vt.append(batch(rng, next_id, int(rng.integers(50, 400))))
             next_id += 1000
@@ -127,8 +147,11 @@ def test_refresh_twice_is_a_noop_and_reads_only_changes(settings):  # noqa: ANN0
     assert again.action == "noop" and again.lance_version == res.lance_version
     st = status(vt, "embedding", settings=settings)
     assert st.up_to_date and st.rows == 1800 and st.rows_outside_ann == 0 and st.table_rows_not_indexed == 0
-    assert st.index_type == "ivf_pq" and st.size_bytes and vt.properties[
-        "lakehouse.index.embedding.snapshot-id"] == str(vt.snapshot_id)
+    assert (
+        st.index_type == "ivf_pq"
+        and st.size_bytes
+        and vt.properties["lakehouse.index.embedding.snapshot-id"] == str(vt.snapshot_id)
+    )
 
 
 def test_filter_matching_at_least_k_rows_returns_k(settings):  # noqa: ANN001
@@ -210,8 +233,10 @@ def test_copy_on_write_rewrites_are_matched_by_key(settings):  # noqa: ANN001
     rows = vt.to_arrow(columns=["key", "lang", "n", "embedding"], row_filter="key in ('k000200', 'k000201')")
     flipped = rows.set_column(1, "lang", pa.array(["zz", "zz"]))
     target = vt.iceberg.schema().as_arrow()
-    vt.iceberg.overwrite(pa.Table.from_arrays([flipped.column(f.name).cast(f.type) for f in target], schema=target),
-                         overwrite_filter=In("key", ["k000200", "k000201"]))
+    vt.iceberg.overwrite(
+        pa.Table.from_arrays([flipped.column(f.name).cast(f.type) for f in target], schema=target),
+        overwrite_filter=In("key", ["k000200", "k000201"]),
+    )
     res = refresh(vt, "embedding", settings=settings)
     assert res.rows_added == 2
     vt.refresh()
@@ -291,12 +316,22 @@ def test_text_query_uses_the_column_model(settings):  # noqa: ANN001
 
     rng = np.random.default_rng(19)
     schema = pa.schema([("key", pa.string()), ("text", pa.string()), ("embedding", pa.list_(pa.float32()))])
-    vt = VectorTable.create(f"idx.t{uuid.uuid4().hex[:10]}", schema, key="key", settings=settings,
-                            vectors=[VectorSpec("embedding", dim=16, model="hash-16")])
+    vt = VectorTable.create(
+        f"idx.t{uuid.uuid4().hex[:10]}",
+        schema,
+        key="key",
+        settings=settings,
+        vectors=[VectorSpec("embedding", dim=16, model="hash-16")],
+    )
     texts = [f"document number {i} about {w}" for i, w in enumerate(rng.choice(["cats", "dogs", "tax"], 300))]
     m = get_model("hash-16").embed(texts)
-    vt.append({"key": [str(i) for i in range(300)], "text": texts,
-               "embedding": pa.FixedSizeListArray.from_arrays(pa.array(m.ravel()), type=vector_type(16))})
+    vt.append(
+        {
+            "key": [str(i) for i in range(300)],
+            "text": texts,
+            "embedding": pa.FixedSizeListArray.from_arrays(pa.array(m.ravel()), type=vector_type(16)),
+        }
+    )
     build(vt, "embedding", settings=settings)
     res = open_index(vt, "embedding", settings=settings).search(texts[42], 1)
     assert res.keys == ["42"]
@@ -318,8 +353,25 @@ def test_cli_build_status_search(settings):  # noqa: ANN001
     info = json.loads(r.output)[0]
     assert info["table_rows_not_indexed"] == 20 and not info["up_to_date"]
     q = rng.normal(size=DIM).astype(np.float32)
-    r = runner.invoke(cli, [*home, "index", "search", vt.identifier, "--vector", json.dumps(q.tolist()), "-k", "5",
-                            "--where", "lang = 'en'", "--explain", "-o", "json"], env=env)
+    r = runner.invoke(
+        cli,
+        [
+            *home,
+            "index",
+            "search",
+            vt.identifier,
+            "--vector",
+            json.dumps(q.tolist()),
+            "-k",
+            "5",
+            "--where",
+            "lang = 'en'",
+            "--explain",
+            "-o",
+            "json",
+        ],
+        env=env,
+    )
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)
     assert out["plan"]["path"] == "index+tail"

@@ -57,7 +57,10 @@ def embed_params() -> EmbedParams:
 
 @pytest.fixture(scope="module")
 def lake(
-    spark, lake_settings: Settings, catalog_service, tmp_path_factory: pytest.TempPathFactory  # noqa: ANN001
+    spark,
+    lake_settings: Settings,
+    catalog_service,
+    tmp_path_factory: pytest.TempPathFactory,  # noqa: ANN001
 ) -> Lake:
     root = tmp_path_factory.mktemp("lineage-jobs")
     corpus = root / "corpus"
@@ -79,8 +82,16 @@ def lake(
         assert result.exit_code == 0, result.output + repr(result.exception)
         return result
 
-    return Lake(settings, catalog_service.uri, demo.run_id, ingested, embedded,
-                {r["key"]: r["text"] for r in docs}, {r["embedding_id"]: r for r in rows}, cli)
+    return Lake(
+        settings,
+        catalog_service.uri,
+        demo.run_id,
+        ingested,
+        embedded,
+        {r["key"]: r["text"] for r in docs},
+        {r["embedding_id"]: r for r in rows},
+        cli,
+    )
 
 
 def sample(lake: Lake, n: int = 12) -> list[dict[str, Any]]:
@@ -162,8 +173,11 @@ def test_impact_lists_exactly_the_embeddings_of_edited_and_deleted_documents(
 
     out = json.loads(lake.cli("impact", DOCS, "--embeddings", EMB, "--output", "json").output)[0]
     assert out["counts"] == result.counts
-    assert out["keys"] == {"deleted": edited["deleted"], "content_changed": edited["content_changed"],
-                           "model_changed": []}
+    assert out["keys"] == {
+        "deleted": edited["deleted"],
+        "content_changed": edited["content_changed"],
+        "model_changed": [],
+    }
     assert sorted(i for s in out["stale"] for i in s["embedding_ids"]) == result.embedding_ids()
     assert out["indexes"] == []  # no ANN index yet
     table = lake.cli("impact", DOCS).output  # --embeddings defaults to <namespace>.embeddings
@@ -180,7 +194,9 @@ def test_trace_after_the_edits_still_returns_the_span_as_embedded(lake: Lake, ed
 
 
 def test_reembedding_clears_impact_and_an_index_over_the_old_snapshot_is_behind(
-    lake: Lake, edited: dict[str, list[str]], spark  # noqa: ANN001
+    lake: Lake,
+    edited: dict[str, list[str]],
+    spark,  # noqa: ANN001
 ) -> None:
     from lakehouse.index import build
 

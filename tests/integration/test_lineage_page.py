@@ -45,8 +45,15 @@ needs_chromium = pytest.mark.skipif(
 class Browser:
     def __init__(self, executable: str, profile: Path) -> None:
         self.command = [
-            executable, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--no-first-run", "--hide-scrollbars", f"--user-data-dir={profile}",
+            executable,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            "--hide-scrollbars",
+            f"--user-data-dir={profile}",
         ]
 
     def _run(self, *args: str) -> str:
@@ -112,7 +119,10 @@ class Page:
 
 @pytest.fixture(scope="module")
 def page(
-    spark, lake_settings: Settings, catalog_service, tmp_path_factory: pytest.TempPathFactory  # noqa: ANN001
+    spark,
+    lake_settings: Settings,
+    catalog_service,
+    tmp_path_factory: pytest.TempPathFactory,  # noqa: ANN001
 ) -> Page:
     root = tmp_path_factory.mktemp("lineage-page")
     corpus = root / "corpus"
@@ -127,11 +137,15 @@ def page(
         run_embed(spark, params, settings, log=lambda _m: None, parent=demo)
     emitter.close()
     out = root / "lineage.html"
-    result = CliRunner().invoke(lineage_group, ["graph", "--out", str(out)],
-                                obj={"settings_factory": lambda **_kw: settings})
+    result = CliRunner().invoke(
+        lineage_group, ["graph", "--out", str(out)], obj={"settings_factory": lambda **_kw: settings}
+    )
     assert result.exit_code == 0, result.output
-    rows = VectorTable.load(EMB, settings=settings).to_arrow(
-        columns=["embedding_id", "source_key", "chunk_start", "chunk_end"]).to_pylist()
+    rows = (
+        VectorTable.load(EMB, settings=settings)
+        .to_arrow(columns=["embedding_id", "source_key", "chunk_start", "chunk_end"])
+        .to_pylist()
+    )
     return Page(settings, out, catalog_service.uri, rows)
 
 

@@ -249,6 +249,8 @@ def test_embed_run_events_carry_snapshots_statistics_and_column_lineage(world: W
     lineage = output["facets"]["columnLineage"]["fields"]
     assert lineage["embedding"]["inputFields"][0]["field"] == "text"
     assert lineage["source_key"]["inputFields"][0]["field"] == "key"
-    assert world.emb.identifier in [e["outputs"][0]["name"] for e in load_jsonl(
-        world.settings.lineage_path
-    ).events_for_dataset(world.emb.identifier) if e["outputs"]]
+    assert world.emb.identifier in [
+        e["outputs"][0]["name"]
+        for e in load_jsonl(world.settings.lineage_path).events_for_dataset(world.emb.identifier)
+        if e["outputs"]
+    ]

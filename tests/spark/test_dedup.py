@@ -29,24 +29,38 @@ pytestmark = [pytest.mark.spark, pytest.mark.integration]
 
 # (original, paraphrase): the paraphrase keeps the meaning with different words
 PARAPHRASES = [
-    ("The train to Berlin was cancelled because of the storm.",
-     "Because of the storm, the Berlin train was cancelled."),
-    ("Please restart your computer after installing the update.",
-     "After the update is installed, please restart your computer."),
+    (
+        "The train to Berlin was cancelled because of the storm.",
+        "Because of the storm, the Berlin train was cancelled.",
+    ),
+    (
+        "Please restart your computer after installing the update.",
+        "After the update is installed, please restart your computer.",
+    ),
     ("The museum is closed on Mondays.", "On Mondays the museum is closed."),
-    ("She bought three apples and a loaf of bread at the market.",
-     "At the market she bought a loaf of bread and three apples."),
+    (
+        "She bought three apples and a loaf of bread at the market.",
+        "At the market she bought a loaf of bread and three apples.",
+    ),
     ("The meeting has been moved to Thursday afternoon.", "The meeting was moved to Thursday afternoon."),
-    ("Our refund policy allows returns within thirty days of purchase.",
-     "Our refund policy allows returns within 30 days of purchase."),
+    (
+        "Our refund policy allows returns within thirty days of purchase.",
+        "Our refund policy allows returns within 30 days of purchase.",
+    ),
     ("The cat is sleeping on the warm windowsill.", "The cat sleeps on the warm windowsill."),
     ("How do I reset my password?", "How can I reset my password?"),
-    ("The river flooded the village after a week of heavy rain.",
-     "After a week of heavy rain, the river flooded the village."),
-    ("Doctors recommend drinking plenty of water every day.",
-     "Doctors recommend that you drink plenty of water each day."),
-    ("The library will extend its opening hours during exam season.",
-     "During exam season the library will extend its opening hours."),
+    (
+        "The river flooded the village after a week of heavy rain.",
+        "After a week of heavy rain, the river flooded the village.",
+    ),
+    (
+        "Doctors recommend drinking plenty of water every day.",
+        "Doctors recommend that you drink plenty of water each day.",
+    ),
+    (
+        "The library will extend its opening hours during exam season.",
+        "During exam season the library will extend its opening hours.",
+    ),
     ("He forgot his umbrella at the office yesterday.", "Yesterday he forgot his umbrella at the office."),
 ]
 # exact copies of these (same text, so the same content hash)
@@ -99,11 +113,20 @@ def quiet(_message: str) -> None:
 def embed_corpus(spark, settings: Settings, ns: str, model: str) -> str:  # noqa: ANN001
     """The corpus in ``<ns>.documents``, embedded with ``model`` into ``<ns>.embeddings`` (one chunk per sentence)."""
     texts, _, _ = corpus()
-    docs = VectorTable.create(f"{ns}.documents", pa.schema([("key", pa.string()), ("text", pa.string())]),
-                              vectors=[], key="key", settings=settings)
+    docs = VectorTable.create(
+        f"{ns}.documents",
+        pa.schema([("key", pa.string()), ("text", pa.string())]),
+        vectors=[],
+        key="key",
+        settings=settings,
+    )
     docs.append(pa.table({"key": list(texts), "text": list(texts.values())}))
-    run_embed(spark, EmbedParams(source=f"{ns}.documents", output=f"{ns}.embeddings", model=model,
-                                 chunk_size=400, chunk_overlap=40), settings, log=quiet)
+    run_embed(
+        spark,
+        EmbedParams(source=f"{ns}.documents", output=f"{ns}.embeddings", model=model, chunk_size=400, chunk_overlap=40),
+        settings,
+        log=quiet,
+    )
     return f"{ns}.embeddings"
 
 
@@ -140,8 +163,13 @@ def test_equal_hashes_are_exact_duplicates_and_null_hashes_never_match() -> None
     codes = hash_codes(pa.array(["h1", None, "h1", None]))
     table, pairs, dropped = duplicates_in(pa.array(["a", "b", "c", "d"]), m, threshold=0.95, codes=codes)
     assert table.to_pylist()[0] | {"cluster_id": None} == {
-        "cluster_id": None, "kept_key": "a", "dropped_keys": ["c"], "size": 2, "kind": "exact",
-        "max_similarity": 0.0, "min_similarity": 0.0,
+        "cluster_id": None,
+        "kept_key": "a",
+        "dropped_keys": ["c"],
+        "size": 2,
+        "kind": "exact",
+        "max_similarity": 0.0,
+        "min_similarity": 0.0,
     }, "a shared content hash is a duplicate even when the vectors disagree"
     assert dropped.tolist() == [2] and bool(pairs.exact.all())
 
@@ -188,8 +216,11 @@ def test_exact_copies_found_and_removed_hashing_model(spark, lake_settings: Sett
         {k: v for k, v in c.items() if k != "run_id"} for c in clusters
     ]
 
-    cli = CliRunner().invoke(dedup, [embeddings, "--threshold", "0.99", "--output", "dedup_hash.cli_result",
-                                     "--format", "json"], obj={"settings_factory": lambda **_kw: lake_settings})
+    cli = CliRunner().invoke(
+        dedup,
+        [embeddings, "--threshold", "0.99", "--output", "dedup_hash.cli_result", "--format", "json"],
+        obj={"settings_factory": lambda **_kw: lake_settings},
+    )
     assert cli.exit_code == 0, cli.output
     [row] = json.loads(cli.output)
     assert (row["result_table"], row["rows_removed"]) == ("dedup_hash.cli_result", result.rows_removed)
@@ -209,8 +240,9 @@ def test_near_duplicates_through_an_ann_index(spark, lake_settings: Settings) ->
         planted.add((f"r{i:04d}", f"r{560 + j:04d}"))
     fsl = pa.FixedSizeListArray.from_arrays(pa.array(m.ravel()), 32)
     schema = pa.schema([("key", pa.string()), ("embedding", fsl.type)])
-    table = VectorTable.create("dedup_ann.vectors", schema, vectors=[VectorSpec("embedding", dim=32)], key="key",
-                               settings=lake_settings)
+    table = VectorTable.create(
+        "dedup_ann.vectors", schema, vectors=[VectorSpec("embedding", dim=32)], key="key", settings=lake_settings
+    )
     table.append(pa.table({"key": [f"r{i:04d}" for i in range(600)], "embedding": fsl}))
     build(table, "embedding", index_type="ivf_pq", settings=lake_settings, num_partitions=8)
 

@@ -21,7 +21,9 @@ SCHEMA = pa.schema([("key", pa.string()), ("text", pa.string())])
 
 
 def _params(**kw: object) -> EmbedParams:
-    return EmbedParams(**{"source": DOCS, "output": OUT, "model": "hash-16", "chunk_size": 400, "chunk_overlap": 40, **kw})
+    return EmbedParams(
+        **{"source": DOCS, "output": OUT, "model": "hash-16", "chunk_size": 400, "chunk_overlap": 40, **kw}
+    )
 
 
 def _rows(settings: Settings) -> dict[str, dict]:
@@ -32,7 +34,11 @@ def _rows(settings: Settings) -> dict[str, dict]:
 def docs(lake_settings: Settings) -> VectorTable:
     table = VectorTable.create(DOCS, SCHEMA, vectors=[], key="key", settings=lake_settings)
     # short texts: one chunk per document, so document counts are chunk counts
-    table.append(pa.table({"key": [f"d{i}" for i in range(10)], "text": [f"document {i} about topic {i % 3}" for i in range(10)]}))
+    table.append(
+        pa.table(
+            {"key": [f"d{i}" for i in range(10)], "text": [f"document {i} about topic {i % 3}" for i in range(10)]}
+        )
+    )
     return table
 
 
@@ -42,14 +48,20 @@ def test_first_run_embeds_everything(spark, docs: VectorTable, lake_settings: Se
     assert result.chunks == 10 and set(_rows(lake_settings)) == {f"d{i}" for i in range(10)}
 
 
-def test_only_changed_rows_are_embedded_and_deleted_rows_removed(spark, docs: VectorTable, lake_settings: Settings) -> None:  # noqa: ANN001
+def test_only_changed_rows_are_embedded_and_deleted_rows_removed(
+    spark, docs: VectorTable, lake_settings: Settings
+) -> None:  # noqa: ANN001
     before = _rows(lake_settings)
     docs.refresh()
     edited = ["d1", "d2", "d3"]
     with docs.iceberg.transaction() as tx:
         tx.delete(In("key", [*edited, "d9"]))
-        tx.append(pa.table({"key": [*edited, "d10"], "text": [f"{k} was edited" for k in edited] + ["a new document"]},
-                           schema=SCHEMA))
+        tx.append(
+            pa.table(
+                {"key": [*edited, "d10"], "text": [f"{k} was edited" for k in edited] + ["a new document"]},
+                schema=SCHEMA,
+            )
+        )
 
     snapshot = VectorTable.load(OUT, settings=lake_settings).snapshot_id
     dry = run_embed(spark, _params(plan_only=True), lake_settings, log=lambda _m: None)

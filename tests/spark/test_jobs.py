@@ -45,7 +45,14 @@ def test_ingest_writes_documents_and_reports_skipped_files(ingested, lake_settin
     assert {s.path for s in ingested.skipped} == {"notes/binary.txt", "notes/empty.rst"}
     table = VectorTable.load(DOCS, settings=lake_settings)
     assert table.iceberg.schema().column_names == [
-        "key", "path", "title", "text", "mime", "bytes", "content_sha256", "ingested_at",
+        "key",
+        "path",
+        "title",
+        "text",
+        "mime",
+        "bytes",
+        "content_sha256",
+        "ingested_at",
     ]
     rows = {r["path"]: r for r in table.to_arrow().to_pylist()}
     assert {r["mime"] for r in rows.values()} >= {"text/plain", "text/html", "text/markdown"}

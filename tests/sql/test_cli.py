@@ -15,8 +15,9 @@ pytestmark = pytest.mark.integration
 @pytest.fixture()
 def invoke(lake_settings, sql_tables, monkeypatch):  # noqa: ANN001, ANN201
     def run(*args: str, input: str | None = None):  # noqa: A002, ANN202
-        return CliRunner().invoke(cli, list(args), obj={"settings_factory": lambda **kw: lake_settings}, input=input,
-                                  catch_exceptions=False)
+        return CliRunner().invoke(
+            cli, list(args), obj={"settings_factory": lambda **kw: lake_settings}, input=input, catch_exceptions=False
+        )
 
     import lakehouse.cli.main as main
 
@@ -24,8 +25,10 @@ def invoke(lake_settings, sql_tables, monkeypatch):  # noqa: ANN001, ANN201
     return run
 
 
-SQL = ("SELECT embedding_id, cosine_similarity(embedding, embed('retry a commit')) AS score "
-       "FROM lake.sqlt.embeddings ORDER BY score DESC LIMIT 3")
+SQL = (
+    "SELECT embedding_id, cosine_similarity(embedding, embed('retry a commit')) AS score "
+    "FROM lake.sqlt.embeddings ORDER BY score DESC LIMIT 3"
+)
 
 
 def test_query_as_the_first_argument_prints_json(invoke) -> None:  # noqa: ANN001

@@ -64,13 +64,19 @@ def test_example_2_vector_search_with_filter(duck, sql_tables) -> None:  # noqa:
     assert "score" in result.column_names and "chunk_text" in result.column_names
 
 
-@pytest.mark.parametrize("metric_sql", [
-    "cosine_similarity(embedding, embed('merge schema')) DESC",
-    "cosine_distance(embedding, embed('merge schema')) ASC",
-    "-cosine_distance(embedding, embed('merge schema')) DESC",
-])
+@pytest.mark.parametrize(
+    "metric_sql",
+    [
+        "cosine_similarity(embedding, embed('merge schema')) DESC",
+        "cosine_distance(embedding, embed('merge schema')) ASC",
+        "-cosine_distance(embedding, embed('merge schema')) DESC",
+    ],
+)
 def test_ann_rewrite_equals_exact_for_each_direction_form(duck, metric_sql: str) -> None:  # noqa: ANN001
-    sql = f"SELECT embedding_id, chunk_index FROM lake.sqlt.embeddings WHERE chunk_index < 4 ORDER BY {metric_sql} LIMIT 7"
+    sql = (
+        "SELECT embedding_id, chunk_index FROM lake.sqlt.embeddings "
+        f"WHERE chunk_index < 4 ORDER BY {metric_sql} LIMIT 7"
+    )
     ann = duck.query(sql)
     assert duck.last["path"] == "ann", duck.last["reason"]
     assert duck.last["candidates"] == 7
@@ -81,37 +87,59 @@ def test_ann_rewrite_equals_exact_for_each_direction_form(duck, metric_sql: str)
 FALLBACKS = {
     "ASC on a similarity asks for the farthest rows": (
         "SELECT embedding_id FROM lake.sqlt.embeddings ORDER BY cosine_similarity(embedding, embed('x')) ASC LIMIT 3",
-        "farthest rows first"),
-    "no LIMIT": ("SELECT embedding_id FROM lake.sqlt.embeddings ORDER BY cosine_similarity(embedding, embed('x')) DESC",
-                 "has no LIMIT"),
+        "farthest rows first",
+    ),
+    "no LIMIT": (
+        "SELECT embedding_id FROM lake.sqlt.embeddings ORDER BY cosine_similarity(embedding, embed('x')) DESC",
+        "has no LIMIT",
+    ),
     "metric differs from the index": (
         "SELECT embedding_id FROM lake.sqlt.embeddings ORDER BY l2_distance(embedding, embed('x')) LIMIT 3",
-        "ranks by cosine"),
+        "ranks by cosine",
+    ),
     "l2 index, cosine query": (
         "SELECT embedding_id FROM lake.sqlt.l2t ORDER BY cosine_similarity(embedding, embed('x')) DESC LIMIT 3",
-        "ranks by l2"),
-    "no index": ("SELECT embedding_id FROM lake.sqlt.plain ORDER BY cosine_similarity(embedding, embed('x')) DESC LIMIT 3",
-                 "no usable index"),
+        "ranks by l2",
+    ),
+    "no index": (
+        "SELECT embedding_id FROM lake.sqlt.plain ORDER BY cosine_similarity(embedding, embed('x')) DESC LIMIT 3",
+        "no usable index",
+    ),
     "filter on a column the index does not store": (
         "SELECT embedding_id FROM lake.sqlt.embeddings WHERE chunk_start > 100 "
-        "ORDER BY cosine_similarity(embedding, embed('x')) DESC LIMIT 3", "does not store"),
+        "ORDER BY cosine_similarity(embedding, embed('x')) DESC LIMIT 3",
+        "does not store",
+    ),
     "filter the index cannot evaluate": (
         "SELECT embedding_id FROM lake.sqlt.embeddings WHERE length(chunk_text) > 3 "
-        "ORDER BY cosine_similarity(embedding, embed('x')) DESC LIMIT 3", "cannot prefilter"),
-    "aggregation": ("SELECT chunk_index, max(cosine_similarity(embedding, embed('x'))) AS m FROM lake.sqlt.embeddings "
-                    "GROUP BY chunk_index ORDER BY m DESC LIMIT 3", None),
+        "ORDER BY cosine_similarity(embedding, embed('x')) DESC LIMIT 3",
+        "cannot prefilter",
+    ),
+    "aggregation": (
+        "SELECT chunk_index, max(cosine_similarity(embedding, embed('x'))) AS m FROM lake.sqlt.embeddings "
+        "GROUP BY chunk_index ORDER BY m DESC LIMIT 3",
+        None,
+    ),
     "group by on the top-k select": (
         "SELECT source_key FROM lake.sqlt.embeddings GROUP BY source_key, embedding "
-        "ORDER BY cosine_similarity(embedding, embed('x')) DESC LIMIT 3", "GROUP"),
+        "ORDER BY cosine_similarity(embedding, embed('x')) DESC LIMIT 3",
+        "GROUP",
+    ),
     "two columns, no constant": (
         "SELECT a.embedding_id FROM lake.sqlt.embeddings a JOIN lake.sqlt.plain b ON a.embedding_id = b.embedding_id "
-        "ORDER BY cosine_similarity(a.embedding, b.embedding) DESC LIMIT 3", "constant vector"),
+        "ORDER BY cosine_similarity(a.embedding, b.embedding) DESC LIMIT 3",
+        "constant vector",
+    ),
     "left join with a filter on the other table": (
         "SELECT e.embedding_id FROM lake.sqlt.embeddings e LEFT JOIN lake.sqlt.documents d ON d.key = e.source_key "
-        "WHERE d.mime = 'text/html' ORDER BY cosine_similarity(e.embedding, embed('x')) DESC LIMIT 3", "drop rows"),
+        "WHERE d.mime = 'text/html' ORDER BY cosine_similarity(e.embedding, embed('x')) DESC LIMIT 3",
+        "drop rows",
+    ),
     "join not on the other table's key": (
         "SELECT e.embedding_id FROM lake.sqlt.embeddings e JOIN lake.sqlt.documents d ON d.title = e.source_key "
-        "ORDER BY cosine_similarity(e.embedding, embed('x')) DESC LIMIT 3", "not on its key column"),
+        "ORDER BY cosine_similarity(e.embedding, embed('x')) DESC LIMIT 3",
+        "not on its key column",
+    ),
 }
 
 
@@ -129,8 +157,10 @@ def test_explain_names_the_path_the_snapshot_and_why(duck, sql_tables) -> None: 
     snap = sql_tables["embeddings"].snapshot_id
     assert f"path: ANN index on sqlt.embeddings.embedding at snapshot {snap}" in text
     assert "prefilter (chunk_index = 0)" in text and "embed('snapshot isolation') -> hash-16 (16-d)" in text
-    exact = duck.explain("EXPLAIN SELECT embedding_id FROM lake.sqlt.embeddings "
-                         "ORDER BY cosine_similarity(embedding, embed('x')) ASC LIMIT 3")
+    exact = duck.explain(
+        "EXPLAIN SELECT embedding_id FROM lake.sqlt.embeddings "
+        "ORDER BY cosine_similarity(embedding, embed('x')) ASC LIMIT 3"
+    )
     assert "path: exact scan" in exact and "farthest rows first" in exact
     table = duck.query("EXPLAIN " + EXAMPLE_2)
     assert table.column_names == ["plan"] and table.column("plan")[1].as_py().startswith("path: ANN index")
@@ -138,8 +168,10 @@ def test_explain_names_the_path_the_snapshot_and_why(duck, sql_tables) -> None: 
 
 def test_vectors_are_fixed_size_floats_and_literal_vectors_work(duck) -> None:  # noqa: ANN001
     q = ", ".join(["0.25"] * 16)
-    result = duck.query(f"SELECT embedding_id, embedding, inner_product(embedding, [{q}]) AS ip, "
-                        f"l2_distance(embedding, [{q}]) AS d FROM lake.sqlt.embeddings ORDER BY embedding_id LIMIT 2")
+    result = duck.query(
+        f"SELECT embedding_id, embedding, inner_product(embedding, [{q}]) AS ip, "
+        f"l2_distance(embedding, [{q}]) AS d FROM lake.sqlt.embeddings ORDER BY embedding_id LIMIT 2"
+    )
     vtype = result.schema.field("embedding").type
     assert pa.types.is_fixed_size_list(vtype) and vtype.list_size == 16 and vtype.value_type == pa.float32()
     v = np.array(result.column("embedding")[0].as_py(), dtype=np.float32)
@@ -170,10 +202,21 @@ def test_a_new_snapshot_is_answered_like_the_table(duck, lake_settings) -> None:
 
     t = VectorTable.load("sqlt.embeddings", settings=lake_settings)
     v = get_model("hash-16").embed(["brand new words entirely"])[0]
-    t.append(pa.table({"embedding_id": ["new0"], "source_key": ["d00"], "chunk_index": pa.array([0], pa.int32()),
-                       "chunk_start": pa.array([0], pa.int32()), "chunk_text": ["brand new words entirely"],
-                       "embedding": pa.FixedSizeListArray.from_arrays(pa.array(v), 16)}))
-    sql = ("SELECT embedding_id FROM lake.sqlt.embeddings "
-           "ORDER BY cosine_similarity(embedding, embed('brand new words entirely')) DESC LIMIT 1")
+    t.append(
+        pa.table(
+            {
+                "embedding_id": ["new0"],
+                "source_key": ["d00"],
+                "chunk_index": pa.array([0], pa.int32()),
+                "chunk_start": pa.array([0], pa.int32()),
+                "chunk_text": ["brand new words entirely"],
+                "embedding": pa.FixedSizeListArray.from_arrays(pa.array(v), 16),
+            }
+        )
+    )
+    sql = (
+        "SELECT embedding_id FROM lake.sqlt.embeddings "
+        "ORDER BY cosine_similarity(embedding, embed('brand new words entirely')) DESC LIMIT 1"
+    )
     assert duck.query(sql).column(0).to_pylist() == ["new0"]
     assert duck.last["path"] == "ann" and duck.last["snapshot_id"] == t.snapshot_id

@@ -33,8 +33,12 @@ def test_writes_and_setup_statements_are_refused(sql: str) -> None:
 
 
 def test_queries_pass() -> None:
-    for sql in ("SELECT 1", "WITH x AS (SELECT 1 AS a) SELECT a FROM x;", "SELECT 1 UNION ALL SELECT 2",
-                "EXPLAIN SELECT 1"):
+    for sql in (
+        "SELECT 1",
+        "WITH x AS (SELECT 1 AS a) SELECT a FROM x;",
+        "SELECT 1 UNION ALL SELECT 2",
+        "EXPLAIN SELECT 1",
+    ):
         parse_sql(sql)
 
 
