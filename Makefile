@@ -17,8 +17,8 @@ test: setup  ## set up, then run the whole test suite
 test-fast: setup  ## unit tests only (no JVM, no services)
 	$(BIN)/python -m pytest tests/unit
 
-bench: setup  ## benchmarks; results go to BENCHMARKS.md
-	$(BIN)/python -m tests.benchmarks
+bench: setup  ## benchmarks (all, or BENCH="index --rows 200000"); each appends its section to BENCHMARKS.md
+	$(BIN)/python -m tests.benchmarks $(BENCH)
 
 lint: setup
 	$(BIN)/python -m ruff check lakehouse catalog jobs tests
