@@ -83,6 +83,11 @@ def build_spark(
 
     from lakehouse.table.catalog import ensure_catalog
 
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        # one session per process: a job run inside another (the demo runs ingest, then embed) shares it, and its
+        # static settings could not change anyway once the JVM runs
+        return active
     settings = settings or load_settings()
     check_java()
     uri = catalog_uri or ensure_catalog(settings)
