@@ -10,7 +10,7 @@ table at S. A filter that leaves few rows is answered exactly over those rows (c
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,10 +20,11 @@ from lakehouse.config import Settings
 from lakehouse.errors import ModelError, VectorIndexError, VectorValidationError
 from lakehouse.index.build import IndexParams, vector_index
 from lakehouse.index.filters import Filter, parse_filter
+from lakehouse.index.results import SearchPlan, SearchResult, ranked, to_score
 from lakehouse.index.snapshots import FileSet, diff, file_set, read_files
 from lakehouse.index.store import FILE_COLUMN, SCORE_COLUMN, IndexMeta, IndexStore
 from lakehouse.table import VectorTable
-from lakehouse.vector import VectorSpec, to_numpy, top_k
+from lakehouse.vector import VectorSpec, to_numpy
 
 if TYPE_CHECKING:
     import lance
@@ -34,66 +35,6 @@ if TYPE_CHECKING:
 # over every partition; 2,000 of 200k took 114 ms exact vs 13 ms prefiltered IVF_PQ (recall 0.995). BENCHMARKS.md.
 EXACT_FILTER_ROWS = 1_000
 SELECTIVE_SHARE = 0.05  # filters matching less than this share of rows probe every IVF_HNSW_SQ partition
-
-
-@dataclass(frozen=True)
-class SearchPlan:
-    """How a search was answered, and why (``explain``)."""
-
-    path: str  # index | index+tail | exact-filtered | exact
-    reason: str
-    snapshot_id: int | None
-    indexed_snapshot: int | None = None
-    lance_version: int | None = None
-    index_type: str | None = None
-    excluded_files: int = 0
-    tail_files: int = 0
-    tail_rows: int = 0
-    filter: str | None = None
-    filter_rows: int | None = None
-    params: dict[str, Any] = field(default_factory=dict)
-    notes: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    """The k best rows (key, ``score`` higher-is-better, stored columns), best first, and the plan that found them."""
-
-    table: pa.Table
-    plan: SearchPlan
-    key: str
-
-    @property
-    def keys(self) -> list[Any]:
-        return self.table.column(self.key).to_pylist()
-
-    @property
-    def scores(self) -> np.ndarray:
-        return self.table.column(SCORE_COLUMN).to_numpy()
-
-    def to_pylist(self) -> list[dict[str, Any]]:
-        return self.table.to_pylist()
-
-    def __len__(self) -> int:
-        return self.table.num_rows
-
-
-def _to_score(distance: np.ndarray, metric: str) -> np.ndarray:
-    # Lance distances: cosine -> 1 - cos, dot -> 1 - dot, l2 -> squared L2; lakehouse scores are higher-is-better
-    if metric == "l2":
-        return -np.sqrt(np.maximum(distance, 0.0))
-    return 1.0 - distance
-
-
-def _ranked(
-    rows: pa.Table, matrix: np.ndarray, query: np.ndarray, k: int, metric: str, keep: Sequence[str]
-) -> pa.Table:
-    idx, scores = top_k(matrix, query, k, metric)  # type: ignore[arg-type]
-    out = rows.select(list(keep)).take(pa.array(idx, pa.int64()))
-    return out.append_column(SCORE_COLUMN, pa.array(scores.astype(np.float64)))
 
 
 class VectorIndex:
@@ -308,7 +249,7 @@ class VectorIndex:
         cols = list(dict.fromkeys([meta.key, self.column, *meta.store, *(flt.columns if flt else ())]))
         rows = self.table.to_arrow(snapshot_id=snapshot_id, columns=cols, row_filter=flt.sql if flt else None)
         keep = [meta.key, *meta.store]
-        out = _ranked(rows, to_numpy(rows.column(self.column), self.spec.dim), q, k, self.spec.metric, keep)
+        out = ranked(rows, to_numpy(rows.column(self.column), self.spec.dim), q, k, self.spec.metric, keep)
         return SearchResult(out, replace(plan, path="exact", filter_rows=rows.num_rows if flt else None), meta.key)
 
     def _indexed(
@@ -357,7 +298,7 @@ class VectorIndex:
         if tail is not None and tail.num_rows:
             rows = flt.apply(tail, self.table.iceberg.schema()) if flt else tail
             if rows.num_rows:
-                extra = _ranked(rows, to_numpy(rows.column(self.column), self.spec.dim), q, k, self.spec.metric, keep)
+                extra = ranked(rows, to_numpy(rows.column(self.column), self.spec.dim), q, k, self.spec.metric, keep)
                 found = pa.concat_tables([found, extra.cast(found.schema)])
         order = np.argsort(-found.column(SCORE_COLUMN).to_numpy(), kind="stable")[:k]
         found = found.take(pa.array(order, pa.int64()))
@@ -394,12 +335,12 @@ class VectorIndex:
             prefilter=True,
             disable_scoring_autoprojection=True,
         )
-        scores = _to_score(res.column("_distance").to_numpy(), metric)
+        scores = to_score(res.column("_distance").to_numpy(), metric)
         return res.select(keep).append_column(SCORE_COLUMN, pa.array(scores.astype(np.float64)))
 
     def _exact_lance(self, ds: lance.LanceDataset, q: np.ndarray, k: int, sql: str | None, keep: list[str]) -> pa.Table:
         rows = ds.to_table(columns=[*keep, self.column], filter=sql)
-        return _ranked(rows, to_numpy(rows.column(self.column), self.spec.dim), q, k, self.spec.metric, keep)
+        return ranked(rows, to_numpy(rows.column(self.column), self.spec.dim), q, k, self.spec.metric, keep)
 
 
 def open_index(table: VectorTable | str, column: str, *, settings: Settings | None = None) -> VectorIndex:
@@ -434,7 +375,7 @@ def _exact_without_index(
     snapshot_id = index._snapshot(as_of)
     key = vt.key_column or vt.iceberg.schema().fields[0].name
     rows = vt.to_arrow(snapshot_id=snapshot_id, row_filter=where)
-    out = _ranked(rows, to_numpy(rows.column(column), index.spec.dim), q, k, index.spec.metric, [key])
+    out = ranked(rows, to_numpy(rows.column(column), index.spec.dim), q, k, index.spec.metric, [key])
     plan = SearchPlan(
         "exact",
         f"no index on {vt.identifier}.{column}: exact search over the table "
