@@ -29,11 +29,11 @@ if TYPE_CHECKING:
     from lakehouse.lineage.store import LineageStore
     from lakehouse.table import VectorTable
 
-__all__ = ["REASONS", "Impact", "RunInfo", "StaleRow", "Trace", "impact", "trace"]
+__all__ = ["LINEAGE_COLUMNS", "REASONS", "Impact", "RunInfo", "StaleRow", "Trace", "impact", "trace"]
 
 Reason = Literal["deleted", "content_changed", "model_changed"]
 REASONS: tuple[Reason, ...] = ("deleted", "content_changed", "model_changed")
-_LINEAGE_COLUMNS = (
+LINEAGE_COLUMNS = (
     "embedding_id",
     "source_table",
     "source_key",
@@ -229,14 +229,14 @@ def trace(
     from lakehouse.table import VectorTable
 
     present = set(embeddings_table.iceberg.schema().column_names)
-    missing = [c for c in _LINEAGE_COLUMNS if c not in present]
+    missing = [c for c in LINEAGE_COLUMNS if c not in present]
     if missing:
         raise LineageError(
             f"{embeddings_table.identifier} is not an embeddings table: no column(s) {', '.join(missing)}",
             hint="trace works on tables written by the embed job",
         )
     scan = embeddings_table.iceberg.scan(
-        row_filter=EqualTo("embedding_id", embedding_id), selected_fields=_LINEAGE_COLUMNS
+        row_filter=EqualTo("embedding_id", embedding_id), selected_fields=LINEAGE_COLUMNS
     )
     rows = scan.to_arrow().to_pylist()
     if not rows:
@@ -320,7 +320,7 @@ def impact(
     column = _text_column(embeddings_table, name, text_column, vector_column)
     current = _read_source(source, source.key_column or "key", column, snapshot_id=source.snapshot_id)
 
-    rows = embeddings_table.iceberg.scan(selected_fields=_LINEAGE_COLUMNS).to_arrow()
+    rows = embeddings_table.iceberg.scan(selected_fields=LINEAGE_COLUMNS).to_arrow()
     rows = rows.filter(pc.equal(rows.column("source_table"), name)).to_pylist()
     by_key: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:

@@ -2,8 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+import numpy as np
+import pyarrow as pa
+
 from lakehouse.errors import VectorSpecError
-from lakehouse.vector import KEY_COLUMN_PROPERTY, VectorSpec, specs_from_properties
+from lakehouse.vector import KEY_COLUMN_PROPERTY, VectorSpec, specs_from_properties, to_fixed_size_list, to_numpy
+
+
+def as_vector_arrays(table: pa.Table, specs: Mapping[str, VectorSpec]) -> pa.Table:
+    """``table`` with each vector column (stored as ``list<float>``) as ``fixed_size_list<float32, dim>``."""
+    for name, spec in specs.items():
+        if name in table.column_names:
+            fsl = to_fixed_size_list(table.column(name), spec.dim, column=name)
+            idx = table.schema.get_field_index(name)
+            table = table.set_column(idx, pa.field(name, fsl.type, nullable=False), fsl)
+    return table
 
 
 class VectorColumns:
@@ -37,3 +52,12 @@ class VectorColumns:
     @property
     def key_column(self) -> str | None:
         return self.properties.get(KEY_COLUMN_PROPERTY)
+
+    def vectors(self, column: str | None = None, *, snapshot_id: int | None = None) -> tuple[pa.Array, np.ndarray]:
+        """The key column and a ``(n, dim)`` float32 numpy view of one vector column (a Delta version is its
+        snapshot id)."""
+        spec = self.spec(column)
+        key = self.key_column
+        table = self.to_arrow(snapshot_id=snapshot_id, columns=[spec.column] + ([key] if key else []))  # type: ignore[attr-defined]
+        keys = table.column(key).combine_chunks() if key else pa.array(np.arange(table.num_rows))
+        return keys, to_numpy(table.column(spec.column), spec.dim)

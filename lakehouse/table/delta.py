@@ -23,7 +23,7 @@ from lakehouse.errors import (
     UnsupportedDeltaFeatureError,
     VectorSpecError,
 )
-from lakehouse.table.base import VectorColumns
+from lakehouse.table.base import VectorColumns, as_vector_arrays
 from lakehouse.table.catalog import split_identifier
 from lakehouse.table.formats import delta_location
 from lakehouse.vector import (
@@ -32,8 +32,6 @@ from lakehouse.vector import (
     check_table,
     specs_from_properties,
     storage_type,
-    to_fixed_size_list,
-    to_numpy,
     to_storage_list,
 )
 
@@ -311,21 +309,13 @@ class DeltaVectorTable(VectorColumns):
             )
         else:
             table = dt.to_pyarrow_table(columns=list(columns) if columns else None)
-        for name, spec in specs_from_properties(dt.metadata().configuration).items():
-            if name in table.column_names:
-                fsl = to_fixed_size_list(table.column(name), spec.dim, column=name)
-                idx = table.schema.get_field_index(name)
-                table = table.set_column(idx, pa.field(name, fsl.type, nullable=False), fsl)
-        return table
+        return as_vector_arrays(table, specs_from_properties(dt.metadata().configuration))
 
-    def vectors(self, column: str | None = None, *, version: int | None = None) -> tuple[pa.Array, np.ndarray]:
-        """The key column and a ``(n, dim)`` float32 numpy view of one vector column."""
-        spec = self.spec(column)
-        key = self.key_column
-        cols = [spec.column] + ([key] if key else [])
-        table = self.to_arrow(version=version, columns=cols)
-        keys = table.column(key).combine_chunks() if key else pa.array(np.arange(table.num_rows))
-        return keys, to_numpy(table.column(spec.column), spec.dim)
+    def vectors(
+        self, column: str | None = None, *, version: int | None = None, snapshot_id: int | None = None
+    ) -> tuple[pa.Array, np.ndarray]:
+        """The key column and a numpy view of one vector column at ``version`` (alias ``snapshot_id``)."""
+        return super().vectors(column, snapshot_id=version if version is not None else snapshot_id)
 
     def count(self, *, version: int | None = None, snapshot_id: int | None = None) -> int:
         """Row count from the snapshot's file statistics (files without ``numRecords`` are read)."""

@@ -9,20 +9,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pyarrow as pa
 
 from lakehouse.config import Settings, TableFormat, load_settings
 from lakehouse.errors import TableNotFoundError, VectorSpecError
-from lakehouse.table.base import VectorColumns
+from lakehouse.table.base import VectorColumns, as_vector_arrays
 from lakehouse.table.catalog import load_catalog, split_identifier
 from lakehouse.vector import (
     KEY_COLUMN_PROPERTY,
     VectorSpec,
     check_table,
     storage_type,
-    to_fixed_size_list,
-    to_numpy,
     to_storage_list,
 )
 
@@ -213,22 +210,7 @@ class VectorTable(VectorColumns):
             selected_fields=tuple(columns) if columns else ("*",),
             **({"row_filter": row_filter} if row_filter else {}),
         )
-        table = scan.to_arrow()
-        for name, spec in self.specs.items():
-            if name in table.column_names:
-                fsl = to_fixed_size_list(table.column(name), spec.dim, column=name)
-                idx = table.schema.get_field_index(name)
-                table = table.set_column(idx, pa.field(name, fsl.type, nullable=False), fsl)
-        return table
-
-    def vectors(self, column: str | None = None, *, snapshot_id: int | None = None) -> tuple[pa.Array, np.ndarray]:
-        """The key column and a ``(n, dim)`` float32 numpy view of one vector column."""
-        spec = self.spec(column)
-        key = self.key_column
-        cols = [spec.column] + ([key] if key else [])
-        table = self.to_arrow(snapshot_id=snapshot_id, columns=cols)
-        keys = table.column(key).combine_chunks() if key else pa.array(np.arange(table.num_rows))
-        return keys, to_numpy(table.column(spec.column), spec.dim)
+        return as_vector_arrays(scan.to_arrow(), self.specs)
 
     def count(self, *, snapshot_id: int | None = None) -> int:
         snap = self._table.snapshot_by_id(snapshot_id) if snapshot_id else self._table.current_snapshot()

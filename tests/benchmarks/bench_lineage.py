@@ -22,19 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-LINEAGE_COLUMNS = (
-    "embedding_id",
-    "source_table",
-    "source_key",
-    "source_snapshot_id",
-    "chunk_index",
-    "chunk_start",
-    "chunk_end",
-    "content_sha256",
-    "model",
-    "model_version",
-    "run_id",
-)
+from lakehouse.lineage.queries import LINEAGE_COLUMNS  # the per-row lineage columns whose cost is reported
 
 
 def main(argv: list[str] | None = None) -> int:
