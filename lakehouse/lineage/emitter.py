@@ -19,7 +19,8 @@ configuration itself and hands the resulting transport the events, rather than c
 ``openlineage.yml`` are therefore not applied.
 
 A lineage problem never fails a job: emission errors are logged as warnings. ``strict=True`` (for tests) raises
-:class:`~lakehouse.errors.LineageError` instead.
+:class:`~lakehouse.errors.LineageError` instead, and also validates every event against the OpenLineage JSON schemas
+(:mod:`lakehouse.lineage.validate`) before it is sent.
 
 Example::
 
@@ -281,6 +282,11 @@ class LineageEmitter:
     def emit(self, event: RunEvent) -> bool:
         """Send ``event`` to every transport; True when all took it. Failures warn (or raise when strict)."""
         errors: list[str] = []
+        if self.strict and self.transports:
+            from lakehouse.lineage.events import to_dict
+            from lakehouse.lineage.validate import validate_event
+
+            validate_event(to_dict(event))
         for transport in self.transports:
             try:
                 transport.emit(event)

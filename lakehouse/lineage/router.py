@@ -1,7 +1,10 @@
 """HTTP endpoints over a :class:`LineageStore`, Marquez-compatible where Marquez defines them.
 
 ``POST /api/v1/lineage`` takes one OpenLineage event (JSON) and answers 201, as Marquez does, so the
-OpenLineage HTTP transport (and the Spark integration) can point at the catalog service unchanged.
+OpenLineage HTTP transport (and the Spark integration) can point at the catalog service unchanged. An event of the
+spec version this project knows is validated against the JSON schemas first (other producers' custom facets and
+other spec versions are let through: :func:`lakehouse.lineage.validate.event_problems` with ``strict=False``); an
+invalid one is refused with 422 and the list of problems, and nothing is stored.
 ``GET /api/v1/lineage/runs/{run_id}`` answers the run with its events; ``GET /api/v1/lineage/runs`` lists runs.
 
     app.include_router(make_router(LineageStore.for_settings(settings)))   # in the catalog service
@@ -15,6 +18,7 @@ from fastapi import APIRouter, Body, HTTPException, Response
 
 from lakehouse.errors import LineageError
 from lakehouse.lineage.store import LineageStore
+from lakehouse.lineage.validate import validate_event
 
 __all__ = ["make_router"]
 
@@ -26,6 +30,7 @@ def make_router(store: LineageStore) -> APIRouter:
     @router.post("", status_code=201)
     def post_event(event: Annotated[dict[str, Any], Body()]) -> Response:
         try:
+            validate_event(event, strict=False)
             store.add(event)
         except LineageError as exc:
             raise HTTPException(status_code=422, detail=exc.message) from exc

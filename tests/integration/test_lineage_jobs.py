@@ -27,6 +27,7 @@ from lakehouse.config import LineageSettings, Settings
 from lakehouse.ingest.demo import build_pydoc_corpus
 from lakehouse.lineage import LineageEmitter, file_input, impact, trace
 from lakehouse.lineage.store import load_events
+from lakehouse.lineage.validate import event_problems
 from lakehouse.table import VectorTable
 
 pytestmark = [pytest.mark.spark, pytest.mark.integration]
@@ -142,6 +143,14 @@ def test_the_catalog_service_received_the_job_events(lake: Lake) -> None:
     assert answer.status_code == 200
     assert [e["eventType"] for e in answer.json()["events"]] == ["START", "COMPLETE"]
     assert answer.json()["parent_run_id"] == lake.demo_run_id
+
+
+def test_every_event_of_the_jobs_validates_against_the_openlineage_schemas(lake: Lake) -> None:
+    events = [json.loads(line) for line in lake.settings.lineage_path.read_text().splitlines() if line.strip()]
+    ours = [e for e in events if e["run"]["runId"] in {lake.embedded.run_id, lake.demo_run_id}]
+    assert {e["eventType"] for e in ours} == {"START", "COMPLETE"}
+    problems = {(e["job"]["name"], e["eventType"]): event_problems(e) for e in events}
+    assert problems and all(p == [] for p in problems.values()), problems
 
 
 @pytest.fixture(scope="module")

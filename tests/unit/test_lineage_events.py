@@ -1,8 +1,8 @@
 """OpenLineage events from ``LineageEmitter.run``: structure, facets, configuration precedence, store and router.
 
 Tables here live in an in-process pyiceberg SQL catalog (SQLite under tmp_path): no catalog service, no JVM.
-The installed openlineage-python ships no spec JSON schemas and jsonschema is not installed, so events are checked
-against the spec's required structure by ``assert_run_event`` below rather than by a schema validator.
+Every event is validated with jsonschema against the OpenLineage schemas (rebuilt offline from openlineage-python's
+generated model by ``lakehouse.lineage.validate``); the emitters here are strict, so an invalid event fails the job.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import pyarrow as pa
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from openlineage.client.facet_v2 import error_message_run
 from openlineage.client.transport.file import FileTransport
 from openlineage.client.transport.http import HttpTransport
 from openlineage.client.transport.transport import Transport
@@ -39,6 +40,7 @@ from lakehouse.lineage import (
     make_router,
     openlineage_config,
 )
+from lakehouse.lineage.validate import event_problems, facet_schema_urls, validate_event
 from lakehouse.table import VectorTable
 from lakehouse.vector import VectorSpec
 
@@ -60,7 +62,8 @@ def assert_facets(facets: dict[str, Any]) -> None:
 
 
 def assert_run_event(event: dict[str, Any]) -> None:
-    """The required structure of an OpenLineage 2-0-2 RunEvent (what the spec's JSON schema requires)."""
+    """A valid OpenLineage 2-0-2 RunEvent: the JSON schemas, plus what this project always writes."""
+    assert event_problems(event) == []
     assert {"eventTime", "producer", "schemaURL", "run", "job"} <= set(event)
     assert event["schemaURL"] == SCHEMA_URL
     assert_uri(event["producer"])
@@ -225,6 +228,74 @@ def test_vector_spec_facet_schema_ships_with_the_package() -> None:
     path = Path(lakehouse.lineage.__file__).parent / "schemas" / "VectorSpecDatasetFacet.json"
     schema = json.loads(path.read_text())
     assert set(schema["$defs"]["VectorColumn"]["required"]) == {"column", "dim", "metric"}
+    assert f"{schema['$id']}#/$defs/VectorSpecDatasetFacet" in facet_schema_urls()
+
+
+# -- schema validation --------------------------------------------------------------------------------------------
+def _break(event: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """A copy of ``event`` with the value at a dotted path (list indexes as numbers) replaced, or removed for ...."""
+    broken = json.loads(json.dumps(event))
+    *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
+    node = broken
+    for part in parents:
+        node = node[part]
+    if value is ...:
+        del node[last]
+    else:
+        node[last] = value
+    return broken
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "problem"),
+    [
+        ("run.runId", "run-1", "run.runId: 'run-1' is not a 'uuid'"),
+        ("eventTime", "2026-11-22", "eventTime: '2026-11-22' is not a 'date-time'"),
+        ("eventTime", "2026-11-22T10:00:00", "eventTime: '2026-11-22T10:00:00' is not a 'date-time'"),
+        ("eventType", "DONE", "eventType: 'DONE' is not one of"),
+        ("producer", "lakehouse", "producer: 'lakehouse' is not a 'uri'"),
+        ("job.name", ..., "job: 'name' is a required property"),
+        ("outputs.0.facets.schema.fields", {}, "outputs[0].facets.schema.fields: {} is not of type 'array'"),
+        ("outputs.0.facets.version.datasetVersion", None, "datasetVersion: None is not of type 'string'"),
+        ("outputs.0.facets.schema._producer", ..., "outputs[0].facets.schema: '_producer' is a required property"),
+        ("outputs.0.outputFacets.outputStatistics.rowCount", 2.5, "rowCount: 2.5 is not of type 'integer'"),
+        ("outputs.0.facets.lakehouse_vectorSpec.vectors.0.dim", "4", "vectors[0].dim: '4' is not of type 'integer'"),
+        ("outputs.0.facets.lakehouse_vectorSpec.vectors.0.metric", "hamming", "metric: 'hamming' is not one of"),
+        ("outputs.0.facets.columnLineage.fields.embedding.inputFields.0.field", ..., "'field' is a required property"),
+        ("inputs.0.facets.catalog._schemaURL", "https://example.com/x.json#/$defs/X", "no schema known for"),
+    ],
+)
+def test_schema_validation_names_what_is_wrong_and_where(
+    emitter: LineageEmitter,
+    settings: Settings,
+    tables: tuple[VectorTable, VectorTable],
+    path: str,
+    value: Any,
+    problem: str,
+) -> None:
+    docs, emb = tables
+    run_embed(emitter, settings, docs, emb)
+    complete = lines(settings.lineage_path)[-1]
+    assert event_problems(complete) == []
+    problems = event_problems(_break(complete, path, value))
+    assert len(problems) == 1 and problem in problems[0], problems
+    with pytest.raises(LineageError, match="does not validate"):
+        validate_event(_break(complete, path, value))
+
+
+def test_lenient_validation_lets_other_producers_facets_and_spec_versions_through(
+    emitter: LineageEmitter, settings: Settings
+) -> None:
+    with emitter.run("ingest_documents"):
+        pass
+    start = lines(settings.lineage_path)[0]
+    foreign = _break(start, "run.facets.spark_version", {"_producer": "https://spark.example", "_schemaURL": "x:y"})
+    assert event_problems(foreign, strict=False) == []
+    assert "no schema known" in event_problems(foreign)[0]
+    older = _break(start, "schemaURL", "https://openlineage.io/spec/1-0-5/OpenLineage.json#/$defs/RunEvent")
+    assert event_problems(older, strict=False) == []
+    assert "not a spec version known here" in event_problems(older)[0]
+    assert event_problems(_break(foreign, "run.runId", "x"), strict=False) == ["run.runId: 'x' is not a 'uuid'"]
 
 
 def test_failure_inside_the_run_emits_fail_and_reraises(emitter: LineageEmitter, settings: Settings) -> None:
@@ -356,6 +427,14 @@ def test_strict_mode_raises_on_emission_failure() -> None:
         pass
 
 
+def test_strict_mode_refuses_an_invalid_event_before_sending_it(emitter: LineageEmitter, settings: Settings) -> None:
+    wrong = error_message_run.ErrorMessageRunFacet(message=5, programmingLanguage="PYTHON")  # type: ignore[arg-type]
+    with pytest.raises(LineageError, match=r"run.facets.errorMessage.message: 5 is not of type 'string'"):
+        with emitter.run("ingest_documents", run_facets={"errorMessage": wrong}):
+            pass
+    assert not settings.lineage_path.exists() or lines(settings.lineage_path) == []
+
+
 def test_strict_mode_keeps_the_jobs_own_error() -> None:
     emitter = LineageEmitter([Boom()], strict=True)
     emitter.transports = []  # START goes nowhere ...
@@ -423,6 +502,8 @@ def test_router_is_marquez_compatible(recorded: dict[str, str], settings: Settin
             response = client.post("/api/v1/lineage", json=event)
             assert response.status_code == 201, response.text
         assert client.post("/api/v1/lineage", json={"eventTime": "x"}).status_code == 422
+        invalid = client.post("/api/v1/lineage", json=_break(events[0], "run.runId", "not-a-uuid"))
+        assert invalid.status_code == 422 and "run.runId" in invalid.json()["detail"]
         broken = client.post("/api/v1/lineage", content=b"{", headers={"content-type": "application/json"})
         assert broken.status_code == 422
 
