@@ -129,7 +129,7 @@ def run(
             scanned.unpersist()
             table = VectorTable.load(ident, settings=settings)
             if inserted or updated:
-                lineage.add_output(iceberg_output(table, settings))
+                lineage.add_output(iceberg_output(table, settings, refresh=False))  # just loaded
     return IngestResult(
         ident,
         table.snapshot_id,

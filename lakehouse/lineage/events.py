@@ -117,13 +117,17 @@ def iceberg_output(
     rows: int | None = None,
     size: int | None = None,
     extra_facets: Mapping[str, DatasetFacet] | None = None,
+    refresh: bool = True,
 ) -> OutputDataset:
     """An output dataset for ``table`` at the snapshot the job committed (default: its current snapshot).
 
     ``rows``/``size`` default to the snapshot summary's ``added-records``/``added-files-size`` (what this commit
-    wrote). Pass the column lineage in ``extra_facets={"columnLineage": ...}``.
+    wrote). Pass the column lineage in ``extra_facets={"columnLineage": ...}``. ``refresh=False`` skips reloading the
+    table's metadata (a catalog round trip, the largest part of the cost of lineage for a small job) when the caller
+    loaded it after the commit.
     """
-    table.refresh()
+    if refresh:
+        table.refresh()
     snapshot_id = table.snapshot_id if snapshot_id is None else snapshot_id
     files = None
     if snapshot_id is not None:

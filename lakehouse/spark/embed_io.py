@@ -85,4 +85,5 @@ def record_output(
             )
         )
     else:
-        lineage.add_output(iceberg_output(out, settings, extra_facets={"columnLineage": column_lineage}))
+        facets = {"columnLineage": column_lineage}
+        lineage.add_output(iceberg_output(out, settings, extra_facets=facets, refresh=False))  # loaded above
