@@ -8,6 +8,7 @@ Example::
     hits = open_index("docs.embeddings", "embedding").search("refund policy", k=10, where="lang = 'en'")
 """
 
+from lakehouse.index.batch import NeighbourPairs, knn, pairs_within
 from lakehouse.index.build import INDEX_TYPES, IndexParams, IndexType, choose_params
 from lakehouse.index.refresh import RefreshResult, build, refresh
 from lakehouse.index.search import SearchPlan, SearchResult, VectorIndex, open_index, search
@@ -18,13 +19,16 @@ __all__ = [
     "IndexParams",
     "IndexStatus",
     "IndexType",
+    "NeighbourPairs",
     "RefreshResult",
     "SearchPlan",
     "SearchResult",
     "VectorIndex",
     "build",
     "choose_params",
+    "knn",
     "open_index",
+    "pairs_within",
     "refresh",
     "search",
     "status",

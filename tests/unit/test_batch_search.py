@@ -1,0 +1,104 @@
+"""Batch nearest-neighbour search answers exactly what one exact search per query answers: the k best rows of each
+query (``knn`` against ``lakehouse.vector.top_k``) and every pair within a threshold (``pairs_within`` against
+comparing every pair), whatever the partitioning, thread count or block size."""
+
+from __future__ import annotations
+
+import doctest
+
+import numpy as np
+import pytest
+
+import lakehouse.index.batch as batch
+from lakehouse.errors import VectorSpecError
+from lakehouse.index import knn, pairs_within
+from lakehouse.vector import top_k
+
+
+def clustered(n: int, dim: int, clusters: int, seed: int = 0) -> np.ndarray:
+    """Clustered rows with planted near copies, exact copies and two zero rows (edge cases for cosine)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(clusters, dim))
+    m = centres[rng.integers(0, clusters, n)] + 0.4 * rng.normal(size=(n, dim))
+    m[n - 40 : n - 20] = m[:20] + 0.02 * rng.normal(size=(20, dim))  # near copies
+    m[n - 20 : n - 5] = m[20:35]  # exact copies
+    m[n - 5] = m[0] * 3.0  # same direction, other length: cosine 1, L2 far
+    m[n - 2 :] = 0.0
+    return m.astype(np.float32)
+
+
+def brute_pairs(m: np.ndarray, threshold: float, metric: str) -> set[tuple[int, int]]:
+    if metric == "cosine":
+        norms = np.linalg.norm(m, axis=1, keepdims=True)
+        u = np.divide(m, norms, out=np.zeros_like(m), where=norms > 0)
+        hit = (u @ u.T) >= threshold
+    else:
+        sq = ((m[:, None, :] - m[None, :, :]) ** 2).sum(axis=2)
+        hit = sq <= threshold**2
+    i, j = np.nonzero(np.triu(hit, k=1))
+    return set(zip(i.tolist(), j.tolist(), strict=True))
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "l2"])
+@pytest.mark.parametrize("block", [4, 1024])
+def test_knn_equals_one_exact_search_per_query(metric: str, block: int) -> None:
+    m = clustered(300, 16, 6)
+    queries = np.concatenate([m[:10], np.random.default_rng(3).normal(size=(15, 16)).astype(np.float32)])
+    idx, scores = knn(queries, m, k=7, metric=metric, block=block)  # type: ignore[arg-type]
+    assert idx.shape == scores.shape == (25, 7)
+    for q in range(len(queries)):
+        want_idx, want_scores = top_k(m, queries[q], 7, metric)  # type: ignore[arg-type]
+        np.testing.assert_allclose(scores[q], want_scores, rtol=1e-4, atol=1e-4)
+        assert set(idx[q].tolist()) == set(want_idx.tolist()) or np.allclose(scores[q][-2:], scores[q][-1])
+
+
+def test_knn_with_more_neighbours_asked_than_rows() -> None:
+    m = clustered(50, 8, 3)
+    idx, scores = knn(m[:3], m[:5], k=10)
+    assert idx.shape == (3, 5) and idx[0, 0] == 0 and scores[0, 0] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("metric,threshold", [("cosine", 0.95), ("cosine", 0.8), ("l2", 2.5)])
+@pytest.mark.parametrize("partitions,workers", [(1, 1), (8, 1), (37, 2), (None, 4)])
+def test_pairs_within_equals_comparing_every_pair(
+    metric: str, threshold: float, partitions: int | None, workers: int
+) -> None:
+    m = clustered(1500, 24, 12, seed=5)
+    found = pairs_within(m, threshold, metric=metric, partitions=partitions, workers=workers, block=256)  # type: ignore[arg-type]
+    got = list(zip(found.left.tolist(), found.right.tolist(), strict=True))
+    assert len(got) == len(set(got)), "each pair once"
+    assert all(a < b for a, b in got)
+    assert set(got) == brute_pairs(m, threshold, metric)
+    if partitions and partitions > 1 and (metric, threshold) == ("cosine", 0.95):
+        assert found.stats.partitions == partitions and found.stats.fraction < 0.5, "partitioning pruned work"
+
+
+def test_pair_scores_are_the_similarities() -> None:
+    m = clustered(400, 16, 4)
+    found = pairs_within(m, 0.9, partitions=5)
+    u = m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
+    np.testing.assert_allclose(found.score, np.einsum("ij,ij->i", u[found.left], u[found.right]), atol=1e-5)
+    assert (found.score >= 0.9).all()
+
+
+def test_data_without_structure_falls_back_to_the_plain_product() -> None:
+    m = np.random.default_rng(0).normal(size=(2000, 4)).astype(np.float32)  # 4-d noise: every partition is near
+    found = pairs_within(m, 0.5, partitions=16)
+    assert found.stats.partitions == 1
+    assert set(zip(found.left.tolist(), found.right.tolist(), strict=True)) == brute_pairs(m, 0.5, "cosine")
+
+
+def test_bad_input_is_refused_with_a_clear_error() -> None:
+    m = clustered(100, 4, 2)
+    with pytest.raises(VectorSpecError, match="needs a distance"):
+        pairs_within(m, 0.9, metric="dot")
+    with pytest.raises(VectorSpecError, match="NaN"):
+        pairs_within(np.full((3, 4), np.nan), 0.9)
+    with pytest.raises(VectorSpecError, match="4-d"):
+        knn(np.ones((2, 3)), m, k=1)
+    with pytest.raises(VectorSpecError, match=r"\[-1, 1\]"):
+        pairs_within(m, 1.5)
+
+
+def test_docstring_examples() -> None:
+    assert doctest.testmod(batch).failed == 0
