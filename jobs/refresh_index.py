@@ -1,11 +1,13 @@
 """Spark job entry point: bring a table's ANN index up to its current snapshot (building it when there is none).
 
     spark-submit $(lakehouse spark-args) jobs/refresh_index.py --table docs.embeddings --column embedding --store lang
+    spark-submit $(lakehouse spark-args) jobs/refresh_index.py --table docs.embeddings --format delta
     lakehouse index refresh docs.embeddings          # the same without Spark
 
-The refresh is driver-side Python over pyiceberg manifests and Lance: it reads only the data files that changed since
-the indexed snapshot. A SparkSession is built only with ``--with-spark`` (for symmetry with the other jobs, e.g. to
-share the cluster's configuration); the work itself does not need one.
+The refresh is driver-side Python over table metadata (pyiceberg manifests, the Delta log) and Lance: it reads only the
+data files that changed since the indexed snapshot (Delta: version). A SparkSession is built only with
+``--with-spark`` (for symmetry with the other jobs, e.g. to share the cluster's configuration); the work itself does
+not need one.
 """
 
 from __future__ import annotations
@@ -20,6 +22,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="refresh_index", description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--table", required=True, help="table with the vector column, e.g. docs.embeddings")
     p.add_argument("--column", default="embedding", help="vector column (default: embedding)")
+    p.add_argument(
+        "--format",
+        default=None,
+        choices=["iceberg", "delta"],
+        help="table format (default: the Iceberg catalog's table, else the Delta table at its location)",
+    )
     p.add_argument(
         "--type",
         dest="index_type",
@@ -36,6 +44,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     from lakehouse.config import load_settings
     from lakehouse.index import refresh
+    from lakehouse.table import VectorTable
 
     args = parse_args(argv)
     settings = load_settings()
@@ -44,9 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         build_spark(settings, app_name="refresh_index")
     store = [c.strip() for c in args.store.split(",") if c.strip()] if args.store is not None else None
-    result = refresh(
-        args.table, args.column, index_type=args.index_type, store=store, settings=settings, wait=args.wait
-    )
+    table = VectorTable.load(args.table, settings=settings, format=args.format)
+    result = refresh(table, args.column, index_type=args.index_type, store=store, settings=settings, wait=args.wait)
     print(json.dumps(result.to_dict(), default=str))
     return 0
 

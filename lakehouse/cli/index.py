@@ -1,16 +1,34 @@
-"""``lakehouse index``: build, refresh, inspect and search the Lance ANN index of a vector column."""
+"""``lakehouse index``: build, refresh, inspect and search the Lance ANN index of a vector column (Iceberg or Delta)."""
 
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
 from lakehouse.cli.output import emit, handle_errors, output_option
 from lakehouse.errors import VectorIndexError
 
+if TYPE_CHECKING:
+    from lakehouse.config import Settings
+    from lakehouse.table import VectorTable
+
 _TYPES = ["auto", "flat", "ivf_flat", "ivf_pq", "ivf_hnsw_sq"]
 column_option = click.option("--column", "-c", default="embedding", show_default=True, help="The vector column.")
+format_option = click.option(
+    "--format",
+    "table_format",
+    type=click.Choice(["iceberg", "delta"]),
+    default=None,
+    help="Table format (default: the Iceberg catalog's table, else the Delta table at <delta_root>/<ns>/<table>).",
+)
+
+
+def _table(settings: Settings, table: str, table_format: str | None) -> VectorTable:
+    from lakehouse.table import VectorTable
+
+    return VectorTable.load(table, settings=settings, format=table_format)  # type: ignore[arg-type]
 
 
 def _store(value: str | None) -> list[str] | None:
@@ -19,12 +37,12 @@ def _store(value: str | None) -> list[str] | None:
 
 @click.group("index")
 def index_group() -> None:
-    """ANN indexes (Lance) kept in step with table snapshots.
+    """ANN indexes (Lance) kept in step with table snapshots (Iceberg snapshots, Delta versions).
 
     \b
       lakehouse index build docs.embeddings --column embedding --store lang,source_table
       lakehouse index refresh docs.embeddings          # reads only the data files changed since the last one
-      lakehouse index status docs.embeddings
+      lakehouse index status docs.embeddings --format delta
       lakehouse index search docs.embeddings --text "refund policy" -k 10 --where "lang = 'en'"
     """
 
@@ -35,17 +53,26 @@ def index_group() -> None:
 @click.option("--type", "index_type", type=click.Choice(_TYPES), default="auto", show_default=True)
 @click.option("--store", default="", help="Comma-separated columns to store in the index for filtering.")
 @click.option("--wait", type=float, default=0.0, help="Seconds to wait for a running refresh/build.")
+@format_option
 @output_option
 @click.pass_context
 @handle_errors
 def build_cmd(
-    ctx: click.Context, table: str, column: str, index_type: str, store: str, wait: float, output: str
+    ctx: click.Context,
+    table: str,
+    column: str,
+    index_type: str,
+    store: str,
+    wait: float,
+    table_format: str | None,
+    output: str,
 ) -> None:
     """(Re)build the index of a vector column from the table's current snapshot."""
     from lakehouse.index import build
 
     settings = ctx.obj["settings_factory"]()
-    result = build(table, column, index_type=index_type, store=_store(store) or (), settings=settings, wait=wait)
+    vt = _table(settings, table, table_format)
+    result = build(vt, column, index_type=index_type, store=_store(store) or (), settings=settings, wait=wait)
     emit([result.to_dict()], output, title="index build")
 
 
@@ -55,31 +82,42 @@ def build_cmd(
 @click.option("--type", "index_type", type=click.Choice(_TYPES), default=None, help="Change the index type (rebuild).")
 @click.option("--store", default=None, help="Change the stored columns (rebuild).")
 @click.option("--wait", type=float, default=0.0, help="Seconds to wait for a running refresh/build.")
+@format_option
 @output_option
 @click.pass_context
 @handle_errors
 def refresh_cmd(
-    ctx: click.Context, table: str, column: str, index_type: str | None, store: str | None, wait: float, output: str
+    ctx: click.Context,
+    table: str,
+    column: str,
+    index_type: str | None,
+    store: str | None,
+    wait: float,
+    table_format: str | None,
+    output: str,
 ) -> None:
     """Apply the table's changes since the indexed snapshot (builds the index when there is none)."""
     from lakehouse.index import refresh
 
     settings = ctx.obj["settings_factory"]()
-    result = refresh(table, column, index_type=index_type, store=_store(store), settings=settings, wait=wait)
+    vt = _table(settings, table, table_format)
+    result = refresh(vt, column, index_type=index_type, store=_store(store), settings=settings, wait=wait)
     emit([result.to_dict()], output, title="index refresh")
 
 
 @index_group.command("status")
 @click.argument("table")
 @column_option
+@format_option
 @output_option
 @click.pass_context
 @handle_errors
-def status_cmd(ctx: click.Context, table: str, column: str, output: str) -> None:
+def status_cmd(ctx: click.Context, table: str, column: str, table_format: str | None, output: str) -> None:
     """Indexed snapshot vs table snapshot, rows not yet indexed, size, type and parameters."""
     from lakehouse.index import status
 
-    info = status(table, column, settings=ctx.obj["settings_factory"]()).to_dict()
+    settings = ctx.obj["settings_factory"]()
+    info = status(_table(settings, table, table_format), column, settings=settings).to_dict()
     if output == "table":
         info = {k: (json.dumps(v) if isinstance(v, dict | list) else v) for k, v in info.items()}
         emit([{"field": k, "value": v} for k, v in info.items()], output, title="index status")
@@ -94,10 +132,13 @@ def status_cmd(ctx: click.Context, table: str, column: str, output: str) -> None
 @click.option("--vector", default=None, help="Query vector as a JSON list of numbers.")
 @click.option("-k", "k", type=int, default=10, show_default=True)
 @click.option("--where", default=None, help="SQL filter on stored columns, e.g. \"lang = 'en'\".")
-@click.option("--as-of", "as_of", type=int, default=None, help="Search the table as of this snapshot id.")
+@click.option(
+    "--as-of", "as_of", type=int, default=None, help="Search the table as of this snapshot id (Delta: version)."
+)
 @click.option("--nprobes", type=int, default=None)
 @click.option("--refine-factor", type=int, default=None)
 @click.option("--explain", is_flag=True, help="Also print how the search was answered.")
+@format_option
 @output_option
 @click.pass_context
 @handle_errors
@@ -113,6 +154,7 @@ def search_cmd(
     nprobes: int | None,
     refine_factor: int | None,
     explain: bool,
+    table_format: str | None,
     output: str,
 ) -> None:
     """The k nearest rows; consistent with the table even when the index lags."""
@@ -126,14 +168,15 @@ def search_cmd(
             query = [float(v) for v in json.loads(vector)]
         except (ValueError, TypeError) as exc:
             raise VectorIndexError(f"--vector is not a JSON list of numbers: {exc}", problem="query") from exc
+    settings = ctx.obj["settings_factory"]()
     result = search(
-        table,
+        _table(settings, table, table_format),
         column,
         query,
         k,
         where=where,
         as_of=as_of,
-        settings=ctx.obj["settings_factory"](),
+        settings=settings,
         nprobes=nprobes,
         refine_factor=refine_factor,
     )

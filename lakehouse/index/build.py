@@ -1,4 +1,5 @@
-"""Choosing an index type and its parameters from the row count and dimension, and training it on a Lance dataset.
+"""What an index is built from and with: its description (key, stored columns, spec, type and parameters chosen
+from the row count and dimension), its Lance schema, and training the ANN structure on a Lance dataset.
 
 Starting points measured on this project's 2-core machines (STACK.md): IVF_PQ trains in ~10 s at 100k x 384 with
 ``sample_rate=64, max_iters=10`` (163 s with Lance's defaults, same recall) and reaches recall@10 0.97-0.996 with
@@ -14,9 +15,13 @@ from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from lakehouse.errors import VectorIndexError
+from lakehouse.index.store import FILE_COLUMN, META_KEY, RESERVED, IndexMeta
 
 if TYPE_CHECKING:
     import lance
+    import pyarrow as pa
+
+    from lakehouse.index.snapshots import SnapshotSource
 
 IndexType = Literal["auto", "flat", "ivf_flat", "ivf_pq", "ivf_hnsw_sq"]
 INDEX_TYPES: tuple[str, ...] = get_args(IndexType)
@@ -179,3 +184,71 @@ def train(ds: lance.LanceDataset, column: str, params: IndexParams, metric: str)
         **{k: v for k, v in kwargs.items() if v is not None},
     )
     return True
+
+
+def lance_schema(source: SnapshotSource, meta: IndexMeta) -> pa.Schema:
+    """The index dataset's schema: key, vector, stored columns, ``_file``; the description in its metadata."""
+    import pyarrow as pa
+
+    from lakehouse.vector import vector_type
+
+    arrow = source.arrow_schema()
+    fields = [pa.field(meta.key, arrow.field(meta.key).type, nullable=False)]
+    fields.append(pa.field(meta.column, vector_type(meta.dim), nullable=False))
+    fields += [arrow.field(c).with_nullable(True) for c in meta.store]
+    # never null, but nullable: see changes._relabel
+    fields.append(pa.field(FILE_COLUMN, pa.string(), nullable=True))
+    return pa.schema(fields, metadata={META_KEY: meta.to_json()})
+
+
+def _check_store(source: SnapshotSource, column: str, key: str, store: Sequence[str]) -> tuple[str, ...]:
+    names = source.arrow_schema().names
+    ident = source.identifier
+    bad = [c for c in store if c not in names]
+    if bad:
+        raise VectorIndexError(
+            f"cannot store column(s) {', '.join(bad)}: not in {ident} ({', '.join(names)})",
+            hint="--store takes columns of the table to filter on",
+            table=ident,
+            column=column,
+            problem="store",
+        )
+    clash = [c for c in store if c in RESERVED or c in (key, column) or c in source.table.specs]
+    if clash:
+        raise VectorIndexError(
+            f"cannot store column(s) {', '.join(clash)}: the key, vector columns and {', '.join(sorted(RESERVED))} "
+            "are kept by the index itself",
+            table=ident,
+            column=column,
+            problem="store",
+        )
+    return tuple(dict.fromkeys(store))
+
+
+def index_meta(source: SnapshotSource, column: str, store: Sequence[str], requested: str, rows: int) -> IndexMeta:
+    """Describe the index of ``column``: checks the key column and the stored columns, chooses the parameters."""
+    table = source.table
+    spec = table.spec(column)
+    key = table.key_column
+    if not key:
+        raise VectorIndexError(
+            f"table {source.identifier} has no key column (lakehouse.key-column property)",
+            hint="create the table with VectorTable.create(..., key=...)",
+            table=source.identifier,
+            column=column,
+            problem="key",
+        )
+    params = choose_params(rows, spec.dim, requested)
+    return IndexMeta(
+        table=source.identifier,
+        column=column,
+        key=key,
+        store=_check_store(source, column, key, store),
+        dim=spec.dim,
+        metric=spec.metric,
+        model=spec.model,
+        model_version=spec.model_version,
+        index_type=params.index_type,
+        requested=requested,
+        params=params.to_dict(),
+    )

@@ -19,13 +19,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lakehouse.index.snapshots import FileDiff, read_files
+from lakehouse.index.snapshots import FileDiff, SnapshotSource
 from lakehouse.index.store import FILE_COLUMN, IndexMeta, IndexStore
 
 if TYPE_CHECKING:
     import lance
-
-    from lakehouse.table import VectorTable
 
 Checkpoint = Callable[[str], None]
 _RELABEL = "_file__relabel"
@@ -48,9 +46,11 @@ def _columns(schema: pa.Schema) -> list[str]:
     return [n for n in schema.names if n != FILE_COLUMN]
 
 
-def stream_rows(table: VectorTable, snapshot_id: int, tasks: Sequence[Any], schema: pa.Schema) -> pa.RecordBatchReader:
+def stream_rows(
+    source: SnapshotSource, snapshot_id: int, tasks: Sequence[Any], schema: pa.Schema
+) -> pa.RecordBatchReader:
     def batches() -> Iterator[pa.RecordBatch]:
-        for part in read_files(table, snapshot_id, tasks, _columns(schema)):
+        for part in source.read_files(snapshot_id, tasks, _columns(schema)):
             yield from part.cast(schema).to_batches()
 
     return pa.RecordBatchReader.from_batches(schema, batches())
@@ -63,16 +63,14 @@ def _same(a: pa.ChunkedArray | pa.Array, b: pa.ChunkedArray | pa.Array) -> np.nd
     return np.asarray(eq | both_null, dtype=bool)
 
 
-def apply_change(
-    store: IndexStore, table: VectorTable, snapshot_id: int, change: FileDiff, meta: IndexMeta, hook: Checkpoint
-) -> Applied:
+def apply_change(store: IndexStore, snapshot_id: int, change: FileDiff, meta: IndexMeta, hook: Checkpoint) -> Applied:
     """Bring the latest Lance version from the indexed snapshot's rows to ``snapshot_id``'s (see module doc)."""
     import lance
 
     ds = store.open()
     removed = sorted(change.removed)
     if removed and change.added:
-        carried = _carry(store, ds, table, snapshot_id, change, meta, hook)
+        carried = _carry(store, ds, snapshot_id, change, meta, hook)
         if carried is not None:
             return carried
     deleted = 0
@@ -84,7 +82,10 @@ def apply_change(
     before = ds.count_rows()
     if change.added:
         ds = lance.write_dataset(
-            stream_rows(table, snapshot_id, change.added, ds.schema), store.lance_uri, schema=ds.schema, mode="append"
+            stream_rows(store.source, snapshot_id, change.added, ds.schema),
+            store.lance_uri,
+            schema=ds.schema,
+            mode="append",
         )
         hook("appended")
     return Applied(rows_deleted=deleted, rows_appended=ds.count_rows() - before)
@@ -93,7 +94,6 @@ def apply_change(
 def _carry(
     store: IndexStore,
     ds: lance.LanceDataset,
-    table: VectorTable,
     snapshot_id: int,
     change: FileDiff,
     meta: IndexMeta,
@@ -107,7 +107,7 @@ def _carry(
     old_keys = ds.to_table(columns=[meta.key], filter=in_removed).column(meta.key)
     new_keys = (
         pa.chunked_array(
-            [p.column(meta.key) for p in read_files(table, snapshot_id, change.added, [meta.key])],
+            [p.column(meta.key) for p in store.source.read_files(snapshot_id, change.added, [meta.key])],
             type=old_keys.type,
         )
         if change.added
@@ -121,7 +121,8 @@ def _carry(
     schema = ds.schema
     cols = [meta.key, meta.column, *meta.store]
     old = ds.to_table(columns=cols, filter=in_removed)
-    new = pa.concat_tables([p.cast(schema) for p in read_files(table, snapshot_id, change.added, _columns(schema))])
+    parts = store.source.read_files(snapshot_id, change.added, _columns(schema))
+    new = pa.concat_tables([p.cast(schema) for p in parts])
     pos = pc.index_in(new.column(meta.key), value_set=old.column(meta.key))
     matched = pc.is_valid(pos).to_numpy(zero_copy_only=False)
     where = np.flatnonzero(matched)

@@ -1,10 +1,11 @@
-"""Building an index, and refreshing it incrementally from the Iceberg snapshot history.
+"""Building an index, and refreshing it incrementally from the table's history (Iceberg snapshots, Delta versions).
 
-A refresh compares the data files of the indexed snapshot with those of the current one (manifests only), deletes
-from Lance the rows of files that went away (``_file``), appends the rows of files that arrived, folds new rows into
-the ANN structure once they are a large enough share, tags the Lance version with the snapshot and, last of all,
-records the snapshot in the table. Until that last step, readers keep using the previous tagged version; a refresh
-that dies half-way is rolled back to it and redone by the next one.
+A refresh compares the data files of the indexed snapshot with those of the current one (metadata only: Iceberg
+manifests, the Delta log; see :class:`~lakehouse.index.snapshots.SnapshotSource`), deletes from Lance the rows of
+files that went away (``_file``), appends the rows of files that arrived, folds new rows into the ANN structure once
+they are a large enough share, tags the Lance version with the snapshot and, last of all, records the snapshot
+(:meth:`~lakehouse.index.store.IndexStore.commit`). Until that last step, readers keep using the previous tagged
+version; a refresh that dies half-way is rolled back to it and redone by the next one.
 """
 
 from __future__ import annotations
@@ -15,16 +16,22 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-import pyarrow as pa
-
 from lakehouse.config import Settings
 from lakehouse.errors import VectorIndexError
-from lakehouse.index.build import choose_params, index_stored, train, unindexed_rows, vector_index
+from lakehouse.index.build import (
+    IndexParams,
+    choose_params,
+    index_meta,
+    index_stored,
+    lance_schema,
+    train,
+    unindexed_rows,
+    vector_index,
+)
 from lakehouse.index.changes import apply_change, stream_rows
-from lakehouse.index.snapshots import FileSet, diff, file_set
-from lakehouse.index.store import FILE_COLUMN, META_KEY, RESERVED, IndexMeta, IndexStore
+from lakehouse.index.snapshots import FileSet, SnapshotSource, diff
+from lakehouse.index.store import FILE_COLUMN, META_KEY, IndexMeta, IndexStore
 from lakehouse.table import VectorTable
-from lakehouse.vector import vector_type
 
 if TYPE_CHECKING:
     import lance
@@ -62,69 +69,18 @@ def _table(table: VectorTable | str, settings: Settings | None) -> VectorTable:
     return VectorTable.load(table, settings=settings) if isinstance(table, str) else table.refresh()
 
 
-def _lance_schema(table: VectorTable, meta: IndexMeta) -> pa.Schema:
-    arrow = table.iceberg.schema().as_arrow()
-    fields = [pa.field(meta.key, arrow.field(meta.key).type, nullable=False)]
-    fields.append(pa.field(meta.column, vector_type(meta.dim), nullable=False))
-    fields += [arrow.field(c).with_nullable(True) for c in meta.store]
-    # never null, but nullable: see changes._relabel
-    fields.append(pa.field(FILE_COLUMN, pa.string(), nullable=True))
-    return pa.schema(fields, metadata={META_KEY: meta.to_json()})
-
-
-def _check_store(table: VectorTable, column: str, key: str, store: Sequence[str]) -> tuple[str, ...]:
-    names = table.iceberg.schema().as_arrow().names
-    bad = [c for c in store if c not in names]
-    if bad:
-        raise VectorIndexError(
-            f"cannot store column(s) {', '.join(bad)}: not in {table.identifier} ({', '.join(names)})",
-            hint="--store takes columns of the table to filter on",
-            table=table.identifier,
-            column=column,
-            problem="store",
-        )
-    clash = [c for c in store if c in RESERVED or c in (key, column) or c in table.specs]
-    if clash:
-        raise VectorIndexError(
-            f"cannot store column(s) {', '.join(clash)}: the key, vector columns and {', '.join(sorted(RESERVED))} "
-            "are kept by the index itself",
-            table=table.identifier,
-            column=column,
-            problem="store",
-        )
-    return tuple(dict.fromkeys(store))
-
-
-def _meta(table: VectorTable, column: str, store: Sequence[str], requested: str, rows: int) -> IndexMeta:
-    spec = table.spec(column)
-    key = table.key_column
-    if not key:
-        raise VectorIndexError(
-            f"table {table.identifier} has no key column (lakehouse.key-column property)",
-            hint="create the table with VectorTable.create(..., key=...)",
-            table=table.identifier,
-            column=column,
-            problem="key",
-        )
-    params = choose_params(rows, spec.dim, requested)
-    return IndexMeta(
-        table=table.identifier,
+def _no_snapshot(source: SnapshotSource, column: str) -> VectorIndexError:
+    return VectorIndexError(
+        f"table {source.identifier} has no snapshot yet: nothing to index",
+        hint="append rows first",
+        table=source.identifier,
         column=column,
-        key=key,
-        store=_check_store(table, column, key, store),
-        dim=spec.dim,
-        metric=spec.metric,
-        model=spec.model,
-        model_version=spec.model_version,
-        index_type=params.index_type,
-        requested=requested,
-        params=params.to_dict(),
+        problem="empty",
     )
 
 
 def _full(
     store: IndexStore,
-    table: VectorTable,
     meta: IndexMeta,
     snapshot_id: int,
     files: FileSet,
@@ -139,13 +95,10 @@ def _full(
 ) -> RefreshResult:
     import lance
 
-    from lakehouse.index.build import IndexParams
-
-    schema = _lance_schema(table, meta)
+    schema = lance_schema(store.source, meta)
     mode = "overwrite" if store.exists() else "create"
-    ds = lance.write_dataset(
-        stream_rows(table, snapshot_id, list(files.tasks.values()), schema), store.lance_uri, schema=schema, mode=mode
-    )
+    rows = stream_rows(store.source, snapshot_id, list(files.tasks.values()), schema)
+    ds = lance.write_dataset(rows, store.lance_uri, schema=schema, mode=mode)
     checkpoint("written")
     trained = train(ds, meta.column, IndexParams.from_dict(dict(meta.params)), meta.metric)
     index_stored(store.open(), meta.store)
@@ -154,7 +107,7 @@ def _full(
     store.commit(ds, snapshot_id)
     removed = store.cleanup(ds, retention=retention, keep_tags=keep_tags)
     return RefreshResult(
-        table.identifier,
+        store.identifier,
         meta.column,
         action,
         reason,
@@ -192,26 +145,17 @@ def build(
     vt = _table(table, settings)
     idx = IndexStore(vt, column, settings=settings)
     with idx.lock(wait=wait):
-        vt.refresh()
-        snapshot_id = vt.snapshot_id
+        idx.source.refresh()
+        snapshot_id = idx.source.current_snapshot()
         if snapshot_id is None:
-            raise VectorIndexError(
-                f"table {vt.identifier} has no snapshot yet: nothing to index",
-                hint="append rows first",
-                table=vt.identifier,
-                column=column,
-                problem="empty",
-            )
-        files = file_set(vt, snapshot_id)
-        meta = _meta(vt, column, store, index_type, files.record_count)
+            raise _no_snapshot(idx.source, column)
+        files = idx.source.files_at(snapshot_id)
+        meta = index_meta(idx.source, column, store, index_type, files.record_count)
         if params:
-            from lakehouse.index.build import IndexParams
-
             merged = IndexParams.from_dict({**dict(meta.params), **params}).to_dict()
             meta = IndexMeta(**{**meta.__dict__, "params": merged})
         return _full(
             idx,
-            vt,
             meta,
             snapshot_id,
             files,
@@ -224,9 +168,9 @@ def build(
         )
 
 
-def _base_identities(vt: VectorTable, ds: lance.LanceDataset, snapshot_id: int) -> dict[str, frozenset[str]]:
-    if vt.iceberg.snapshot_by_id(snapshot_id) is not None:
-        return file_set(vt, snapshot_id).identities
+def _base_identities(source: SnapshotSource, ds: lance.LanceDataset, snapshot_id: int) -> dict[str, frozenset[str]]:
+    if source.has_snapshot(snapshot_id):
+        return source.files_at(snapshot_id).identities
     # the indexed snapshot was expired from the table: what the index holds is the truth
     files = ds.to_table(columns=[FILE_COLUMN]).column(FILE_COLUMN).unique().to_pylist()
     return {f: frozenset() for f in files}
@@ -256,9 +200,10 @@ def refresh(
     hook = checkpoint or (lambda _: None)
     vt = _table(table, settings)
     idx = IndexStore(vt, column, settings=settings)
+    source = idx.source
     with idx.lock(wait=wait):
-        vt.refresh()
-        snapshot_id = vt.snapshot_id
+        source.refresh()
+        snapshot_id = source.current_snapshot()
         indexed = idx.indexed_snapshot()
         latest = idx.open() if idx.exists() else None
         tags = idx.tags(latest) if latest is not None else {}
@@ -266,19 +211,13 @@ def refresh(
 
         def full(action: str, reason: str) -> RefreshResult:
             if snapshot_id is None:
-                raise VectorIndexError(
-                    f"table {vt.identifier} has no snapshot yet: nothing to index",
-                    table=vt.identifier,
-                    column=column,
-                    problem="empty",
-                )
-            files = file_set(vt, snapshot_id)
+                raise _no_snapshot(source, column)
+            files = source.files_at(snapshot_id)
             requested = index_type or (old_meta.requested if old_meta else "auto")
             stored = store if store is not None else (old_meta.store if old_meta else ())
-            meta = _meta(vt, column, stored, requested, files.record_count)
+            meta = index_meta(source, column, stored, requested, files.record_count)
             return _full(
                 idx,
-                vt,
                 meta,
                 snapshot_id,
                 files,
@@ -306,7 +245,7 @@ def refresh(
             if snapshot_id in tags and tags[snapshot_id] == latest.version:
                 idx.commit(latest, snapshot_id)  # died after tagging, before recording: finish the job
                 return RefreshResult(
-                    vt.identifier,
+                    idx.identifier,
                     column,
                     "incremental",
                     "completed an interrupted refresh",
@@ -319,7 +258,7 @@ def refresh(
             notes.append(f"rolled back unfinished work after version {tags[indexed]} (an interrupted refresh)")
         elif snapshot_id == indexed:
             return RefreshResult(
-                vt.identifier,
+                idx.identifier,
                 column,
                 "noop",
                 "the index is at the table's current snapshot",
@@ -330,21 +269,19 @@ def refresh(
             )
         assert snapshot_id is not None
         ds = idx.open()
-        target = file_set(vt, snapshot_id)
+        target = source.files_at(snapshot_id)
         if target.has_deletes:
             return full(
                 "rebuild",
                 f"snapshot {snapshot_id} has merge-on-read delete files; "
                 "incremental refresh applies copy-on-write changes only",
             )
-        change = diff(_base_identities(vt, ds, indexed), target)
-        applied = apply_change(idx, vt, snapshot_id, change, old_meta, hook)
+        change = diff(_base_identities(source, ds, indexed), target)
+        applied = apply_change(idx, snapshot_id, change, old_meta, hook)
         if applied.rows_carried:
             notes.append(f"{applied.rows_carried} rows of rewritten files matched by key and kept in place")
         ds = idx.open()
         trained = folded = False
-        from lakehouse.index.build import IndexParams
-
         params = IndexParams.from_dict(dict(old_meta.params))
         if old_meta.requested == "auto":
             fresh = choose_params(ds.count_rows(), old_meta.dim, "auto")
@@ -371,7 +308,7 @@ def refresh(
         idx.commit(ds, snapshot_id)
         removed = idx.cleanup(ds, retention=retention, keep_tags=keep_tags)
         return RefreshResult(
-            vt.identifier,
+            idx.identifier,
             column,
             "incremental",
             "applied the files changed since the indexed snapshot",

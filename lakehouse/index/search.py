@@ -1,4 +1,4 @@
-"""Search that answers like the table, not like a stale index.
+"""Search that answers like the table, not like a stale index (Iceberg snapshots and Delta versions alike).
 
 For a snapshot S: when a Lance version is tagged with S it answers alone. When the index lags (current snapshot
 newer than the indexed one), the indexed version answers with the rows of files removed since excluded (a prefilter
@@ -17,11 +17,12 @@ import numpy as np
 import pyarrow as pa
 
 from lakehouse.config import Settings
-from lakehouse.errors import ModelError, VectorIndexError, VectorValidationError
+from lakehouse.errors import VectorIndexError
 from lakehouse.index.build import IndexParams, vector_index
 from lakehouse.index.filters import Filter, parse_filter
+from lakehouse.index.query import query_vector
 from lakehouse.index.results import SearchPlan, SearchResult, ranked, to_score
-from lakehouse.index.snapshots import FileSet, diff, file_set, read_files
+from lakehouse.index.snapshots import FileSet, diff
 from lakehouse.index.store import FILE_COLUMN, SCORE_COLUMN, IndexMeta, IndexStore
 from lakehouse.table import VectorTable
 from lakehouse.vector import VectorSpec, to_numpy
@@ -52,6 +53,7 @@ class VectorIndex:
         self.spec: VectorSpec = table.spec(column)
         self.column = column
         self.store = IndexStore(table, column, settings=settings)
+        self.source = self.store.source
         self.settings = settings
         self._datasets: dict[int, lance.LanceDataset] = {}
         self._tags: dict[int, int] = {}
@@ -76,7 +78,8 @@ class VectorIndex:
 
     @property
     def meta(self) -> IndexMeta:
-        return self.store.meta(self._dataset(self._tag(self.indexed_snapshot) if self.indexed_snapshot else None))
+        indexed = self.indexed_snapshot
+        return self.store.meta(self._dataset(self._tag(indexed) if indexed is not None else None))
 
     @property
     def indexed_snapshot(self) -> int | None:
@@ -89,41 +92,13 @@ class VectorIndex:
 
     def _file_set(self, snapshot_id: int) -> FileSet:
         if snapshot_id not in self._files:
-            self._files[snapshot_id] = file_set(self.table, snapshot_id)
+            self._files[snapshot_id] = self.source.files_at(snapshot_id)
         return self._files[snapshot_id]
 
     # -- queries ----------------------------------------------------------------------------------------------
     def query_vector(self, query: str | Sequence[float] | np.ndarray) -> np.ndarray:
         """The query as float32 ``(dim,)``: embeds text with the column's model, validates a vector."""
-        if isinstance(query, str):
-            from lakehouse.embed import get_model
-
-            if not self.spec.model:
-                raise ModelError(
-                    f"column {self.column!r} records no embedding model, so a text query cannot be embedded",
-                    hint="pass a query vector instead",
-                    model=None,
-                )
-            model = get_model(self.spec.model)
-            if model.dim != self.spec.dim:
-                raise ModelError(
-                    f"model {self.spec.model} makes {model.dim}-d vectors, "
-                    f"column {self.column!r} holds {self.spec.dim}-d",
-                    hint="the vector spec names another model than the one installed; pass a vector",
-                    model=self.spec.model,
-                )
-            return model.embed([query])[0]
-        q = np.asarray(query, dtype=np.float32)
-        if q.ndim != 1 or q.shape[0] != self.spec.dim:
-            raise VectorValidationError(
-                f"query vector has shape {q.shape}, column {self.column!r} holds {self.spec.dim}-d vectors",
-                hint=f"pass {self.spec.dim} numbers",
-                column=self.column,
-                problem="dimension",
-            )
-        if not np.isfinite(q).all():
-            raise VectorValidationError("query vector holds NaN or Inf", column=self.column, problem="nan")
-        return q
+        return query_vector(self.spec, query)
 
     def search(
         self,
@@ -141,11 +116,7 @@ class VectorIndex:
         if not isinstance(k, int) or k < 1:
             raise VectorIndexError(f"k must be a positive integer, got {k!r}", column=self.column, problem="k")
         q = self.query_vector(query)
-        flt = (
-            parse_filter(where, self.table.iceberg.schema(), table=self.table.identifier, column=self.column)
-            if where
-            else None
-        )
+        flt = self._filter(where)
         snapshot_id = self._snapshot(as_of)
         if snapshot_id is None:
             empty = pa.table(
@@ -186,7 +157,7 @@ class VectorIndex:
                 base, path="index", lance_version=version, reason=f"index version tagged for snapshot {snapshot_id}"
             )
             return self._indexed(q, k, version, (), None, flt, params, meta, plan, exact_filter_rows)
-        if as_of is not None and as_of != self.table.snapshot_id:
+        if as_of is not None and as_of != self.source.current_snapshot():
             tagged = ", ".join(str(s) for s in sorted(self._tags)) or "none"
             return self._exact(
                 q,
@@ -223,14 +194,20 @@ class VectorIndex:
         return self.search(query, k, **options).plan
 
     # -- paths ------------------------------------------------------------------------------------------------
+    def _filter(self, where: str | None) -> Filter | None:
+        if not where:
+            return None
+        return parse_filter(where, self.source.filter_schema(), table=self.store.identifier, column=self.column)
+
     def _snapshot(self, as_of: int | None) -> int | None:
         if as_of is None:
-            return self.table.snapshot_id
-        if self.table.iceberg.snapshot_by_id(as_of) is None:
+            return self.source.current_snapshot()
+        if not self.source.has_snapshot(as_of):
             raise VectorIndexError(
-                f"table {self.table.identifier} has no snapshot {as_of}",
-                hint="list snapshots with pyiceberg (table.iceberg.snapshots()) or `lakehouse index status`",
-                table=self.table.identifier,
+                f"table {self.store.identifier} has no snapshot {as_of}",
+                hint="list its snapshots (Iceberg: table.iceberg.snapshots(); Delta: table.history()); "
+                "`lakehouse index status` shows the tagged ones",
+                table=self.store.identifier,
                 column=self.column,
                 problem="snapshot",
             )
@@ -240,14 +217,14 @@ class VectorIndex:
         key = (indexed, snapshot_id)
         if key not in self._tails:
             cols = [meta.key, self.column, *meta.store]
-            parts = list(read_files(self.table, snapshot_id, tasks, cols))
+            parts = list(self.source.read_files(snapshot_id, tasks, cols))
             self._tails = {key: pa.concat_tables(parts, promote_options="permissive") if parts else None}
         return self._tails[key]
 
     def _exact(self, q: np.ndarray, k: int, snapshot_id: int, flt: Filter | None, plan: SearchPlan) -> SearchResult:
         meta = self.meta
         cols = list(dict.fromkeys([meta.key, self.column, *meta.store, *(flt.columns if flt else ())]))
-        rows = self.table.to_arrow(snapshot_id=snapshot_id, columns=cols, row_filter=flt.sql if flt else None)
+        rows = self.source.read(snapshot_id, cols, flt)
         keep = [meta.key, *meta.store]
         out = ranked(rows, to_numpy(rows.column(self.column), self.spec.dim), q, k, self.spec.metric, keep)
         return SearchResult(out, replace(plan, path="exact", filter_rows=rows.num_rows if flt else None), meta.key)
@@ -296,7 +273,7 @@ class VectorIndex:
                     notes.append(f"ANN returned {found.num_rows} of {k}: answered exactly over the filtered rows")
                     found = self._exact_lance(ds, q, k, sql, keep)
         if tail is not None and tail.num_rows:
-            rows = flt.apply(tail, self.table.iceberg.schema()) if flt else tail
+            rows = flt.apply(tail, self.source.filter_schema()) if flt else tail
             if rows.num_rows:
                 extra = ranked(rows, to_numpy(rows.column(self.column), self.spec.dim), q, k, self.spec.metric, keep)
                 found = pa.concat_tables([found, extra.cast(found.schema)])
@@ -371,15 +348,15 @@ def _exact_without_index(
     vt: VectorTable, column: str, query: Any, k: int, where: str | None, as_of: int | None, index: VectorIndex
 ) -> SearchResult:
     q = index.query_vector(query)
-    flt = parse_filter(where, vt.iceberg.schema(), table=vt.identifier, column=column) if where else None
+    flt = index._filter(where)
     snapshot_id = index._snapshot(as_of)
-    key = vt.key_column or vt.iceberg.schema().fields[0].name
-    rows = vt.to_arrow(snapshot_id=snapshot_id, row_filter=where)
+    key = vt.key_column or index.source.arrow_schema().names[0]
+    rows = index.source.read(snapshot_id, [key, column], flt)  # type: ignore[arg-type]  # None: no rows yet
     out = ranked(rows, to_numpy(rows.column(column), index.spec.dim), q, k, index.spec.metric, [key])
     plan = SearchPlan(
         "exact",
-        f"no index on {vt.identifier}.{column}: exact search over the table "
-        f"(build one with `lakehouse index build {vt.identifier} --column {column}`)",
+        f"no index on {index.store.identifier}.{column}: exact search over the table "
+        f"(build one with `lakehouse index build {index.store.identifier} --column {column}`)",
         snapshot_id,
         filter=flt.sql if flt else None,
         filter_rows=rows.num_rows if flt else None,

@@ -1,4 +1,5 @@
-"""Where an index stands against its table: indexed vs current snapshot, rows not yet in it, size, type, parameters."""
+"""Where an index stands against its table: indexed vs current snapshot (a Delta version for Delta tables), rows not
+yet in it, size, type, parameters."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from typing import Any
 
 from lakehouse.config import Settings
 from lakehouse.index.build import unindexed_rows, vector_index
-from lakehouse.index.snapshots import diff, file_set
 from lakehouse.index.store import IndexStore
 from lakehouse.table import VectorTable
 
@@ -43,21 +43,22 @@ def status(table: VectorTable | str, column: str, *, settings: Settings | None =
     vt = VectorTable.load(table, settings=settings) if isinstance(table, str) else table.refresh()
     vt.spec(column)  # unknown column -> VectorSpecError
     store = IndexStore(vt, column, settings=settings)
-    current = vt.snapshot_id
+    source = store.source
+    current = source.current_snapshot()
     if not store.exists():
-        return IndexStatus(vt.identifier, column, False, store.uri, table_snapshot=current)
+        return IndexStatus(store.identifier, column, False, store.uri, table_snapshot=current)
     latest = store.open()
     tags = store.tags(latest)
     indexed = store.indexed_snapshot()
     ds = store.open(tags[indexed]) if indexed in tags else latest
     meta = store.meta(ds)
     pending = removed = None
-    if indexed is not None and current is not None and vt.iceberg.snapshot_by_id(indexed) is not None:
-        change = diff(file_set(vt, indexed).identities, file_set(vt, current))
+    if indexed is not None and current is not None and source.has_snapshot(indexed):
+        change = source.diff(indexed, current)
         pending, removed = change.added_rows, len(change.removed)
     index = vector_index(ds, column)
     return IndexStatus(
-        vt.identifier,
+        store.identifier,
         column,
         True,
         store.uri,

@@ -1,10 +1,13 @@
 """The Lance dataset behind one (table, vector column) index: where it lives, what it records, its tags and lock.
 
-Layout: ``<warehouse>/_lance/<namespace>/<table>/<column>.lance``. Rows hold the table's key, the vector as
-``fixed_size_list<float32, dim>``, the columns stored for filtering and ``_file``, the Iceberg data file the row
-came from (what an incremental refresh deletes by). Every index version that reflects a table snapshot is tagged
-``snapshot-<id>``; the table records the snapshot it is indexed at in ``lakehouse.index.<column>.snapshot-id``.
-Readers open the tagged version named by that property, so a refresh that dies half-way never shows through.
+Layout: ``<warehouse>/_lance/<namespace>/<table>/<column>.lance`` (Delta tables: ``_lance/_delta/<namespace>/...``).
+Rows hold the table's key, the vector as ``fixed_size_list<float32, dim>``, the columns stored for filtering and
+``_file``, the data file the row came from (what an incremental refresh deletes by). Every index version that reflects
+a table snapshot (an Iceberg snapshot id, a Delta version) is tagged ``snapshot-<id>``, and the snapshot the index is
+at is recorded last: an Iceberg table records it in ``lakehouse.index.<column>.snapshot-id``; a Delta table cannot
+without a new version (see :mod:`lakehouse.index.delta_source`), so it is written beside the dataset, in
+``<column>.lance.indexed`` (replaced atomically). Readers open the tagged version named by that record, so a refresh
+that dies half-way never shows through.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from lakehouse.errors import VectorIndexError
 if TYPE_CHECKING:
     import lance
 
+    from lakehouse.index.snapshots import SnapshotSource
     from lakehouse.table import VectorTable
 
 FILE_COLUMN = "_file"
@@ -37,6 +41,7 @@ FORMAT_VERSION = 1
 
 
 def snapshot_property(column: str) -> str:
+    """The Iceberg table property that records the snapshot an index is at."""
     return f"lakehouse.index.{column}.snapshot-id"
 
 
@@ -80,27 +85,25 @@ class IndexMeta:
         return cls(**raw)
 
 
-def warehouse_of(table: VectorTable, settings: Settings | None) -> str:
-    """The warehouse URI: from settings when given, else the catalog's own ``warehouse`` property."""
+def warehouse_of(source: SnapshotSource, settings: Settings | None) -> str:
+    """The warehouse URI: from settings when given, else the table's own (an Iceberg catalog's ``warehouse``)."""
     if settings is not None:
         return settings.warehouse.rstrip("/")
-    catalog = getattr(table.iceberg, "catalog", None)
-    warehouse = (getattr(catalog, "properties", None) or {}).get("warehouse")
-    if warehouse and "://" in warehouse:
-        return str(warehouse).rstrip("/")
-    return load_settings().warehouse.rstrip("/")
+    return (source.default_warehouse() or load_settings().warehouse).rstrip("/")
 
 
 class IndexStore:
     """Paths, tags, versions, the advisory lock and version cleanup of one index dataset."""
 
     def __init__(self, table: VectorTable, column: str, *, settings: Settings | None = None) -> None:
+        from lakehouse.index.snapshots import snapshot_source
+
         self.table = table
+        self.source = snapshot_source(table)
         self.column = column
         self.settings = settings
-        ns, name = table.iceberg.name()[-2], table.iceberg.name()[-1]
-        self.uri = f"{warehouse_of(table, settings)}/_lance/{ns}/{name}/{column}.lance"
-        self.identifier = f"{ns}.{name}"
+        self.uri = f"{warehouse_of(self.source, settings)}/_lance/{self.source.index_path()}/{column}.lance"
+        self.identifier = self.source.identifier
 
     # -- location ---------------------------------------------------------------------------------------------
     @property
@@ -162,10 +165,56 @@ class IndexStore:
             )
         return IndexMeta.from_json(raw.decode())
 
-    # -- the snapshot the table says it is indexed at ------------------------------------------------------------
+    # -- the snapshot the index is at ------------------------------------------------------------------------------
     def indexed_snapshot(self) -> int | None:
-        value = self.table.iceberg.properties.get(snapshot_property(self.column))
-        return int(value) if value else None
+        """The snapshot recorded by the last finished build or refresh (in the table, or beside the dataset)."""
+        if self.source.records_in_table:
+            return self.source.recorded_snapshot(self.column)
+        raw = self._read_record()
+        if raw is None:
+            return None
+        try:
+            return int(json.loads(raw)["snapshot"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise VectorIndexError(
+                f"the index record {self.record_uri} is unreadable ({exc})",
+                hint=f"rebuild: `lakehouse index build {self.identifier} --column {self.column}`",
+                table=self.identifier,
+                column=self.column,
+                problem="corrupt",
+            ) from exc
+
+    @property
+    def record_uri(self) -> str:
+        return f"{self.uri}.indexed"
+
+    def _read_record(self) -> str | None:
+        from pyarrow import fs
+
+        local = self.local_path
+        if local is not None:
+            path = local.parent / f"{local.name}.indexed"
+            return path.read_text() if path.exists() else None
+        filesystem, key = fs.FileSystem.from_uri(self.record_uri)
+        if filesystem.get_file_info(key).type == fs.FileType.NotFound:
+            return None
+        with filesystem.open_input_stream(key) as f:
+            return bytes(f.read()).decode()
+
+    def _write_record(self, snapshot_id: int) -> None:
+        """Replace the record in one step: a rename on a local disk, a single object write on object storage."""
+        from pyarrow import fs
+
+        body = json.dumps({"snapshot": snapshot_id, "table": self.identifier, "column": self.column}).encode()
+        local = self.local_path
+        if local is not None:
+            tmp = local.parent / f".{local.name}.indexed.{os.getpid()}"
+            tmp.write_bytes(body)
+            os.replace(tmp, local.parent / f"{local.name}.indexed")
+            return
+        filesystem, path = fs.FileSystem.from_uri(self.record_uri)
+        with filesystem.open_output_stream(path) as f:
+            f.write(body)
 
     def tags(self, ds: lance.LanceDataset) -> dict[int, int]:
         """Tagged versions: table snapshot id -> Lance version."""
@@ -177,15 +226,17 @@ class IndexStore:
         return out
 
     def commit(self, ds: lance.LanceDataset, snapshot_id: int) -> None:
-        """Tag the dataset's version with the snapshot, then record the snapshot in the table: always the last step."""
+        """Tag the dataset's version with the snapshot, then record the snapshot (in the table, or beside the dataset
+        for Delta): always the last step."""
         name = tag_name(snapshot_id)
         if name in ds.tags.list():
             ds.tags.update(name, ds.version)
         else:
             ds.tags.create(name, ds.version)
-        with self.table.iceberg.transaction() as tx:
-            tx.set_properties({snapshot_property(self.column): str(snapshot_id)})
-        self.table.refresh()
+        if self.source.records_in_table:
+            self.source.record_snapshot(self.column, snapshot_id)
+        else:
+            self._write_record(snapshot_id)
 
     # -- housekeeping -----------------------------------------------------------------------------------------
     def cleanup(self, ds: lance.LanceDataset, *, retention: timedelta, keep_tags: int) -> int:
@@ -193,7 +244,7 @@ class IndexStore:
         delete untagged versions older than ``retention``. Returns the number of versions removed."""
         tags = self.tags(ds)
         indexed = self.indexed_snapshot()
-        alive = {s.snapshot_id for s in self.table.iceberg.snapshots()}
+        alive = self.source.alive(tags)
         newest = sorted(tags.items(), key=lambda kv: kv[1], reverse=True)[:keep_tags]
         keep = {s for s, _ in newest if s in alive} | ({indexed} if indexed is not None else set())
         for snap in tags:

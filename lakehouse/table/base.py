@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -48,6 +49,16 @@ class VectorColumns:
                 column=column,
             )
         return specs[column]
+
+    def index(self, column: str | None = None, *, settings: Any = None) -> Any:
+        """The Lance ANN index of a vector column (``lakehouse.index.VectorIndex``): ``.search(...)``, ``.explain``.
+        Iceberg and Delta tables alike; ``settings`` name the warehouse the index lives in (default: the table's).
+
+        >>> VectorTable.load("docs.embeddings").index("embedding").search("retry a commit", k=5)  # doctest: +SKIP
+        """
+        from lakehouse.index import open_index
+
+        return open_index(self, self.spec(column).column, settings=settings)  # type: ignore[arg-type]
 
     @property
     def key_column(self) -> str | None:

@@ -48,6 +48,8 @@ class VectorTable(VectorColumns):
         keys, matrix = t.vectors("embedding")   # numpy (n, 384) float32
     """
 
+    format = "iceberg"  # DeltaVectorTable says "delta": what lakehouse.index picks a snapshot source by
+
     def __init__(self, table: Table, catalog: Catalog) -> None:
         self._table = table
         self._catalog = catalog
@@ -161,15 +163,6 @@ class VectorTable(VectorColumns):
     def snapshot_id(self) -> int | None:
         snap = self._table.current_snapshot()
         return snap.snapshot_id if snap else None
-
-    def index(self, column: str | None = None) -> Any:
-        """The Lance ANN index of a vector column (``lakehouse.index.VectorIndex``): ``.search(...)``, ``.explain``.
-
-        >>> VectorTable.load("docs.embeddings").index("embedding").search("retry a commit", k=5)  # doctest: +SKIP
-        """
-        from lakehouse.index import open_index
-
-        return open_index(self, self.spec(column).column)
 
     def refresh(self) -> VectorTable:
         self._table = self._table.refresh()

@@ -1,4 +1,8 @@
-"""ANN indexes against real tables: every search must equal exact numpy search over the table at the same snapshot."""
+"""ANN indexes against real tables: every search must equal exact numpy search over the table at the same snapshot.
+
+Each test runs on an Iceberg table and on a Delta table (``fmt``): the index behaves the same over both formats. The
+few table operations that differ (delete, overwrite by key, property change) go through the helpers below.
+"""
 
 from __future__ import annotations
 
@@ -10,18 +14,20 @@ import numpy as np
 import pyarrow as pa
 import pytest
 from click.testing import CliRunner
+from deltalake import write_deltalake
 from pyiceberg.expressions import In
 
 from lakehouse.config import load_settings
 from lakehouse.errors import ModelError, VectorIndexError, VectorSpecError, VectorValidationError
 from lakehouse.index import VectorIndex, build, open_index, refresh, search, status
-from lakehouse.index.store import IndexStore
+from lakehouse.index.store import IndexStore, snapshot_property
 from lakehouse.table import VectorTable
 from lakehouse.vector import VectorSpec, to_numpy, top_k, vector_type
 
 pytestmark = pytest.mark.integration
 DIM = 16
 LANGS = np.array(["en", "fr", "de", "es"])
+FORMATS = ["iceberg", "delta"]
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +53,12 @@ def batch(rng: np.random.Generator, start: int, count: int) -> pa.Table:
     )
 
 
-def new_table(settings, rng, rows=2000, metric="cosine", model=None):  # noqa: ANN001, ANN201
+@pytest.fixture(params=FORMATS)
+def fmt(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+def new_table(settings, rng, rows=2000, metric="cosine", model=None, fmt="iceberg"):  # noqa: ANN001, ANN201
     schema = pa.schema(
         [("key", pa.string()), ("lang", pa.string()), ("n", pa.int64()), ("embedding", pa.list_(pa.float32()))]
     )
@@ -57,15 +68,17 @@ def new_table(settings, rng, rows=2000, metric="cosine", model=None):  # noqa: A
         key="key",
         settings=settings,
         vectors=[VectorSpec("embedding", dim=DIM, metric=metric, model=model)],
+        format=fmt,
     )
     vt.append(batch(rng, 0, rows))
-    return vt
+    return vt.refresh()
 
 
 def exact(vt: VectorTable, q: np.ndarray, k: int, snapshot_id: int | None = None, where: str | None = None):  # noqa: ANN201
-    rows = vt.to_arrow(
-        snapshot_id=snapshot_id or vt.snapshot_id, columns=["key", "embedding", "lang", "n"], row_filter=where
-    )
+    snapshot_id = vt.snapshot_id if snapshot_id is None else snapshot_id
+    # Delta: read through delta-rs's SQL engine (DataFusion), an independent reader of the log and files
+    where = where or ("TRUE" if vt.format == "delta" else None)
+    rows = vt.to_arrow(snapshot_id=snapshot_id, columns=["key", "embedding", "lang", "n"], row_filter=where)
     idx, scores = top_k(to_numpy(rows.column("embedding"), DIM), q, k, vt.spec("embedding").metric)
     return [rows.column("key")[int(i)].as_py() for i in idx], scores
 
@@ -76,18 +89,54 @@ def assert_same(result, expected) -> None:  # noqa: ANN001
     np.testing.assert_allclose(result.scores, scores, rtol=1e-4, atol=1e-4)
 
 
+def delete(vt: VectorTable, predicate: str) -> None:
+    """A copy-on-write DELETE: files holding matching rows are rewritten without them."""
+    if vt.format == "delta":
+        vt.delta.delete(predicate)
+    else:
+        vt.iceberg.delete(predicate)
+    vt.refresh()
+
+
+def replace_rows(vt: VectorTable, rows: pa.Table) -> None:
+    """Replace the rows with ``rows``' keys by ``rows`` in one commit (Iceberg overwrite, Delta replaceWhere)."""
+    keys = rows.column("key").to_pylist()
+    target = vt.iceberg.schema().as_arrow() if vt.format == "iceberg" else vt.schema()
+    storage = pa.Table.from_arrays([rows.column(f.name).cast(f.type) for f in target], schema=target)
+    if vt.format == "delta":
+        quoted = ", ".join(f"'{k}'" for k in keys)
+        write_deltalake(vt.delta, storage, mode="overwrite", predicate=f"key IN ({quoted})")
+    else:
+        vt.iceberg.overwrite(storage, overwrite_filter=In("key", keys))
+    vt.refresh()
+
+
 def rewrite(vt: VectorTable, rng: np.random.Generator, keys: list[str], start: int) -> None:
     """An overwrite (copy-on-write): the rows with ``keys`` are replaced by new rows with new vectors."""
-    target = vt.iceberg.schema().as_arrow()
-    fresh = batch(rng, start, len(keys)).set_column(0, "key", pa.array(keys))
-    storage = pa.Table.from_arrays([fresh.column(f.name).cast(f.type) for f in target], schema=target)
-    vt.iceberg.overwrite(storage, overwrite_filter=In("key", keys))
+    replace_rows(vt, batch(rng, start, len(keys)).set_column(0, "key", pa.array(keys)))
+
+
+def set_property(vt: VectorTable, key: str, value: str) -> None:
+    if vt.format == "delta":
+        vt.delta.alter.set_table_properties({key: value}, raise_if_not_exists=False)
+    else:
+        with vt.iceberg.transaction() as tx:
+            tx.set_properties({key: value})
+    vt.refresh()
+
+
+def indexed_at(vt: VectorTable, settings) -> int | None:  # noqa: ANN001
+    """The snapshot the index says it is at; an Iceberg table records it too, a Delta table must not (a version)."""
+    recorded = IndexStore(vt.refresh(), "embedding", settings=settings).indexed_snapshot()
+    prop = vt.properties.get(snapshot_property("embedding"))
+    assert prop == (str(recorded) if vt.format == "iceberg" and recorded is not None else None)
+    return recorded
 
 
 @pytest.mark.parametrize("metric", ["cosine", "l2", "dot"])
-def test_interleaved_changes_always_match_exact_search(settings, metric):  # noqa: ANN001
+def test_interleaved_changes_always_match_exact_search(settings, metric, fmt):  # noqa: ANN001
     rng = np.random.default_rng(7)
-    vt = new_table(settings, rng, 2000, metric=metric)
+    vt = new_table(settings, rng, 2000, metric=metric, fmt=fmt)
     build(
         vt,
         "embedding",
@@ -110,7 +159,7 @@ def test_interleaved_changes_always_match_exact_search(settings, metric):  # noq
             next_id += 1000
         elif op == "delete":
             lo = int(rng.integers(0, 1500))
-            vt.iceberg.delete(f"n >= {lo} and n < {lo + 150}")
+            delete(vt, f"n >= {lo} and n < {lo + 150}")
         elif op == "overwrite":
             keys = vt.to_arrow(columns=["key"]).column("key").to_pylist()
             rewrite(vt, rng, [str(k) for k in rng.choice(keys, 40, replace=False)], next_id)
@@ -134,29 +183,28 @@ def test_interleaved_changes_always_match_exact_search(settings, metric):  # noq
         assert_same(res, exact(vt, q, 10, snapshot_id=snap, where="lang = 'es'"))
 
 
-def test_refresh_twice_is_a_noop_and_reads_only_changes(settings):  # noqa: ANN001
+def test_refresh_twice_is_a_noop_and_reads_only_changes(settings, fmt):  # noqa: ANN001
     rng = np.random.default_rng(1)
-    vt = new_table(settings, rng, 1500)
+    vt = new_table(settings, rng, 1500, fmt=fmt)
     first = build(vt, "embedding", index_type="ivf_pq", settings=settings)
     assert first.action == "build" and first.trained
     vt.append(batch(rng, 50_000, 300))
     res = refresh(vt, "embedding", settings=settings, fold_threshold=0.1)
     assert (res.action, res.files_added, res.files_removed, res.rows_added) == ("incremental", 1, 0, 300)
     assert res.folded  # 300 / 1800 > 10%: folded into the ANN structure
+    table_snapshot = vt.refresh().snapshot_id
     again = refresh(vt, "embedding", settings=settings)
     assert again.action == "noop" and again.lance_version == res.lance_version
     st = status(vt, "embedding", settings=settings)
     assert st.up_to_date and st.rows == 1800 and st.rows_outside_ann == 0 and st.table_rows_not_indexed == 0
-    assert (
-        st.index_type == "ivf_pq"
-        and st.size_bytes
-        and vt.properties["lakehouse.index.embedding.snapshot-id"] == str(vt.snapshot_id)
-    )
+    assert st.index_type == "ivf_pq" and st.size_bytes
+    # recording where the index is never moves the table (a Delta version would)
+    assert indexed_at(vt, settings) == vt.snapshot_id == table_snapshot
 
 
-def test_filter_matching_at_least_k_rows_returns_k(settings):  # noqa: ANN001
+def test_filter_matching_at_least_k_rows_returns_k(settings, fmt):  # noqa: ANN001
     rng = np.random.default_rng(3)
-    vt = new_table(settings, rng, 3000)
+    vt = new_table(settings, rng, 3000, fmt=fmt)
     build(vt, "embedding", index_type="ivf_pq", store=["lang", "n"], settings=settings, num_partitions=32)
     index = open_index(vt, "embedding", settings=settings)
     q = rng.normal(size=DIM).astype(np.float32)
@@ -166,7 +214,7 @@ def test_filter_matching_at_least_k_rows_returns_k(settings):  # noqa: ANN001
         assert len(res) == 10
         assert_same(res, exact(vt, q, 10, where=where))
     # a filter on a column the index does not store is answered exactly over the table
-    vt2 = new_table(settings, rng, 500)
+    vt2 = new_table(settings, rng, 500, fmt=fmt)
     build(vt2, "embedding", store=["lang"], settings=settings)
     res = open_index(vt2, "embedding", settings=settings).search(q, 5, where="n < 100")
     assert res.plan.path == "exact" and "does not store" in res.plan.reason
@@ -174,14 +222,13 @@ def test_filter_matching_at_least_k_rows_returns_k(settings):  # noqa: ANN001
 
 
 @pytest.mark.parametrize("step", ["relabelled", "deleted", "appended", "folded"])
-def test_refresh_killed_midway_leaves_last_good_index_and_is_completed(settings, step):  # noqa: ANN001
+def test_refresh_killed_midway_leaves_last_good_index_and_is_completed(settings, step, fmt):  # noqa: ANN001
     rng = np.random.default_rng(5)
-    vt = new_table(settings, rng, 1000)
+    vt = new_table(settings, rng, 1000, fmt=fmt)
     build(vt, "embedding", index_type="ivf_flat", store=["lang"], settings=settings, num_partitions=4)
     indexed = vt.snapshot_id
     vt.append(batch(rng, 10_000, 500))
-    vt.iceberg.delete("n < 100")
-    vt.refresh()
+    delete(vt, "n < 100")
 
     def die(at: str) -> None:
         if at == step:
@@ -189,8 +236,7 @@ def test_refresh_killed_midway_leaves_last_good_index_and_is_completed(settings,
 
     with pytest.raises(RuntimeError, match="killed"):
         refresh(vt, "embedding", settings=settings, checkpoint=die)
-    vt.refresh()
-    assert vt.properties["lakehouse.index.embedding.snapshot-id"] == str(indexed)
+    assert indexed_at(vt, settings) == indexed
     index = open_index(vt, "embedding", settings=settings)
     q = rng.normal(size=DIM).astype(np.float32)
     res = index.search(q, 10, nprobes=4)
@@ -204,9 +250,9 @@ def test_refresh_killed_midway_leaves_last_good_index_and_is_completed(settings,
     assert status(vt, "embedding", settings=settings).rows == vt.count()
 
 
-def test_copy_on_write_rewrites_are_matched_by_key(settings):  # noqa: ANN001
+def test_copy_on_write_rewrites_are_matched_by_key(settings, fmt):  # noqa: ANN001
     rng = np.random.default_rng(31)
-    vt = new_table(settings, rng, 3000)
+    vt = new_table(settings, rng, 3000, fmt=fmt)
     build(vt, "embedding", index_type="ivf_flat", store=["lang"], settings=settings, num_partitions=8)
     index = open_index(vt, "embedding", settings=settings)
     q = rng.normal(size=DIM).astype(np.float32)
@@ -217,7 +263,7 @@ def test_copy_on_write_rewrites_are_matched_by_key(settings):  # noqa: ANN001
         assert_same(res, exact(vt, q, 10, where=where))
 
     # a 1% delete rewrites the single data file: the 2,970 surviving rows stay in place, inside the ANN structure
-    vt.iceberg.delete("n < 30")
+    delete(vt, "n < 30")
     res = refresh(vt, "embedding", settings=settings)
     assert (res.action, res.rows_added) == ("incremental", 0) and any("2970 rows" in n for n in res.notes)
     st = status(vt, "embedding", settings=settings)
@@ -231,27 +277,21 @@ def test_copy_on_write_rewrites_are_matched_by_key(settings):  # noqa: ANN001
     assert res.rows_added == 40
     check()
     rows = vt.to_arrow(columns=["key", "lang", "n", "embedding"], row_filter="key in ('k000200', 'k000201')")
-    flipped = rows.set_column(1, "lang", pa.array(["zz", "zz"]))
-    target = vt.iceberg.schema().as_arrow()
-    vt.iceberg.overwrite(
-        pa.Table.from_arrays([flipped.column(f.name).cast(f.type) for f in target], schema=target),
-        overwrite_filter=In("key", ["k000200", "k000201"]),
-    )
+    replace_rows(vt, rows.set_column(1, "lang", pa.array(["zz", "zz"])))
     res = refresh(vt, "embedding", settings=settings)
     assert res.rows_added == 2
-    vt.refresh()
     check("lang = 'zz'")
     assert sorted(index.search(q, 10, where="lang = 'zz'").keys) == ["k000200", "k000201"]
     # a later refresh deletes by the new file labels: delete everything the rewrites touched
-    vt.iceberg.delete("n >= 2000")
+    delete(vt, "n >= 2000")
     refresh(vt, "embedding", settings=settings)
     assert status(vt, "embedding", settings=settings).rows == vt.count()
     check()
 
 
-def test_concurrent_refresh_fails_clearly(settings):  # noqa: ANN001
+def test_concurrent_refresh_fails_clearly(settings, fmt):  # noqa: ANN001
     rng = np.random.default_rng(9)
-    vt = new_table(settings, rng, 300)
+    vt = new_table(settings, rng, 300, fmt=fmt)
     build(vt, "embedding", settings=settings)
     with IndexStore(vt, "embedding", settings=settings).lock():
         with pytest.raises(VectorIndexError, match="another process") as info:
@@ -260,11 +300,12 @@ def test_concurrent_refresh_fails_clearly(settings):  # noqa: ANN001
     assert refresh(vt, "embedding", settings=settings).action == "noop"
 
 
-def test_as_of_untagged_snapshot_falls_back_to_exact(settings):  # noqa: ANN001
+def test_as_of_untagged_snapshot_falls_back_to_exact(settings, fmt):  # noqa: ANN001
     rng = np.random.default_rng(11)
-    vt = new_table(settings, rng, 400)
+    vt = new_table(settings, rng, 400, fmt=fmt)
     old = vt.snapshot_id
     vt.append(batch(rng, 5000, 100))
+    vt.refresh()
     build(vt, "embedding", settings=settings)
     q = rng.normal(size=DIM).astype(np.float32)
     res = open_index(vt, "embedding", settings=settings).search(q, 7, as_of=old)
@@ -272,20 +313,20 @@ def test_as_of_untagged_snapshot_falls_back_to_exact(settings):  # noqa: ANN001
     assert_same(res, exact(vt, q, 7, snapshot_id=old))
 
 
-def test_spec_change_rebuilds_and_auto_upgrades(settings):  # noqa: ANN001
+def test_spec_change_rebuilds_and_auto_upgrades(settings, fmt):  # noqa: ANN001
     rng = np.random.default_rng(13)
-    vt = new_table(settings, rng, 300)
+    vt = new_table(settings, rng, 300, fmt=fmt)
     assert build(vt, "embedding", settings=settings).action == "build"
     assert status(vt, "embedding", settings=settings).index_type == "flat"
-    with vt.iceberg.transaction() as tx:
-        tx.set_properties({"lakehouse.vector.embedding.model-version": "2"})
+    set_property(vt, "lakehouse.vector.embedding.model-version", "2")
     res = refresh(vt, "embedding", settings=settings)
     assert res.action == "rebuild" and "spec" in res.reason
+    assert refresh(vt, "embedding", settings=settings).action == "noop"
 
 
-def test_bad_input_gets_clear_errors(settings):  # noqa: ANN001
+def test_bad_input_gets_clear_errors(settings, fmt):  # noqa: ANN001
     rng = np.random.default_rng(17)
-    vt = new_table(settings, rng, 200, model="hash-32")
+    vt = new_table(settings, rng, 200, model="hash-32", fmt=fmt)
     build(vt, "embedding", store=["lang"], settings=settings)
     index = open_index(vt, "embedding", settings=settings)
     with pytest.raises(VectorValidationError, match="16-d"):
@@ -302,7 +343,7 @@ def test_bad_input_gets_clear_errors(settings):  # noqa: ANN001
         index.search("some text", 5)
     with pytest.raises(VectorIndexError, match="cannot store"):
         build(vt, "embedding", store=["missing"], settings=settings)
-    vt_no_index = new_table(settings, rng, 50)
+    vt_no_index = new_table(settings, rng, 50, fmt=fmt)
     with pytest.raises(VectorIndexError, match="no index"):
         VectorIndex.open(vt_no_index, "embedding", settings=settings)
     q = rng.normal(size=DIM).astype(np.float32)
@@ -311,7 +352,7 @@ def test_bad_input_gets_clear_errors(settings):  # noqa: ANN001
     assert_same(res, exact(vt_no_index, q, 3))
 
 
-def test_text_query_uses_the_column_model(settings):  # noqa: ANN001
+def test_text_query_uses_the_column_model(settings, fmt):  # noqa: ANN001
     from lakehouse.embed import get_model
 
     rng = np.random.default_rng(19)
@@ -322,6 +363,7 @@ def test_text_query_uses_the_column_model(settings):  # noqa: ANN001
         key="key",
         settings=settings,
         vectors=[VectorSpec("embedding", dim=16, model="hash-16")],
+        format=fmt,
     )
     texts = [f"document number {i} about {w}" for i, w in enumerate(rng.choice(["cats", "dogs", "tax"], 300))]
     m = get_model("hash-16").embed(texts)
@@ -332,23 +374,25 @@ def test_text_query_uses_the_column_model(settings):  # noqa: ANN001
             "embedding": pa.FixedSizeListArray.from_arrays(pa.array(m.ravel()), type=vector_type(16)),
         }
     )
-    build(vt, "embedding", settings=settings)
-    res = open_index(vt, "embedding", settings=settings).search(texts[42], 1)
+    build(vt.refresh(), "embedding", settings=settings)
+    res = vt.index("embedding", settings=settings).search(texts[42], 1)
     assert res.keys == ["42"]
 
 
-def test_cli_build_status_search(settings):  # noqa: ANN001
+def test_cli_build_status_search(settings, fmt):  # noqa: ANN001
     from lakehouse.cli.main import cli
 
     rng = np.random.default_rng(23)
-    vt = new_table(settings, rng, 600)
+    vt = new_table(settings, rng, 600, fmt=fmt)
     env = {"LAKEHOUSE__CATALOG__URI": settings.catalog.uri, "LAKEHOUSE__WAREHOUSE": settings.warehouse}
     runner = CliRunner()
     home = ["--home", str(settings.home)]
-    r = runner.invoke(cli, [*home, "index", "build", vt.identifier, "--store", "lang", "-o", "json"], env=env)
+    r = runner.invoke(
+        cli, [*home, "index", "build", vt.identifier, "--format", fmt, "--store", "lang", "-o", "json"], env=env
+    )
     assert r.exit_code == 0, r.output
     vt.append(batch(rng, 9000, 20))
-    r = runner.invoke(cli, [*home, "index", "status", vt.identifier, "-o", "json"], env=env)
+    r = runner.invoke(cli, [*home, "index", "status", vt.identifier, "--format", fmt, "-o", "json"], env=env)
     assert r.exit_code == 0, r.output
     info = json.loads(r.output)[0]
     assert info["table_rows_not_indexed"] == 20 and not info["up_to_date"]
@@ -360,6 +404,8 @@ def test_cli_build_status_search(settings):  # noqa: ANN001
             "index",
             "search",
             vt.identifier,
+            "--format",
+            fmt,
             "--vector",
             json.dumps(q.tolist()),
             "-k",
@@ -377,21 +423,21 @@ def test_cli_build_status_search(settings):  # noqa: ANN001
     assert out["plan"]["path"] == "index+tail"
     vt.refresh()
     assert sorted(row["key"] for row in out["rows"]) == sorted(exact(vt, q, 5, where="lang = 'en'")[0])
-    r = runner.invoke(cli, [*home, "index", "search", vt.identifier, "--vector", "[1, 2]"], env=env)
+    r = runner.invoke(cli, [*home, "index", "search", vt.identifier, "--format", fmt, "--vector", "[1, 2]"], env=env)
     assert r.exit_code != 0 and "16-d" in r.output
-    r = runner.invoke(cli, [*home, "index", "refresh", vt.identifier, "-o", "json"], env=env)
+    r = runner.invoke(cli, [*home, "index", "refresh", vt.identifier, "--format", fmt, "-o", "json"], env=env)
     assert r.exit_code == 0 and json.loads(r.output)[0]["action"] == "incremental"
 
 
-def test_refresh_job_main(settings, monkeypatch, capsys):  # noqa: ANN001
+def test_refresh_job_main(settings, monkeypatch, capsys, fmt):  # noqa: ANN001
     from jobs.refresh_index import main
 
     rng = np.random.default_rng(29)
-    vt = new_table(settings, rng, 200)
+    vt = new_table(settings, rng, 200, fmt=fmt)
     monkeypatch.setenv("LAKEHOUSE__CATALOG__URI", settings.catalog.uri)
     monkeypatch.setenv("LAKEHOUSE__WAREHOUSE", settings.warehouse)
     monkeypatch.setenv("LAKEHOUSE_HOME", str(settings.home))
-    assert main(["--table", vt.identifier, "--store", "lang"]) == 0
+    assert main(["--table", vt.identifier, "--format", fmt, "--store", "lang"]) == 0
     assert json.loads(capsys.readouterr().out)["action"] == "build"
-    assert main(["--table", vt.identifier]) == 0
+    assert main(["--table", vt.identifier, "--format", fmt]) == 0
     assert json.loads(capsys.readouterr().out)["action"] == "noop"
