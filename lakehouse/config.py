@@ -14,6 +14,7 @@ Example ``lakehouse.yaml``::
     spark:
       master: spark://spark-master:7077
       packages: org.apache.iceberg:iceberg-spark-runtime-3.5_2.12:1.10.2
+      delta_packages: io.delta:delta-spark_2.12:3.3.2   # native Delta in Spark (or delta_jars: local jar files)
     embed:
       model: all-MiniLM-L6-v2
     lineage:
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -54,6 +55,13 @@ class CatalogSettings:
 class SparkSettings:
     master: str = "local[*]"
     packages: str | None = None  # Maven coordinates; replaces the jar shipped in the wheel when set
+    # Native Delta in Spark (issue 6): the delta-spark jars are not on PyPI, so they come from the user, either as
+    # Maven coordinates ("io.delta:delta-spark_2.12:3.3.2", or "pip": the version of the installed delta-spark
+    # package) or as local jar files / folders of jars (comma-separated, or a YAML list). With either set, the
+    # session gets the Delta extension and catalog, and Delta tables are written, read and merged by Delta itself.
+    # Environment: LAKEHOUSE__SPARK__DELTA_PACKAGES / LAKEHOUSE__SPARK__DELTA_JARS.
+    delta_packages: str | None = None
+    delta_jars: str | Sequence[str] | None = None
     driver_memory: str = "4g"
     shuffle_partitions: int = 4
     conf: Mapping[str, str] = field(default_factory=dict)

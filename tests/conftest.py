@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,9 +48,22 @@ def catalog_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Catalo
         stop(root / "state")
 
 
+def _delta_jars_from_env() -> dict[str, str]:
+    """The Delta jars, when the person running the tests names them (they are not on PyPI): with
+    LAKEHOUSE__SPARK__DELTA_JARS or LAKEHOUSE__SPARK__DELTA_PACKAGES set, the session runs native Delta and the
+    native-mode Delta tests run instead of skipping."""
+    names = ("delta_jars", "delta_packages")
+    return {
+        n: os.environ[f"LAKEHOUSE__SPARK__{n.upper()}"]
+        for n in names
+        if os.environ.get(f"LAKEHOUSE__SPARK__{n.upper()}")
+    }
+
+
 @pytest.fixture(scope="session")
 def lake_settings(catalog_service: CatalogService, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """Settings pointing at the session's catalog service; no user config file or LAKEHOUSE__ variable leaks in."""
+    """Settings pointing at the session's catalog service; no user config file or LAKEHOUSE__ variable leaks in
+    (except the Delta jars, see :func:`_delta_jars_from_env`)."""
     home = tmp_path_factory.mktemp("lakehouse-home")
     return load_settings(
         project_dir=home,
@@ -57,7 +71,7 @@ def lake_settings(catalog_service: CatalogService, tmp_path_factory: pytest.Temp
         home=str(home),
         warehouse=catalog_service.warehouse,
         catalog={"uri": catalog_service.uri},
-        spark={"master": "local[2]", "driver_memory": "2g"},
+        spark={"master": "local[2]", "driver_memory": "2g", **_delta_jars_from_env()},
     )
 
 

@@ -1,6 +1,6 @@
-"""Writing Delta vector tables from Spark without the Delta jars: executors write Parquet, the driver commits.
+"""Writing Delta vector tables from Spark: natively with the Delta jars, else executor Parquet files + driver commit.
 
-The delta-spark jars are not on PyPI, so ``df.write.format("delta")`` is unavailable here. Instead:
+Without the Delta jars (none are on PyPI), ``df.write.format("delta")`` is unavailable. Instead:
 
 1. vector checks are compiled into the plan (:func:`lakehouse.spark.write.with_vector_checks`), so a bad row fails
    the tasks and the JVM error is translated back to :class:`VectorValidationError`, exactly as for Iceberg;
@@ -15,6 +15,13 @@ successful run), so a refused batch leaves neither a new version nor orphan file
 Concurrency: appends commit even when another writer committed meanwhile (delta-rs rebases appends). An overwrite
 commits only on the version it read; otherwise it fails with :class:`DeltaCommitConflictError` instead of silently
 keeping rows a concurrent writer added to the partitions it replaces.
+
+With the Delta jars on the session (``spark.delta_packages`` / ``spark.delta_jars``), the same call writes with
+``df.write.format("delta")``: the same plan-level vector checks, the app transaction as Delta's ``txnAppId`` /
+``txnVersion`` options, ``replaceWhere`` for a partition overwrite, and Delta's own conflict detection (translated
+to :class:`DeltaCommitConflictError`). A new table is created first by delta-rs with the same schema and
+configuration in both modes (version 0), so the two paths produce the same table. Differences: a refused first
+write leaves that empty version 0, and the files of failed tasks stay until ``VACUUM``, as with any Delta writer.
 """
 
 from __future__ import annotations
@@ -29,11 +36,12 @@ from typing import TYPE_CHECKING, Any, Literal
 import pyarrow as pa
 
 from lakehouse.errors import DeltaCommitConflictError, VectorSpecError
+from lakehouse.spark.delta_read import delta_sql_identifier, use_native_delta
 from lakehouse.spark.write import translate_vector_errors, with_vector_checks
 from lakehouse.vector import KEY_COLUMN_PROPERTY, VectorSpec, specs_from_properties
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import DataFrame, SparkSession
 
 DeltaWriteMode = Literal["append", "overwrite"]
 _RESULT_DDL = "path string, size long, partition_values string, stats string, num_records long"
@@ -47,6 +55,7 @@ class DeltaWriteResult:
     files: int = 0
     rows: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+    native: bool = False  # written by Delta itself (format("delta")) rather than executor files + delta-rs commit
 
 
 def _fs(location: str) -> tuple[Any, str]:
@@ -240,13 +249,15 @@ def write_delta_table(
     properties: Mapping[str, str] | None = None,
     app_id: str | None = None,
     app_version: int | None = None,
+    native: bool | None = None,
 ) -> DeltaWriteResult:
     """Validate ``df`` in the plan, write its Parquet files on the executors and commit them in one Delta version.
 
     ``append`` creates the table when missing (``partition_by`` applies then); ``overwrite`` replaces the rows of the
     partitions in ``overwrite_partitions`` (``{"source_table": "docs.documents"}``), or the whole table when None.
     With ``app_id``/``app_version``, a write whose app version is already committed returns ``committed=False``
-    without running anything.
+    without running anything. ``native``: None writes with ``format("delta")`` when the session has the Delta jars,
+    True requires them, False always takes the executor-files + delta-rs commit path.
 
     Example::
 
@@ -272,6 +283,19 @@ def write_delta_table(
         props[KEY_COLUMN_PROPERTY] = key_column
     for spec in specs:
         props.update(spec.to_properties())
+    if use_native_delta(df.sparkSession, native):
+        return _write_native(
+            df,
+            location,
+            specs=specs,
+            key_column=key_column,
+            mode=mode,
+            overwrite_partitions=overwrite_partitions,
+            partition_by=partition_by,
+            props=props,
+            app_id=app_id,
+            app_version=app_version,
+        )
 
     table: DeltaTable | None = DeltaTable(location) if DeltaTable.is_deltatable(location) else None
     if table is not None:
@@ -368,3 +392,159 @@ def write_delta_table(
         raise
     timings["commit"] = time.perf_counter() - t1
     return DeltaWriteResult(location, DeltaTable(location).version(), True, len(adds), rows, timings)
+
+
+# -- native Delta (the Delta jars are on the session) ----------------------------------------------------------------
+_CONFLICTS = (
+    "ConcurrentAppendException",
+    "ConcurrentDeleteReadException",
+    "ConcurrentDeleteDeleteException",
+    "ConcurrentWriteException",
+    "ConcurrentTransactionException",
+    "MetadataChangedException",
+    "ProtocolChangedException",
+    "DELTA_CONCURRENT_",
+)
+
+
+def is_delta_conflict(exc: BaseException) -> bool:
+    """Whether a Spark error is one of Delta's optimistic-concurrency conflicts (a concurrent commit won)."""
+    text = f"{type(exc).__name__}: {exc}"
+    return any(name in text for name in _CONFLICTS)
+
+
+def native_version(spark: SparkSession, location: str) -> int:
+    """The latest version of a Delta table, read by Delta itself."""
+    return int(spark.sql(f"DESCRIBE HISTORY {delta_sql_identifier(location)} LIMIT 1").first()["version"])
+
+
+def native_commit(spark: SparkSession, location: str, token: str, *, depth: int = 50) -> Any:
+    """The history row of the commit whose user metadata carries ``token`` (None: this job committed nothing)."""
+    history = spark.sql(f"DESCRIBE HISTORY {delta_sql_identifier(location)} LIMIT {int(depth)}")
+    for row in history.select("version", "userMetadata", "operationMetrics").collect():
+        if row["userMetadata"] and token in row["userMetadata"]:
+            return row
+    return None
+
+
+def non_null_elements(df: DataFrame, columns: Sequence[str]) -> DataFrame:
+    """Type vector columns as ``array<float>`` with non-null elements, the Delta schema of a vector column.
+
+    Delta keeps a table's element nullability on append but refuses to cast ``array<float>`` (nullable elements)
+    into it in MERGE/UPDATE; the checks have already refused null elements, so the coalesce never applies.
+    """
+    from pyspark.sql import functions as F
+
+    for name in columns:
+        df = df.withColumn(name, F.transform(F.col(name), lambda x: F.coalesce(x, F.lit(0.0).cast("float"))))
+    return df
+
+
+def _sql_string(value: str) -> str:
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _write_native(
+    df: DataFrame,
+    location: str,
+    *,
+    specs: Sequence[VectorSpec],
+    key_column: str | None,
+    mode: DeltaWriteMode,
+    overwrite_partitions: Mapping[str, str] | None,
+    partition_by: Sequence[str],
+    props: Mapping[str, str],
+    app_id: str | None,
+    app_version: int | None,
+) -> DeltaWriteResult:
+    from deltalake import DeltaTable
+    from pyspark.sql import functions as F
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    from lakehouse.table.delta import _ensure_local_dir, storage_schema
+
+    spark = df.sparkSession
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    uri = location if "://" in location else f"file://{location}"
+    ident = delta_sql_identifier(location)
+    vector_columns = [s.column for s in specs]
+    checked = non_null_elements(with_vector_checks(df, specs, key_column), vector_columns)
+    changed_props: dict[str, str] = {}
+    if DeltaTable.is_deltatable(location):
+        config = dict(spark.sql(f"DESCRIBE DETAIL {ident}").first()["properties"] or {})
+        _reconcile(config, specs, location)
+        changed_props = {k: v for k, v in props.items() if config.get(k) != v}
+        target = spark.read.format("delta").load(uri).schema
+        extra = [c for c in checked.columns if c not in target.fieldNames()]
+        if extra:
+            raise VectorSpecError(
+                f"refused write to {location}: column(s) {', '.join(extra)} are not in the table; "
+                "nothing was committed",
+                hint="drop them, or evolve the table schema first",
+            )
+        checked = checked.select(
+            *[
+                F.col(f.name) if f.name in checked.columns else F.lit(None).cast(f.dataType).alias(f.name)
+                for f in target
+            ]
+        )
+    else:
+        # created by delta-rs as on the files path: same schema (non-null vector elements), same configuration
+        _ensure_local_dir(location)
+        DeltaTable.create(
+            location,
+            storage_schema(to_arrow_schema(checked.schema), vector_columns),
+            mode="ignore",
+            partition_by=list(partition_by) or None,
+            configuration=dict(props),
+            raise_if_key_not_exists=False,
+        )
+    read_version = native_version(spark, location)
+    token = uuid.uuid4().hex
+    writer = (
+        checked.write.format("delta")
+        .mode(mode)
+        .option("userMetadata", json.dumps({"lakehouse.writer": "spark-delta", "lakehouse.token": token}))
+    )
+    if app_id is not None:
+        # Delta's idempotent writes: skipped when this app id already committed this version or a later one
+        writer = writer.option("txnAppId", app_id).option("txnVersion", int(app_version))  # type: ignore[arg-type]
+    if mode == "overwrite" and overwrite_partitions:
+        parts = overwrite_partitions.items()
+        condition = " AND ".join(f"`{k.replace('`', '``')}` = {_sql_string(v)}" for k, v in parts)
+        writer = writer.option("replaceWhere", condition)
+    timings["prepare"] = time.perf_counter() - t0
+    try:
+        with translate_vector_errors():
+            writer.save(uri)
+    except Exception as exc:
+        if not is_delta_conflict(exc):
+            raise
+        current = native_version(spark, location)
+        raise DeltaCommitConflictError(
+            f"{mode} of {location} conflicted with a concurrent commit (read version {read_version}, now "
+            f"{current}); Delta committed nothing",
+            hint="re-run the job: it reads the new version (with an app id, a finished run is not repeated)",
+            location=location,
+            read_version=read_version,
+            current_version=current,
+            operation=mode,
+        ) from exc
+    timings["write"] = time.perf_counter() - t0 - timings["prepare"]
+    commit = native_commit(spark, location, token)
+    if commit is None:  # the app transaction was already committed: Delta skipped the write
+        return DeltaWriteResult(location, native_version(spark, location), False, seconds=timings, native=True)
+    if changed_props:
+        assignments = ", ".join(f"{_sql_string(k)} = {_sql_string(v)}" for k, v in changed_props.items())
+        spark.sql(f"ALTER TABLE {ident} SET TBLPROPERTIES ({assignments})")
+    metrics = dict(commit["operationMetrics"] or {})
+    return DeltaWriteResult(
+        location,
+        native_version(spark, location),
+        True,
+        int(metrics.get("numFiles", 0)),
+        int(metrics.get("numOutputRows", 0)),
+        timings,
+        native=True,
+    )
