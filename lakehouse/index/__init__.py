@@ -1,4 +1,5 @@
-"""Lance ANN indexes kept in step with Iceberg table snapshots, and search that answers like the table.
+"""Lance ANN indexes kept in step with table snapshots (Iceberg snapshots, Delta versions), and search that answers
+like the table.
 
 Example::
 
@@ -6,6 +7,7 @@ Example::
     build("docs.embeddings", "embedding", store=["lang"])
     refresh("docs.embeddings", "embedding")        # after new snapshots: only the changed data files are read
     hits = open_index("docs.embeddings", "embedding").search("refund policy", k=10, where="lang = 'en'")
+    DeltaVectorTable.load("docs.chunks").index("embedding").search(vector, k=5, as_of=12)   # Delta version 12
 """
 
 from lakehouse.index.batch import NeighbourPairs, knn, pairs_within
