@@ -75,7 +75,7 @@ class DeltaSource(SnapshotSource):
         if version == self.table.version:
             return self.table.delta
         if version not in self._versions:
-            if len(self._versions) >= 16:
+            if len(self._versions) >= 8:  # each holds its version's file list
                 self._versions.clear()
             self._versions[version] = DeltaTable(self.table.location, version=version)
         return self._versions[version]
