@@ -413,14 +413,19 @@ def is_delta_conflict(exc: BaseException) -> bool:
     return any(name in text for name in _CONFLICTS)
 
 
+def _path_literal(location: str) -> str:
+    # Delta's own commands (DESCRIBE HISTORY/DETAIL) take the table path as a string
+    return _sql_string(location if "://" in location else f"file://{location}")
+
+
 def native_version(spark: SparkSession, location: str) -> int:
     """The latest version of a Delta table, read by Delta itself."""
-    return int(spark.sql(f"DESCRIBE HISTORY {delta_sql_identifier(location)} LIMIT 1").first()["version"])
+    return int(spark.sql(f"DESCRIBE HISTORY {_path_literal(location)} LIMIT 1").first()["version"])
 
 
 def native_commit(spark: SparkSession, location: str, token: str, *, depth: int = 50) -> Any:
     """The history row of the commit whose user metadata carries ``token`` (None: this job committed nothing)."""
-    history = spark.sql(f"DESCRIBE HISTORY {delta_sql_identifier(location)} LIMIT {int(depth)}")
+    history = spark.sql(f"DESCRIBE HISTORY {_path_literal(location)} LIMIT {int(depth)}")
     for row in history.select("version", "userMetadata", "operationMetrics").collect():
         if row["userMetadata"] and token in row["userMetadata"]:
             return row
@@ -472,7 +477,7 @@ def _write_native(
     checked = non_null_elements(with_vector_checks(df, specs, key_column), vector_columns)
     changed_props: dict[str, str] = {}
     if DeltaTable.is_deltatable(location):
-        config = dict(spark.sql(f"DESCRIBE DETAIL {ident}").first()["properties"] or {})
+        config = dict(spark.sql(f"DESCRIBE DETAIL {_path_literal(location)}").first()["properties"] or {})
         _reconcile(config, specs, location)
         changed_props = {k: v for k, v in props.items() if config.get(k) != v}
         target = spark.read.format("delta").load(uri).schema

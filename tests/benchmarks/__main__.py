@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("index", "sql", "embed", "dedup", "lineage")
+BENCHMARKS = ("index", "sql", "embed", "dedup", "lineage", "write")
 
 
 def main(argv: list[str]) -> int:

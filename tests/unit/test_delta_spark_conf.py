@@ -12,7 +12,7 @@ from lakehouse.errors import EnvironmentSetupError
 from lakehouse.spark import runtime
 from lakehouse.spark.delta_merge import changed_keys
 from lakehouse.spark.delta_read import delta_sql_identifier
-from lakehouse.spark.delta_write import _sql_string, is_delta_conflict
+from lakehouse.spark.delta_write import _path_literal, _sql_string, is_delta_conflict
 from lakehouse.spark.runtime import (
     DELTA_CATALOG,
     DELTA_EXTENSION,
@@ -165,6 +165,7 @@ def test_delta_sql_identifier_and_string_literals() -> None:
     assert delta_sql_identifier("/lake/t") == "spark_catalog.delta.`file:///lake/t`"
     assert delta_sql_identifier("s3://b/we`ird") == "spark_catalog.delta.`s3://b/we``ird`"
     assert _sql_string("it's a \\ path") == "'it\\'s a \\\\ path'"
+    assert _path_literal("/lake/t") == "'file:///lake/t'" and _path_literal("s3://b/t") == "'s3://b/t'"
 
 
 def test_delta_conflicts_are_recognised_by_name() -> None:
