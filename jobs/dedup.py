@@ -4,10 +4,12 @@
     lakehouse dedup docs.embeddings --column embedding --threshold 0.95 --filtered-table docs.embeddings_curated
 
 Exact duplicates share a content hash (the ``content_sha256`` column when the table has one); near duplicates have
-cosine similarity >= the threshold, found as the k nearest neighbours of every row through the column's ANN index
-(built or refreshed first). Pairs are grouped into clusters by union-find; each cluster keeps the row with the
-smallest key (string order: deterministic) and drops the others. The finding is driver-side (pyiceberg + Lance +
-numpy, see :mod:`lakehouse.dedup`); Spark writes the result table (one row per cluster: ``cluster_id``, ``kept_key``,
+cosine similarity >= the threshold, found by an exact batch join of the vectors (``--candidates exact``, the
+default: :func:`lakehouse.index.pairs_within`, blockwise matrix products over k-means partitions) or as the k
+nearest neighbours of every row through the column's ANN index (``--candidates ann``: built or refreshed first).
+Pairs are grouped into clusters by union-find; each cluster keeps the row with the smallest key (string order:
+deterministic) and drops the others. The finding is driver-side (pyiceberg + numpy, or Lance for ``ann``, see
+:mod:`lakehouse.dedup`); Spark writes the result table (one row per cluster: ``cluster_id``, ``kept_key``,
 ``dropped_keys``, ``size``, ``kind``, ``max/min_similarity`` of the dropped rows to the kept one) and the filtered
 table (every column of the source, dropped rows left out, vector specs kept). Both are replaced on each run, in one
 commit each; lineage records the input snapshot and the output snapshots. Removed tokens are whitespace-split words
@@ -47,7 +49,8 @@ class DedupParams:
     threshold: float = 0.95
     output: str | None = None  # default: <namespace>.<table>_dedup
     filtered_table: str | None = None  # write the kept rows here too
-    k: int = 10  # neighbours searched per row
+    candidates: str = "exact"  # exact: batch join of all vectors; ann: k nearest neighbours through the index
+    k: int = 10  # neighbours searched per row (ann)
     nprobes: int | None = None  # index search overrides (None: the index's own; 0: off)
     refine_factor: int | None = 0
     workers: int = 4
@@ -123,7 +126,11 @@ def run(
         f_ns, f_name = split_identifier(params.filtered_table, settings)
         filtered = f"{f_ns}.{f_name}"
     search = SearchOptions(
-        k=params.k, nprobes=params.nprobes, refine_factor=params.refine_factor, workers=params.workers
+        method=params.candidates,  # type: ignore[arg-type]
+        k=params.k,
+        nprobes=params.nprobes,
+        refine_factor=params.refine_factor,
+        workers=params.workers,
     )
     with LineageEmitter.from_settings(settings).run(
         "dedup",
@@ -217,7 +224,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threshold", type=float, default=0.95, help="cosine similarity of near duplicates (default 0.95)")
     p.add_argument("--output", default=None, help="result table (default: <namespace>.<table>_dedup)")
     p.add_argument("--filtered-table", default=None, help="also write the kept rows to this table")
-    p.add_argument("--k", type=int, default=10, help="neighbours searched per row (default 10)")
+    p.add_argument(
+        "--candidates",
+        choices=["exact", "ann"],
+        default="exact",
+        help="how near duplicates are found: exact batch join (default) or the ANN index, k neighbours a row",
+    )
+    p.add_argument("--k", type=int, default=10, help="neighbours searched per row with --candidates ann (default 10)")
     p.add_argument("--master", default=None, help="Spark master (default: configuration, local[*])")
     return p.parse_args(argv)
 
@@ -234,6 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         threshold=args.threshold,
         output=args.output,
         filtered_table=args.filtered_table,
+        candidates=args.candidates,
         k=args.k,
     )
     spark = build_spark(settings, app_name="dedup", master=args.master)

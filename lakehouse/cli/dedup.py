@@ -23,7 +23,16 @@ def _log(message: str) -> None:
 )
 @click.option("--output", "output_table", default=None, help="Result table (default: <namespace>.<table>_dedup).")
 @click.option("--filtered-table", default=None, help="Also write the kept rows (all columns) to this table.")
-@click.option("--k", type=click.IntRange(1), default=10, show_default=True, help="Neighbours searched per row.")
+@click.option(
+    "--candidates",
+    type=click.Choice(["exact", "ann"]),
+    default="exact",
+    show_default=True,
+    help="How near duplicates are found: an exact batch join of all vectors, or the ANN index (k neighbours a row).",
+)
+@click.option(
+    "--k", type=click.IntRange(1), default=10, show_default=True, help="Neighbours searched per row (--candidates ann)."
+)
 @click.option("--text-column", default=None, help="Text whose tokens are counted (default: chunk_text or text).")
 @click.option("--master", default=None, help="Spark master (default: local[*]).")
 @click.option(
@@ -43,16 +52,18 @@ def dedup(
     threshold: float,
     output_table: str | None,
     filtered_table: str | None,
+    candidates: str,
     k: int,
     text_column: str | None,
     master: str | None,
     fmt: str,
 ) -> None:
-    """Find exact (content hash) and near (cosine >= --threshold, via the ANN index) duplicates of TABLE.
+    """Find exact (content hash) and near (cosine >= --threshold) duplicates of TABLE.
 
-    Duplicates are grouped into clusters; each keeps the row with the smallest key and drops the others. Writes a
-    result table (cluster_id, kept_key, dropped_keys, size, kind, max/min similarity) and, with --filtered-table,
-    the kept rows. The index is built or refreshed first. Prints rows and tokens removed.
+    Near duplicates come from an exact batch join of all vectors (default), or with --candidates ann from the ANN
+    index (built or refreshed first). Duplicates are grouped into clusters; each keeps the row with the smallest key
+    and drops the others. Writes a result table (cluster_id, kept_key, dropped_keys, size, kind, max/min similarity)
+    and, with --filtered-table, the kept rows. Prints rows and tokens removed.
     """
     from jobs.dedup import DedupParams, run
     from lakehouse.spark import build_spark
@@ -64,6 +75,7 @@ def dedup(
         threshold=threshold,
         output=output_table,
         filtered_table=filtered_table,
+        candidates=candidates,
         k=k,
         text_column=text_column,
     )

@@ -1,4 +1,4 @@
-"""Semantic deduplication: exact (content hash) and near (cosine via the ANN index) duplicates, clustered, one row kept.
+"""Semantic deduplication: exact (content hash) and near (cosine) duplicates, clustered, one row kept.
 
 Example::
 
@@ -8,9 +8,10 @@ Example::
     found.clusters        # cluster_id, kept_key, dropped_keys, size, kind, max/min similarity
     found.rows_removed, found.tokens_removed
 
-Modules: :mod:`~lakehouse.dedup.pairs` (hash pairs, exact scoring), :mod:`~lakehouse.dedup.neighbours` (k nearest
-neighbours through the index), :mod:`~lakehouse.dedup.clusters` (union-find, the kept-row rule),
-:mod:`~lakehouse.dedup.find` (the whole pass), :mod:`~lakehouse.dedup.quality` (precision/recall on planted pairs).
+Modules: :mod:`~lakehouse.dedup.pairs` (hash pairs, exact scoring), :mod:`~lakehouse.dedup.neighbours` (near
+candidates: the exact batch join of :mod:`lakehouse.index.batch`, or k nearest neighbours through the ANN index),
+:mod:`~lakehouse.dedup.clusters` (union-find, the kept-row rule), :mod:`~lakehouse.dedup.find` (the whole pass),
+:mod:`~lakehouse.dedup.quality` (precision/recall on planted pairs).
 The Spark job that writes the result and filtered tables is ``jobs/dedup.py``.
 """
 

@@ -1,4 +1,4 @@
-"""Find the duplicates of one vector column of a table: read, search the index, cluster, count what would go."""
+"""Find the duplicates of one vector column of a table: read, find candidate pairs, cluster, count what would go."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 
 from lakehouse.config import Settings
 from lakehouse.dedup.clusters import clusters
-from lakehouse.dedup.neighbours import SearchOptions, ann_pairs, ensure_index, exact_pairs, has_ann
+from lakehouse.dedup.neighbours import CANDIDATES, SearchOptions, ann_pairs, ensure_index, exact_pairs, has_ann
 from lakehouse.dedup.pairs import Pairs, combine, hash_codes, hash_pairs, normalized
 from lakehouse.errors import VectorSpecError
 
@@ -41,7 +41,7 @@ class Duplicates:
     text_column: str | None
     tokens: int | None  # whitespace-split words of the text column, all rows
     tokens_removed: int | None
-    path: str  # ann | exact: how near-duplicate candidates were found
+    path: str  # exact | ann: how near-duplicate candidates were found
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -111,7 +111,9 @@ def find_duplicates(
 ) -> Duplicates:
     """Exact (same ``hash_column``) and near (cosine >= ``threshold``) duplicates of ``table``'s ``column``.
 
-    The index is built or refreshed first; the table is read at the indexed snapshot. Example::
+    Near-duplicate candidates come from ``search.method``: ``exact`` (default) joins the vectors with themselves
+    (:func:`lakehouse.index.pairs_within`) at the table's current snapshot; ``ann`` builds or refreshes the column's
+    index first and searches it per row, at the indexed snapshot. Example::
 
         found = find_duplicates(VectorTable.load("docs.embeddings"), "embedding", threshold=0.95)
         found.clusters.to_pylist()[:3], found.rows_removed, found.tokens_removed
@@ -119,6 +121,8 @@ def find_duplicates(
     if not 0.0 < threshold <= 1.0:
         raise VectorSpecError(f"threshold must be in (0, 1], got {threshold}", hint="e.g. --threshold 0.95")
     search = search or SearchOptions()
+    if search.method not in CANDIDATES:
+        raise VectorSpecError(f"unknown candidate method {search.method!r}", hint=f"one of {', '.join(CANDIDATES)}")
     seconds: dict[str, float] = {}
     t = time.perf_counter()
     spec = table.spec(column)
@@ -128,8 +132,11 @@ def find_duplicates(
             f"table {table.identifier} has no key column (lakehouse.key-column property)",
             hint="dedup reports rows by key: create the table with a key",
         )
-    st = ensure_index(table, column, settings=settings, log=log)
-    seconds["index"] = time.perf_counter() - t
+    ann = search.method == "ann"
+    st = ensure_index(table, column, settings=settings, log=log) if ann else None
+    snapshot_id = st.indexed_snapshot if st is not None else table.snapshot_id
+    if st is not None:
+        seconds["index"] = time.perf_counter() - t
     names = table.iceberg.schema().as_arrow().names
     hash_col = hash_column if hash_column and hash_column in names else None
     text_col = text_column or next((c for c in TEXT_COLUMNS if c in names), None)
@@ -137,7 +144,7 @@ def find_duplicates(
         raise VectorSpecError(f"no text column {text_col!r} in {table.identifier}", hint=f"columns: {', '.join(names)}")
     t = time.perf_counter()
     cols = list(dict.fromkeys([key, column, *(c for c in (hash_col, text_col) if c)]))
-    rows = table.to_arrow(snapshot_id=st.indexed_snapshot, columns=cols)
+    rows = table.to_arrow(snapshot_id=snapshot_id, columns=cols)
     keys = rows.column(key).combine_chunks()
     from lakehouse.vector import to_numpy
 
@@ -146,11 +153,10 @@ def find_duplicates(
     seconds["read"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    ann = has_ann(st)
 
     def near(unit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if not ann:
-            return exact_pairs(unit, threshold, block=search.block)
+        if st is None or not has_ann(st):  # an index with no ANN structure would scan exactly anyway
+            return exact_pairs(unit, threshold, block=search.block, workers=search.workers, log=log)
         step = max(1, unit.shape[0] // 10)
         marks = iter(range(step, unit.shape[0] + step, step))
         nxt = [next(marks)]
@@ -172,7 +178,7 @@ def find_duplicates(
         table.identifier,
         column,
         key,
-        st.indexed_snapshot,
+        snapshot_id,
         threshold,
         rows.num_rows,
         found,
@@ -182,6 +188,6 @@ def find_duplicates(
         text_col,
         tokens,
         removed,
-        "ann" if ann else "exact",
+        "ann" if st is not None and has_ann(st) else "exact",
         seconds,
     )

@@ -246,11 +246,19 @@ def test_near_duplicates_through_an_ann_index(spark, lake_settings: Settings) ->
     table.append(pa.table({"key": [f"r{i:04d}" for i in range(600)], "embedding": fsl}))
     build(table, "embedding", index_type="ivf_pq", settings=lake_settings, num_partitions=8)
 
-    result = run_dedup(spark, DedupParams(table="dedup_ann.vectors", threshold=0.95), lake_settings, log=quiet)
+    params = DedupParams(table="dedup_ann.vectors", threshold=0.95, candidates="ann")
+    result = run_dedup(spark, params, lake_settings, log=quiet)
     clusters = VectorTable.load(result.output, settings=lake_settings).to_arrow().to_pylist()
     quality = pair_quality(cluster_pairs(clusters), planted)
     assert result.summary["candidates"] == "ann" and quality.recall >= 0.95 and quality.precision >= 0.95, str(quality)
     assert result.tokens_removed is None, "no text column: tokens are not counted"
+
+    # the default, the exact batch join, finds at least what the index found (here: every planted pair)
+    exact = run_dedup(spark, DedupParams(table="dedup_ann.vectors", threshold=0.95), lake_settings, log=quiet)
+    exact_clusters = VectorTable.load(exact.output, settings=lake_settings).to_arrow().to_pylist()
+    exact_quality = pair_quality(cluster_pairs(exact_clusters), planted)
+    assert exact.summary["candidates"] == "exact" and exact_quality.recall == 1.0, str(exact_quality)
+    assert exact_quality.precision >= quality.precision and cluster_pairs(clusters) <= cluster_pairs(exact_clusters)
 
 
 @pytest.mark.model
