@@ -6,7 +6,9 @@
 
 Incremental: only new chunks and chunks whose text, span or model version changed are embedded; embeddings of deleted
 source rows are removed; unchanged rows are not touched. All changes land in one MERGE commit (see
-:mod:`lakehouse.spark.incremental`). Changing the model of a column is deliberate (``--reembed``).
+:mod:`lakehouse.spark.incremental`). Changing the model of a column is deliberate (``--reembed``). The source is read
+incrementally too where its history allows: only the data files changed since the snapshot the embeddings last
+reflected (see :mod:`lakehouse.spark.embed_io`); the progress and ``--plan`` output say which read was done and why.
 
 The embedding runs in a pandas UDF; each Python worker loads the model once (the registry caches it per process and
 Spark reuses workers) with one torch thread per task slot, so ``local[N]`` uses N cores without oversubscription.
@@ -22,6 +24,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from lakehouse.lineage.events import new_run_id
+from lakehouse.spark.embed_io import CHUNKING_PROP, SNAPSHOT_PROP
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -29,11 +32,9 @@ if TYPE_CHECKING:
     from lakehouse.config import Settings
     from lakehouse.lineage import LineageRun
     from lakehouse.spark.delta_merge import DeltaEmbeddings
+    from lakehouse.spark.embed_io import SourceRows
     from lakehouse.spark.incremental import EmbedPlan
 
-# table properties the job keeps on the embeddings table, per source table
-_SNAPSHOT_PROP = "lakehouse.embeddings.{source}.snapshot-id"
-_CHUNKING_PROP = "lakehouse.embeddings.{source}.chunking"
 _THROUGHPUT_PROP = "lakehouse.embeddings.throughput"  # chunks/s of the last run that embedded anything
 
 
@@ -49,6 +50,7 @@ class EmbedParams:
     batch_size: int = 32
     partitions: int | None = None
     reembed: bool = False  # allow a model change: re-embed everything of this source with ``model``
+    full: bool = False  # read and compare the whole source even where an incremental read is possible
     plan_only: bool = False  # decide and report; write nothing
     format: str | None = None  # iceberg | delta: the output table's format (default: the ``format`` setting)
     run_id: str = field(default_factory=new_run_id)  # the OpenLineage run id (UUIDv7), also written on every row
@@ -133,7 +135,7 @@ def run(
     from lakehouse.embed import get_model
     from lakehouse.lineage import LineageEmitter, iceberg_input
     from lakehouse.spark.delta_merge import DeltaEmbeddings
-    from lakehouse.spark.embed_io import app_version, is_delta, read_source, record_output, table_properties
+    from lakehouse.spark.embed_io import app_version, is_delta, plan_source_read, record_output, table_properties
     from lakehouse.spark.incremental import check_model_change
     from lakehouse.spark.write import table_exists
     from lakehouse.table import VectorTable, split_identifier
@@ -186,15 +188,26 @@ def run(
         run_id=params.run_id,
         parent=parent,
     ) as lineage:
-        df = read_source(spark, params, settings, snapshot_id, source_table)
         source_rows = source_table.count()
+        source = plan_source_read(
+            spark,
+            params,
+            settings,
+            source_table,
+            snapshot_id,
+            props,
+            exists=exists,
+            model_version=model.version,
+            rows_total=source_rows,
+        )
+        log(f"reading {params.source}: {source.read.describe()}")
         if out:
             out.app_version = app_version(source_table, snapshot_id)
         result = _embed(
             spark,
             params,
             settings,
-            df,
+            source,
             spec,
             model.version,
             props,
@@ -216,7 +229,7 @@ def _embed(
     spark: SparkSession,
     params: EmbedParams,
     settings: Settings,
-    df: DataFrame,
+    source: SourceRows,
     spec: object,
     model_version: str,
     props: dict[str, str],
@@ -258,29 +271,26 @@ def _embed(
             embed_seconds,
         )
 
-    up_to_date = (
-        exists
-        and not params.reembed
-        and props.get(_SNAPSHOT_PROP.format(source=source_prop)) == str(snapshot_id)
-        and props.get(_CHUNKING_PROP.format(source=source_prop)) == chunking
-        and props.get("lakehouse.vector.embedding.model-version") == model_version
-    )
-    if up_to_date:
+    if source.rows is None:  # unchanged since the snapshot the embeddings reflect
         kept = read_target().filter(F.col("source_table") == params.source).count()
         log(f"{output} is up to date with {params.source} at snapshot {snapshot_id}: nothing to embed")
-        return result(EmbedPlan(keep=kept))
+        return result(EmbedPlan(keep=kept, read=source.read))
 
-    rows = chunk_rows(df, params, source_snapshot_id=snapshot_id, model_version=model_version)
+    rows = chunk_rows(source.rows, params, source_snapshot_id=snapshot_id, model_version=model_version)
     existing = read_target().filter(F.col("source_table") == params.source) if exists else None
+    existing_count = None
+    if existing is not None and source.keys is not None:  # incremental: compare only the changed keys' embeddings
+        existing_count = existing.count()
+        existing = existing.join(F.broadcast(source.keys), "source_key", "left_semi")
     diff = diff_chunks(rows, existing).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        plan = count_ops(diff)
+        plan = count_ops(diff, read=source.read, existing=existing_count)
         log(f"plan for {params.source} -> {output}: {plan.describe(throughput)}")
         if params.plan_only:
             return result(plan)
         new_props = {
-            _SNAPSHOT_PROP.format(source=source_prop): str(snapshot_id),
-            _CHUNKING_PROP.format(source=source_prop): chunking,
+            SNAPSHOT_PROP.format(source=source_prop): str(snapshot_id),
+            CHUNKING_PROP.format(source=source_prop): chunking,
             "lakehouse.embeddings.source-table": params.source,
         }
         columns = [*rows.columns, "embedding"]
@@ -337,6 +347,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--chunk-overlap", type=int, default=None)
     p.add_argument("--reembed", action="store_true", help="re-embed the whole column with --model (a model change)")
     p.add_argument(
+        "--full", action="store_true", help="read and compare the whole source, not only the files changed since"
+    )
+    p.add_argument(
         "--plan", action="store_true", help="print what would be embedded, updated and deleted; write nothing"
     )
     p.add_argument(
@@ -365,6 +378,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         chunk_overlap=args.chunk_overlap if args.chunk_overlap is not None else settings.embed.chunk_overlap,
         batch_size=settings.embed.batch_size,
         reembed=args.reembed,
+        full=args.full,
         plan_only=args.plan,
         format=args.format,
     )

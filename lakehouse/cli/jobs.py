@@ -73,6 +73,11 @@ def ingest(
 )
 @click.option("--reembed", is_flag=True, help="Change the column's model: re-embed everything with --model.")
 @click.option(
+    "--full",
+    is_flag=True,
+    help="Read and compare the whole source, even where only the files changed since the last run could be read.",
+)
+@click.option(
     "--format",
     "table_format",
     type=click.Choice(["iceberg", "delta"]),
@@ -93,13 +98,16 @@ def embed(
     chunk_overlap: int | None,
     plan_only: bool,
     reembed: bool,
+    full: bool,
     table_format: str | None,
     master: str | None,
 ) -> None:
     """Chunk a table's text column and embed the chunks into a vector table with per-row lineage.
 
     Incremental: only new or changed chunks are embedded, embeddings of deleted rows are removed, and everything
-    lands in one commit. A second run over unchanged data embeds nothing.
+    lands in one commit. A second run over unchanged data embeds nothing. Where the source's history allows, only
+    the data files changed since the snapshot of the last run are read; the output (and --plan) says which read
+    was done, or why the whole source was read.
     """
     settings = _settings(ctx)
     _run_embed(
@@ -114,6 +122,7 @@ def embed(
         master=master,
         plan_only=plan_only,
         reembed=reembed,
+        full=full,
         format=table_format,
     )
 
@@ -151,6 +160,7 @@ def _run_embed(settings: Any, source: str, *, master: str | None = None, parent:
         batch_size=settings.embed.batch_size,
         plan_only=bool(options.get("plan_only")),
         reembed=bool(options.get("reembed")),
+        full=bool(options.get("full")),
         format=options.get("format"),
     )
     spark = build_spark(settings, app_name="lakehouse embed", master=master)

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from jobs.embed_table import EmbedParams
+    from lakehouse.spark.embed_io import SourceRead
 
 Op = Literal["insert", "update", "delete", "keep"]
 OPS: tuple[Op, ...] = ("insert", "update", "delete", "keep")
@@ -30,6 +31,7 @@ class EmbedPlan:
     update: int = 0
     delete: int = 0
     keep: int = 0
+    read: SourceRead | None = None  # how the source was read (full / incremental / unchanged, and why)
 
     @property
     def to_embed(self) -> int:
@@ -40,8 +42,8 @@ class EmbedPlan:
         return self.insert + self.update + self.delete
 
     @classmethod
-    def from_counts(cls, counts: Mapping[str, int]) -> EmbedPlan:
-        return cls(**{op: int(counts.get(op, 0)) for op in OPS})
+    def from_counts(cls, counts: Mapping[str, int], read: SourceRead | None = None) -> EmbedPlan:
+        return cls(**{op: int(counts.get(op, 0)) for op in OPS}, read=read)
 
     def describe(self, throughput: float | None) -> str:
         """One line for people: counts and, from a measured throughput (chunks/s), the expected embedding time."""
@@ -90,8 +92,13 @@ def diff_chunks(chunks: DataFrame, existing: DataFrame | None) -> DataFrame:
     return joined.withColumn("op", op).drop("_new", "_old", "_old_sha", "_old_version", "_old_start", "_old_end")
 
 
-def count_ops(diff: DataFrame) -> EmbedPlan:
-    return EmbedPlan.from_counts({r["op"]: r["count"] for r in diff.groupBy("op").count().collect()})
+def count_ops(diff: DataFrame, *, read: SourceRead | None = None, existing: int | None = None) -> EmbedPlan:
+    """Count the ops of a diff. ``existing``: the source's embeddings before the run, when the diff covered only
+    the changed keys (an incremental read): every embedding outside it is kept."""
+    counts = {r["op"]: r["count"] for r in diff.groupBy("op").count().collect()}
+    if existing is not None:
+        counts["keep"] = existing - counts.get("update", 0) - counts.get("delete", 0)
+    return EmbedPlan.from_counts(counts, read)
 
 
 def merge_changes(
