@@ -111,13 +111,19 @@ class VectorIndex:
         refine_factor: int | None = None,
         ef: int | None = None,
         exact_filter_rows: int = EXACT_FILTER_ROWS,
+        with_vectors: bool = False,
     ) -> SearchResult:
-        """The ``k`` rows nearest to ``query`` at the table's current snapshot (or ``as_of``), best first."""
+        """The ``k`` rows nearest to ``query`` at the table's current snapshot (or ``as_of``), best first.
+
+        ``with_vectors`` adds each row's vector and, where known, ``_file`` (the data file it was read from), so a
+        caller can rank or join the rows without reading the table again.
+        """
         if not isinstance(k, int) or k < 1:
             raise VectorIndexError(f"k must be a positive integer, got {k!r}", column=self.column, problem="k")
         q = self.query_vector(query)
         flt = self._filter(where)
         snapshot_id = self._snapshot(as_of)
+        carry = (self.column, FILE_COLUMN) if with_vectors else ()
         if snapshot_id is None:
             empty = pa.table(
                 {self.table.key_column or "key": pa.array([], pa.string()), SCORE_COLUMN: pa.array([], pa.float64())}
@@ -150,13 +156,14 @@ class VectorIndex:
                         f"(stored: {', '.join(meta.store) or 'none'}); exact search over the table"
                     ),
                 ),
+                carry,
             )
         version = self._tag(snapshot_id)
         if version is not None:
             plan = replace(
                 base, path="index", lance_version=version, reason=f"index version tagged for snapshot {snapshot_id}"
             )
-            return self._indexed(q, k, version, (), None, flt, params, meta, plan, exact_filter_rows)
+            return self._indexed(q, k, version, (), None, flt, params, meta, plan, exact_filter_rows, carry)
         if as_of is not None and as_of != self.source.current_snapshot():
             tagged = ", ".join(str(s) for s in sorted(self._tags)) or "none"
             return self._exact(
@@ -171,9 +178,11 @@ class VectorIndex:
                         "exact search over the table"
                     ),
                 ),
+                carry,
             )
         if indexed is None or self._tag(indexed) is None:
-            return self._exact(q, k, snapshot_id, flt, replace(base, reason="the index has no usable tagged version"))
+            plan = replace(base, reason="the index has no usable tagged version")
+            return self._exact(q, k, snapshot_id, flt, plan, carry)
         version = self._tag(indexed)
         change = diff(self._file_set(indexed).identities, self._file_set(snapshot_id))
         tail = self._tail(indexed, snapshot_id, change.added, meta) if change.added else None
@@ -187,7 +196,8 @@ class VectorIndex:
             reason=f"the index is at snapshot {indexed}, the table at {snapshot_id}: rows of "
             f"{len(change.added)} newer file(s) scanned exactly, {len(change.removed)} file(s) excluded",
         )
-        return self._indexed(q, k, version, sorted(change.removed), tail, flt, params, meta, plan, exact_filter_rows)  # type: ignore[arg-type]
+        removed = sorted(change.removed)
+        return self._indexed(q, k, version, removed, tail, flt, params, meta, plan, exact_filter_rows, carry)  # type: ignore[arg-type]
 
     def explain(self, query: str | Sequence[float] | np.ndarray, k: int = 10, **options: Any) -> SearchPlan:
         """The plan a search takes (it runs the search: the plan depends on what the filter matches)."""
@@ -221,11 +231,19 @@ class VectorIndex:
             self._tails = {key: pa.concat_tables(parts, promote_options="permissive") if parts else None}
         return self._tails[key]
 
-    def _exact(self, q: np.ndarray, k: int, snapshot_id: int, flt: Filter | None, plan: SearchPlan) -> SearchResult:
+    def _exact(
+        self,
+        q: np.ndarray,
+        k: int,
+        snapshot_id: int,
+        flt: Filter | None,
+        plan: SearchPlan,
+        carry: Sequence[str] = (),
+    ) -> SearchResult:
         meta = self.meta
         cols = list(dict.fromkeys([meta.key, self.column, *meta.store, *(flt.columns if flt else ())]))
         rows = self.source.read(snapshot_id, cols, flt)
-        keep = [meta.key, *meta.store]
+        keep = list(dict.fromkeys([meta.key, *meta.store, *(c for c in carry if c != FILE_COLUMN)]))  # no file here
         out = ranked(rows, to_numpy(rows.column(self.column), self.spec.dim), q, k, self.spec.metric, keep)
         return SearchResult(out, replace(plan, path="exact", filter_rows=rows.num_rows if flt else None), meta.key)
 
@@ -241,6 +259,7 @@ class VectorIndex:
         meta: IndexMeta,
         plan: SearchPlan,
         exact_filter_rows: int,
+        carry: Sequence[str] = (),
     ) -> SearchResult:
         ds = self._dataset(version)
         clauses = [f"({flt.sql})"] if flt else []
@@ -249,7 +268,7 @@ class VectorIndex:
                 f"{FILE_COLUMN} NOT IN (" + ", ".join("'" + f.replace("'", "''") + "'" for f in excluded) + ")"
             )
         sql = " AND ".join(clauses) or None
-        keep = [meta.key, *meta.store]
+        keep = list(dict.fromkeys([meta.key, *meta.store, *carry]))
         has_ann = vector_index(ds, self.column) is not None
         notes = list(plan.notes) + ([] if has_ann else ["no ANN structure (flat index): Lance scans exactly"])
         matched = self._count(ds, version, flt.sql) if (flt and has_ann) else None
@@ -316,7 +335,7 @@ class VectorIndex:
         return res.select(keep).append_column(SCORE_COLUMN, pa.array(scores.astype(np.float64)))
 
     def _exact_lance(self, ds: lance.LanceDataset, q: np.ndarray, k: int, sql: str | None, keep: list[str]) -> pa.Table:
-        rows = ds.to_table(columns=[*keep, self.column], filter=sql)
+        rows = ds.to_table(columns=list(dict.fromkeys([*keep, self.column])), filter=sql)
         return ranked(rows, to_numpy(rows.column(self.column), self.spec.dim), q, k, self.spec.metric, keep)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
@@ -9,7 +11,7 @@ import pyarrow as pa
 from lakehouse.config import Settings, load_settings
 from lakehouse.sql.execute import Executor
 from lakehouse.sql.parse import parse_sql
-from lakehouse.sql.plan import Plan, plan_query
+from lakehouse.sql.plan import Plan, TopK, plan_query
 from lakehouse.sql.resolve import resolve
 
 if TYPE_CHECKING:
@@ -88,7 +90,8 @@ class SqlSession:
             p = found.plan
             lines += [
                 f"path: ANN index on {top.table.identifier}.{top.column} at snapshot {p.snapshot_id}, "
-                f"joined back to the table at the same snapshot",
+                "the candidates ranked by the engine",
+                f"rows: {self._rows(top)}",
                 f"why: {plan.reason}",
                 f"index: {p.path} ({p.reason}); type {p.index_type}, lance version {p.lance_version}, "
                 f"indexed snapshot {p.indexed_snapshot}" + (f", exact tail {p.tail_rows} rows" if p.tail_rows else ""),
@@ -100,6 +103,20 @@ class SqlSession:
         lines += [f"note: {n}" for n in plan.notes]
         lines.append("sql: " + self.executor.sql_for(plan.tree)[:4000])
         return "\n".join(lines)
+
+    def _rows(self, top: TopK) -> str:
+        """Where the candidate rows come from (what :mod:`lakehouse.sql.candidates` will do)."""
+        if not self.executor.relations:
+            return "read back from the table at the same snapshot, restricted to the candidates' keys"
+        meta = top.index.meta
+        reads = top.table.columns if top.reads is None else top.reads
+        payload = [c for c in reads if c not in {meta.key, top.column, *meta.store}]
+        if not payload:
+            return "key, vector and stored columns from the index (it covers the query); the table is not read"
+        return (
+            f"key, vector and stored columns from the index; {', '.join(payload)} read by key from the table's "
+            "data files at the same snapshot"
+        )
 
     def close(self) -> None:
         close = getattr(self.executor, "close", None)
@@ -123,11 +140,18 @@ def query(
 ) -> pa.Table:
     """Run one read-only similarity query and return the rows as Arrow.
 
+    On DuckDB the session (its connection with the catalog attached, ~100 ms to open) is kept for the next call
+    from the same thread with the same settings; use :class:`SqlSession` to control its lifetime yourself.
+
     Example::
 
         lakehouse.sql.query("SELECT title, cosine_similarity(embedding, embed('retry a commit')) AS score "
                             "FROM lake.docs.embeddings ORDER BY score DESC LIMIT 10")
     """
+    if engine == "duckdb":
+        session = _kept_session(settings or load_settings())
+        session.use_index = use_index
+        return session.query(sql)
     with SqlSession(settings, engine=engine, spark=spark, use_index=use_index) as s:
         return s.query(sql)
 
@@ -136,5 +160,26 @@ def explain(
     sql: str, *, engine: Engine = "duckdb", settings: Settings | None = None, spark: SparkSession | None = None
 ) -> str:
     """The path a query takes (ANN index at snapshot S, or exact scan) and why."""
+    if engine == "duckdb":
+        session = _kept_session(settings or load_settings())
+        session.use_index = True
+        return session.explain(sql)
     with SqlSession(settings, engine=engine, spark=spark) as s:
         return s.explain(sql)
+
+
+_KEEP = 4  # DuckDB sessions kept per thread (one per distinct settings), the least recently used closed first
+_local = threading.local()
+
+
+def _kept_session(settings: Settings) -> SqlSession:
+    """This thread's DuckDB session for ``settings`` (DuckDB connections are not shared between threads)."""
+    kept: OrderedDict[str, SqlSession] = _local.__dict__.setdefault("sessions", OrderedDict())
+    key = repr(settings)  # Settings holds mappings, so it is not hashable; its repr names every value
+    session = kept.get(key)
+    if session is None:
+        session = kept[key] = SqlSession(settings)
+        while len(kept) > _KEEP:
+            kept.popitem(last=False)[1].close()
+    kept.move_to_end(key)
+    return session

@@ -97,9 +97,13 @@ def _identifier(value: str) -> str:
 
 
 class DuckDBExecutor(Executor):
-    """The embedded default: the catalog attached as ``lake``; vector columns read as ``FLOAT[dim]``."""
+    """The embedded default: the catalog attached as ``lake``; vector columns read as ``FLOAT[dim]``.
+
+    The ANN path's candidate rows are registered as an Arrow relation for the one query that reads them.
+    """
 
     target = "duckdb"
+    relations = True
 
     def __init__(
         self, settings: Settings | None = None, *, connection: duckdb.DuckDBPyConnection | None = None
@@ -128,6 +132,13 @@ class DuckDBExecutor(Executor):
     def scan(self) -> Render:
         return _scan
 
+    def register(self, name: str, rows: pa.Table) -> bool:
+        self.con.register(name, rows)
+        return True
+
+    def unregister(self, name: str) -> None:
+        self.con.unregister(name)
+
     def close(self) -> None:
         self.con.close()
 
@@ -136,6 +147,8 @@ def _scan(g: object, e: object) -> str:
     from lakehouse.sql.targets import LakeScan
 
     assert isinstance(e, LakeScan)
+    if e.args.get("relation"):
+        return f"SELECT * FROM {_identifier(e.args['relation'])}"
     table = e.this.sql("duckdb")
     casts = e.args.get("casts") or []
     star = (

@@ -1,7 +1,9 @@
-"""Run a plan: ask the index for candidate keys when the plan says so, then let the engine finish the query."""
+"""Run a plan: on the ANN path, the index's candidates stand in for the table; the engine finishes the query."""
 
 from __future__ import annotations
 
+import itertools
+import time
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -9,6 +11,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from lakehouse.config import Settings
+from lakehouse.sql.candidates import CandidateReader
 from lakehouse.sql.plan import Plan
 from lakehouse.sql.render import render, scan_tables
 from lakehouse.sql.targets import Render
@@ -17,10 +20,17 @@ __all__ = ["Executor"]
 
 
 class Executor(ABC):
-    """One engine: renders trees for its target and runs SQL text to Arrow."""
+    """One engine: renders trees for its target and runs SQL text to Arrow.
+
+    An engine that can query an Arrow table it was handed (``relations``) gets the ANN path's candidate rows that
+    way (:mod:`lakehouse.sql.candidates`); otherwise it reads them back from the table at the index's snapshot,
+    restricted to the candidates' keys.
+    """
 
     target: str
     settings: Settings
+    casts: bool = True
+    relations: bool = False
 
     @abstractmethod
     def run(self, sql: str) -> pa.Table: ...
@@ -28,26 +38,59 @@ class Executor(ABC):
     @abstractmethod
     def scan(self) -> Render: ...
 
-    casts: bool = True
+    def register(self, name: str, rows: pa.Table) -> bool:
+        """Make ``rows`` queryable as ``name`` (where ``relations`` is true); False when this engine cannot."""
+        return False
 
-    def sql_for(self, tree: exp.Query, restrict: dict[int, tuple[int, str, Any]] | None = None) -> str:
+    def unregister(self, name: str) -> None:
+        raise NotImplementedError
+
+    def sql_for(self, tree: exp.Query, restrict: dict[int, dict[str, Any]] | None = None) -> str:
         scanned = scan_tables(tree, restrict, catalog=self.settings.catalog.name, casts=self.casts)
-        return render(scanned, self.target, scan=self.scan())
+        return render(scanned, self.target, scan=self.scan(), copy=False)
 
     def lookup_keys(self, select: exp.Select) -> list[Any]:
         table = self.run(self.sql_for(select))
         return table.column(0).to_pylist()
 
+    @property
+    def candidates(self) -> CandidateReader:
+        if "_candidates" not in self.__dict__:
+            self._candidates = CandidateReader()
+        return self._candidates
+
     def execute(self, plan: Plan) -> tuple[pa.Table, dict[str, Any]]:
-        """The result and what happened (the index's own plan on the ANN path)."""
+        """The result and what happened (the index's own plan on the ANN path, where its rows came from)."""
         info: dict[str, Any] = {"path": plan.path, "reason": plan.reason}
         restrict = None
+        registered = None
         if plan.path == "ann" and plan.topk is not None:
             top = plan.topk
-            found = top.index.search(top.query, top.k, where=top.where)
-            key = found.key
-            restrict = {id(top.node): (found.plan.snapshot_id, key, found.keys)}
-            info.update(snapshot_id=found.plan.snapshot_id, candidates=len(found), index=found.plan.to_dict())
-        sql = self.sql_for(plan.tree, restrict)
-        info["sql"] = sql
-        return self.run(sql), info
+            started = time.perf_counter()
+            found = top.index.search(top.query, top.k, where=top.where, with_vectors=self.relations)
+            searched = time.perf_counter()
+            rows = self.candidates.read(top.table, top.column, top.reads, found) if self.relations else None
+            name = f"lakehouse_candidates_{next(_names)}"
+            if rows is not None and self.register(name, rows.rows):
+                registered = name
+                restrict = {id(top.node): {"relation": name}}
+                info["rows"] = rows.describe()
+            else:
+                restrict = {id(top.node): {"snapshot": found.plan.snapshot_id, "key": found.key, "keys": found.keys}}
+                info["rows"] = "read back from the table at the same snapshot, restricted to the candidates' keys"
+            info.update(
+                snapshot_id=found.plan.snapshot_id,
+                candidates=len(found),
+                index=found.plan.to_dict(),
+                ms={"search": (searched - started) * 1e3, "rows": (time.perf_counter() - searched) * 1e3},
+            )
+        try:
+            sql = self.sql_for(plan.tree, restrict)
+            info["sql"] = sql
+            return self.run(sql), info
+        finally:
+            if registered is not None:
+                self.unregister(registered)
+
+
+_names = itertools.count()

@@ -18,6 +18,7 @@ import numpy as np
 from sqlglot import exp
 
 from lakehouse.errors import TableNotFoundError, VectorIndexError, VectorSpecError
+from lakehouse.sql.candidates import columns_read
 from lakehouse.sql.dialect import DIRECTIONS, METRIC_OF, NAME_OF
 from lakehouse.sql.parse import DIALECT, literal_value
 from lakehouse.sql.resolve import LakeTable, Resolved, vector_values
@@ -63,6 +64,7 @@ class TopK:
     k: int
     where: str | None
     index: Any = None
+    reads: tuple[str, ...] | None = None  # the table's columns the query reads (None: all of them)
 
 
 @dataclass
@@ -165,7 +167,8 @@ def _top_k(
     where, problem = _prefilter(select, alias, lake, meta, lookup_keys)
     if problem:
         return problem + ", exact scan"
-    return TopK(select, node, lake, column.name, name, metric, np.asarray(query, dtype=np.float32), k, where, index)
+    q = np.asarray(query, dtype=np.float32)
+    return TopK(select, node, lake, column.name, name, metric, q, k, where, index, columns_read(select, node, lake))
 
 
 def _similarity(expr: exp.Expression, select: exp.Select) -> tuple[exp.Expression | None, bool]:

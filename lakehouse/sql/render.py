@@ -7,48 +7,54 @@ from typing import Any
 
 from sqlglot import exp
 
-from lakehouse.sql.dialect import is_vector_function
-from lakehouse.sql.resolve import vector_values
+from lakehouse.sql.dialect import METRIC_OF, ConstVector
+from lakehouse.sql.resolve import vector_texts
 from lakehouse.sql.targets import TARGETS, LakeScan, Render, Target, VectorLiteral, dialect_for
 
 __all__ = ["prepare", "render", "scan_tables"]
 
 
-def prepare(tree: exp.Expression, target: Target) -> exp.Expression:
-    """Constant vectors become :class:`VectorLiteral`; for list-typed targets, vector columns get their fixed size."""
-    tree = tree.copy()
-    for func in list(tree.find_all(exp.Expression)):
-        if not is_vector_function(func):
-            continue
-        dims = {len(v) for v in (vector_values(func.this), vector_values(func.expression)) if v is not None}
-        for key in ("this", "expression"):
+def prepare(tree: exp.Expression, target: Target, *, copy: bool = True) -> exp.Expression:
+    """Constant vectors become :class:`VectorLiteral`; for list-typed targets, vector columns get their fixed size.
+
+    ``copy=False`` rewrites ``tree`` in place (for a tree the caller just copied). Constant arrays elsewhere go back
+    to sqlglot's own array node, which every target's generator knows.
+    """
+    if copy:
+        tree = tree.copy()
+    for func in list(tree.find_all(*METRIC_OF)):
+        texts = {key: vector_texts(func.args[key]) for key in ("this", "expression")}
+        dims = {len(t) for t in texts.values() if t is not None}
+        for key, values in texts.items():
             arg = func.args[key]
-            values = vector_values(arg)
             if values is not None:
-                arg.replace(VectorLiteral(values=[_number(arg, i) for i in range(len(values))]))
+                arg.replace(VectorLiteral(values=values))
             elif target.cast_columns and isinstance(arg, exp.Column) and len(dims) == 1:
                 arg.replace(exp.Cast(this=arg.copy(), to=exp.DataType.build(f"FLOAT[{dims.pop()}]", dialect="duckdb")))
+    for const in list(tree.find_all(ConstVector)):
+        if const is tree:
+            return const.to_array()
+        const.replace(const.to_array())
     return tree
 
 
-def _number(arg: exp.Expression, i: int) -> str:
-    node = (arg.this if isinstance(arg, exp.Cast) else arg).expressions[i]
-    return node.sql("duckdb")
-
-
-def render(tree: exp.Expression, target: str | Target, *, scan: Render | None = None) -> str:
+def render(tree: exp.Expression, target: str | Target, *, scan: Render | None = None, copy: bool = True) -> str:
     t = TARGETS[target] if isinstance(target, str) else target
-    return prepare(tree, t).sql(dialect_for(t, scan))
+    return prepare(tree, t, copy=copy).sql(dialect_for(t, scan))
 
 
 def scan_tables(
     tree: exp.Query,
-    restrict: dict[int, tuple[int, str, Sequence[Any]]] | None = None,
+    restrict: dict[int, dict[str, Any]] | None = None,
     catalog: str = "lake",
     casts: bool = True,
 ) -> exp.Query:
-    """Replace each catalog table node with a :class:`LakeScan` (vector columns cast; ``restrict`` maps a node's
-    ``id`` to (snapshot, key column, keys))."""
+    """Replace each catalog table node with a :class:`LakeScan` (vector columns cast).
+
+    ``restrict`` maps a node's ``id`` to how that table is read instead: ``snapshot``, ``key`` and ``keys`` (the
+    table at a snapshot, restricted to keys) or ``relation`` (a relation the executor registered, e.g. the ANN
+    path's candidate rows, whose vectors are already fixed-size).
+    """
     tree_copy = tree.copy()
     originals = list(tree.find_all(exp.Table))
     copies = list(tree_copy.find_all(exp.Table))
@@ -58,15 +64,24 @@ def scan_tables(
             continue
         ns, name = lake.identifier.rsplit(".", 1)
         table = exp.table_(name, db=ns, catalog=catalog)
-        snapshot, key, keys = (restrict or {}).get(id(orig), (None, None, None))
-        vector_casts = [(c, s.dim) for c, s in lake.specs.items()] if casts else []
+        how = (restrict or {}).get(id(orig), {})
+        relation = how.get("relation")
+        vector_casts = [(c, s.dim) for c, s in lake.specs.items()] if casts and relation is None else []
         delta = getattr(lake, "delta_location", None)  # a Delta table is never read through the catalog
-        if not vector_casts and snapshot is None and delta is None:
+        if not vector_casts and not how and delta is None:
             node.set("catalog", exp.to_identifier(catalog))
             node.set("db", exp.to_identifier(ns))
             continue
         alias = node.alias_or_name
-        scan = LakeScan(this=table, casts=vector_casts, snapshot=snapshot, key=key, keys=list(keys or []), delta=delta)
+        scan = LakeScan(
+            this=table,
+            casts=vector_casts,
+            snapshot=how.get("snapshot"),
+            key=how.get("key"),
+            keys=list(how.get("keys") or []),
+            delta=delta,
+            relation=relation,
+        )
         node.replace(exp.Subquery(this=scan, alias=exp.TableAlias(this=exp.to_identifier(alias))))
     return tree_copy
 

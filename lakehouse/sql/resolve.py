@@ -16,7 +16,7 @@ from sqlglot import exp
 
 from lakehouse.config import Settings
 from lakehouse.errors import ModelError, SqlError, SqlParseError, SqlPlanError
-from lakehouse.sql.dialect import CosineSimilarity, Embed, VectorSearch, is_vector_function
+from lakehouse.sql.dialect import ConstVector, CosineSimilarity, Embed, VectorSearch, is_vector_function
 from lakehouse.sql.parse import DIALECT, literal_value
 from lakehouse.table import VectorTable
 from lakehouse.vector import METRICS, VectorSpec
@@ -318,22 +318,33 @@ def _expand_vector_search(node: exp.Table, a: VectorSearchArgs, r: Resolver) -> 
 
 def vector_values(node: exp.Expression) -> list[float] | None:
     """The numbers of a constant vector (``[..]`` or ``[..]::FLOAT[n]``), else None."""
+    texts = vector_texts(node)
+    return None if texts is None else [float(t) for t in texts]
+
+
+def vector_texts(node: exp.Expression) -> tuple[str, ...] | None:
+    """The numbers of a constant vector as SQL text (as written), else None."""
     if isinstance(node, exp.Cast):
         node = node.this
+    if isinstance(node, ConstVector):
+        return node.texts or None
     if not isinstance(node, exp.Array) or not node.expressions:
         return None
-    try:
-        return [float(literal_value(e, "a vector element")) for e in node.expressions]  # type: ignore[arg-type]
-    except SqlError:
-        return None
+    texts = []
+    for e in node.expressions:
+        negated = isinstance(e, exp.Neg)
+        lit = e.this if negated else e
+        if not isinstance(lit, exp.Literal) or lit.is_string:
+            return None
+        texts.append(("-" if negated else "") + str(lit.this))
+    return tuple(texts)
 
 
 def vector_literal(values: np.ndarray) -> exp.Cast:
     """``[v0, v1, ...]::FLOAT[n]``, each float32 printed with the fewest digits that round-trip."""
     v = np.asarray(values, dtype=np.float32)
-    texts = [np.format_float_positional(x, unique=True, trim="-") for x in v]
-    items = [exp.Neg(this=exp.Literal.number(t[1:])) if t.startswith("-") else exp.Literal.number(t) for t in texts]
-    return exp.Cast(this=exp.Array(expressions=items), to=exp.DataType.build(f"FLOAT[{len(v)}]", dialect=DIALECT))
+    texts = tuple(np.format_float_positional(x, unique=True, trim="-") for x in v)
+    return exp.Cast(this=ConstVector(values=texts), to=exp.DataType.build(f"FLOAT[{len(v)}]", dialect=DIALECT))
 
 
 def is_similarity(node: exp.Expression) -> bool:

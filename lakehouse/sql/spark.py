@@ -102,10 +102,15 @@ def register_functions(spark: SparkSession, settings: Settings | None = None) ->
 
 
 class SparkExecutor(Executor):
-    """Runs the rendered Spark SQL on the injected session (the lakehouse functions registered)."""
+    """Runs the rendered Spark SQL on the injected session (the lakehouse functions registered).
+
+    The ANN path's candidate rows become a temporary view over a local DataFrame, so the query over them is a small
+    local job instead of a scan of the table (a Spark job of seconds whatever the number of rows wanted).
+    """
 
     target = "spark"
     casts = False  # Spark reads list<float> as array<float>: the UDFs take it as is
+    relations = True
 
     def __init__(self, spark: SparkSession, settings: Settings | None = None) -> None:
         self.spark = spark
@@ -132,6 +137,23 @@ class SparkExecutor(Executor):
     def scan(self) -> Render:
         return lambda g, e: _scan(g, e, self.spark)
 
+    def register(self, name: str, rows: pa.Table) -> bool:
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        columns = [
+            c.cast(pa.list_(c.type.value_type)) if pa.types.is_fixed_size_list(c.type) else c for c in rows.columns
+        ]
+        table = pa.Table.from_arrays(columns, names=rows.column_names)
+        try:
+            schema = from_arrow_schema(table.schema)
+        except (TypeError, ValueError, NotImplementedError):
+            return False  # a type Spark cannot take from Arrow: the caller reads the table instead
+        self.spark.createDataFrame(table.to_pandas(), schema=schema).createOrReplaceTempView(name)
+        return True
+
+    def unregister(self, name: str) -> None:
+        self.spark.catalog.dropTempView(name)
+
 
 def _fixed_size(table: pa.Table) -> pa.Table:
     """list<float> columns whose rows all have one length -> fixed_size_list<float32, n> (what DuckDB returns)."""
@@ -146,6 +168,8 @@ def _fixed_size(table: pa.Table) -> pa.Table:
 
 def _scan(g: object, e: object, spark: SparkSession | None = None) -> str:
     assert isinstance(e, LakeScan)
+    if e.args.get("relation"):
+        return f"SELECT * FROM {e.args['relation']}"
     if e.args.get("delta") and spark is not None:
         # no Delta jars: the snapshot's files, read by read_delta_table, as a temporary view of this session
         from lakehouse.spark.delta_read import read_delta_table

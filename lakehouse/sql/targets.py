@@ -36,10 +36,19 @@ class Raw(exp.Expression):
 class LakeScan(exp.Expression):
     """A catalog table as the executors read it.
 
-    Vector columns are cast to fixed-size arrays; optionally read at a snapshot and restricted to keys.
+    Vector columns are cast to fixed-size arrays; optionally read at a snapshot and restricted to keys, or replaced by
+    a ``relation`` the executor registered (the ANN path's candidate rows).
     """
 
-    arg_types = {"this": True, "casts": False, "snapshot": False, "key": False, "keys": False, "delta": False}
+    arg_types = {
+        "this": True,
+        "casts": False,
+        "snapshot": False,
+        "key": False,
+        "keys": False,
+        "delta": False,
+        "relation": False,
+    }
 
 
 def _fn(name: str) -> Render:

@@ -18,7 +18,7 @@ from lakehouse.errors import TranspileError
 from lakehouse.sql.dialect import Embed, VectorSearch
 from lakehouse.sql.parse import parse_sql
 from lakehouse.sql.render import render
-from lakehouse.sql.resolve import VectorSearchArgs, resolve, vector_values
+from lakehouse.sql.resolve import VectorSearchArgs, resolve, vector_texts
 from lakehouse.sql.targets import TARGETS, Raw, Target
 
 __all__ = ["TRANSPILE_TARGETS", "Transpiled", "transpile"]
@@ -37,15 +37,7 @@ class Transpiled:
 
 
 def _vec(target: Target, a: VectorSearchArgs) -> str:
-    values = vector_values(a.query) or []
-    return target.vector(
-        [exp.convert(v).sql("duckdb") if not isinstance(v, str) else v for v in _texts(a.query, values)]
-    )
-
-
-def _texts(query: exp.Expression, values: list[float]) -> list[str]:
-    node = query.this if isinstance(query, exp.Cast) else query
-    return [e.sql("duckdb") for e in node.expressions] if isinstance(node, exp.Array) else [str(v) for v in values]
+    return target.vector(list(vector_texts(a.query) or ()))
 
 
 def _name(a: VectorSearchArgs, dialect: str) -> str:

@@ -28,6 +28,15 @@ if TYPE_CHECKING:
     from pyiceberg.table import Table
 
 
+# Rows per Parquet row group in files pyiceberg writes for a table with vector columns (pyiceberg's default is
+# 1,048,576: one row group per file, so min/max statistics skip nothing). At 16,384 rows (~25 MB of 384-d vectors) a
+# read of a few rows by key (the ANN path's payload join back, lakehouse.sql.candidates) decodes only the row groups
+# whose key range holds them: 15 ms instead of 59-75 ms for 10 keys of a 1M x 384 table in 3 files (key-ordered
+# writes; load ~8 on 2 cores). Files grow ~3%; write time and DuckDB's exact scan time did not measurably change.
+VECTOR_ROW_GROUP_ROWS = 16_384
+ROW_GROUP_LIMIT_PROPERTY = "write.parquet.row-group-limit"
+
+
 def _storage_schema(schema: pa.Schema, specs: Mapping[str, VectorSpec]) -> pa.Schema:
     fields = []
     for f in schema:
@@ -133,6 +142,8 @@ class VectorTable(VectorColumns):
                 hint="the key column and every vector column must be part of the schema",
             )
         props = {KEY_COLUMN_PROPERTY: key, **(properties or {})}
+        if specs:
+            props.setdefault(ROW_GROUP_LIMIT_PROPERTY, str(VECTOR_ROW_GROUP_ROWS))
         for spec in specs.values():
             props.update(spec.to_properties())
         ns, name = split_identifier(identifier, settings)
