@@ -142,12 +142,10 @@ def _base_snapshot(
         return base, f"model version changed ({was_version} -> {model_version}): every chunk is embedded again"
     if base == snapshot_id:
         return base, ""
-    if is_delta(source_table):
-        newer = base > snapshot_id
-        return (
-            base,
-            f"version {base} is newer than the current version {snapshot_id} (table recreated?)" if newer else "",
-        )
+    if is_delta(source_table):  # a Delta log is linear: an older version is an ancestor while it can be read
+        if base > snapshot_id:
+            return base, f"version {base} is newer than the current version {snapshot_id} (table recreated?)"
+        return base, ""
     from pyiceberg.table.snapshots import ancestors_of
 
     table = source_table.iceberg  # type: ignore[attr-defined]
@@ -177,15 +175,16 @@ def _changed_rows(
 
     from lakehouse.index.snapshots import diff, file_set, read_files
 
-    delta_errors: tuple[type[Exception], ...] = (OSError,)
+    unreadable: tuple[type[Exception], ...] = (OSError,)  # a file vacuumed or cleaned up since
+    what = "snapshot"
     if is_delta(source_table):
         from deltalake.exceptions import DeltaError
 
-        delta_errors = (OSError, DeltaError)
+        unreadable, what = (OSError, DeltaError), "version"
     try:
         old = file_set(source_table, base)  # type: ignore[arg-type]
-    except delta_errors as exc:
-        return f"version {base} can no longer be read from the Delta log ({exc})"
+    except unreadable as exc:
+        return f"{what} {base} can no longer be read ({exc})"
     now = file_set(source_table, snapshot_id)  # type: ignore[arg-type]
     change = diff(old.identities, now)
     if rows_total and change.added_rows > INCREMENTAL_MAX_SHARE * rows_total:
@@ -199,8 +198,8 @@ def _changed_rows(
         added = _concat(read_files(source_table, snapshot_id, change.added, columns), columns)  # type: ignore[arg-type]
         removed_tasks = [old.tasks[p] for p in sorted(change.removed)]
         removed = _concat(read_files(source_table, base, removed_tasks, [params.key]), [params.key])  # type: ignore[arg-type]
-    except delta_errors as exc:
-        return f"a data file of snapshot {base} can no longer be read ({exc})"
+    except unreadable as exc:
+        return f"a data file of {what} {base} can no longer be read ({exc})"
     added_keys = pc.cast(added.column(params.key), pa.string())
     removed_keys = pc.cast(removed.column(params.key), pa.string())
     deleted = pc.filter(removed_keys, pc.invert(pc.is_in(removed_keys, value_set=added_keys.combine_chunks())))

@@ -1,12 +1,18 @@
 """Incremental embedding benchmark on the real demo corpus (pydoc pages of ``DEMO_MODULES``), in a temp home.
 
     python -m tests.benchmarks.bench_embed --output BENCHMARKS.md
+    python -m tests.benchmarks.bench_embed --part read --read-rows 100000 --read-files 100   # source reads only
 
 1. first embed run (everything embedded); 2. a second run over unchanged data (target: 0 rows embedded, <= 10% of the
 first run's time); 3. a run after editing 1% of the documents (a sentence prepended, so every chunk of an edited
 document changes; target: exactly those chunks re-embedded, checked by the rows' ``run_id``); 4. the embed job's
 throughput inside Spark vs the same model over the same chunks outside Spark (``get_model().embed``) on the same
 cores (target >= 0.8x). Starts its own catalog service and SparkSession. Never part of the default test run.
+
+``--part read``: the source read alone, on a synthetic documents table of ``--read-rows`` one-chunk documents in
+``--read-files`` data files, embedded once with the cheap ``hash-64`` model; then 10 documents appended, 1 edited
+and 1 deleted, and the plan (``--plan``: read, chunk, diff; nothing embedded) timed reading only the changed files
+(incremental) and reading everything (``--full``), followed by the incremental run itself.
 """
 
 from __future__ import annotations
@@ -26,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
     p.add_argument("--cores", type=int, default=os.cpu_count() or 2, help="local[N] and torch threads outside Spark")
     p.add_argument("--model", default="all-MiniLM-L6-v2")
     p.add_argument("--changed", type=float, default=0.01, help="fraction of documents edited before run 3")
+    p.add_argument("--part", choices=["all", "demo", "read"], default="all", help="which sections to run")
+    p.add_argument("--read-rows", type=int, default=100_000, help="documents of the source-read section")
+    p.add_argument("--read-files", type=int, default=100, help="data files of the source-read section")
     p.add_argument("--output", default=None, help="append the Markdown section to this file")
     args = p.parse_args(argv)
 
@@ -60,8 +69,14 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
             environ={},
             spark={"master": f"local[{args.cores}]", "driver_memory": "3g"},
         )
-        info = build_pydoc_corpus(root / "corpus", modules=DEMO_MODULES)
         spark = build_spark(settings, app_name="bench_embed")
+        lines = []
+        if args.part in ("all", "read"):
+            lines += read_section(spark, settings, args, argv, load_before)
+        if args.part == "read":
+            spark.stop()
+            return _emit(lines, args.output)
+        info = build_pydoc_corpus(root / "corpus", modules=DEMO_MODULES)
         docs, emb = "bench.documents", "bench.embeddings"
         ingested = run_ingest(spark, IngestParams(root / "corpus", docs), settings, log=lambda _m: None)
         log(f"corpus: {len(info.files)} files -> {ingested.total_rows} documents")
@@ -116,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
 
         p2, p3 = second.plan, third.plan  # type: ignore[attr-defined]
         cmd = "python -m tests.benchmarks.bench_embed " + " ".join(argv if argv is not None else sys.argv[1:])
-        lines = [
+        lines += [
             f"## Incremental embedding benchmark ({dt.date.today().isoformat()})",
             "",
             f"Command: `{cmd.strip()}`",
@@ -149,12 +164,88 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
         ]
     finally:
         stop(root / "state")
+    return _emit(lines, args.output)
+
+
+def _emit(lines: list[str], output: str | None) -> int:
     text = "\n".join(lines)
     print(text)
-    if args.output:
-        with open(args.output, "a", encoding="utf-8") as fh:
+    if output:
+        with open(output, "a", encoding="utf-8") as fh:
             fh.write("\n" + text)
     return 0
+
+
+def read_section(
+    spark: object, settings: object, args: argparse.Namespace, argv: list[str] | None, load_before: tuple[float, ...]
+) -> list[str]:
+    """Plan time of an incremental read vs a full read after a small change to a many-file source (see module doc)."""
+    import pyarrow as pa
+    from pyiceberg.expressions import EqualTo
+
+    from jobs.embed_table import EmbedParams
+    from jobs.embed_table import run as run_embed
+    from lakehouse.table import VectorTable
+
+    schema = pa.schema([("key", pa.string()), ("text", pa.string())])
+    words = "lakehouse snapshot manifest embedding vector index table commit delta iceberg".split()
+
+    def docs(keys: range | list[int], note: str = "") -> pa.Table:
+        text = [" ".join(words[(i + j) % len(words)] for j in range(40)) + f" {i}{note}" for i in keys]
+        return pa.table({"key": [f"k{i:08d}" for i in keys], "text": text}, schema=schema)
+
+    source = VectorTable.create("bench_read.documents", schema, vectors=[], key="key", settings=settings)
+    per_file = max(1, args.read_rows // args.read_files)
+    t = time.perf_counter()
+    for start in range(0, args.read_rows, per_file):
+        source.append(docs(range(start, min(args.read_rows, start + per_file))))
+    write_s = time.perf_counter() - t
+
+    def embed(**kw: object) -> tuple[float, object]:
+        params = EmbedParams(
+            source="bench_read.documents", output="bench_read.embeddings", model="hash-64", chunk_size=800, **kw
+        )
+        t = time.perf_counter()
+        r = run_embed(spark, params, settings, log=lambda _m: None)  # type: ignore[arg-type]
+        return time.perf_counter() - t, r
+
+    first_s, first = embed()
+    n = args.read_rows
+    source.append(docs(range(n, n + 10)))
+    with source.iceberg.transaction() as tx:
+        tx.delete(EqualTo("key", f"k{n // 2:08d}"))
+        tx.append(docs([n // 2], " edited"))
+    source.iceberg.delete(EqualTo("key", f"k{n // 3:08d}"))
+    inc_s, inc = embed(plan_only=True)
+    full_s, full = embed(plan_only=True, full=True)
+    run_s, run = embed()
+    load_after = os.getloadavg()
+    ri, rf = inc.plan.read, full.plan.read  # type: ignore[attr-defined]
+    pi, pf = inc.plan, full.plan  # type: ignore[attr-defined]
+    cmd = "python -m tests.benchmarks.bench_embed " + " ".join(argv if argv is not None else sys.argv[1:])
+    return [
+        f"## Incremental source reads of the embed job ({dt.date.today().isoformat()})",
+        "",
+        f"Command: `{cmd.strip()}`",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, CPython {platform.python_version()}; Spark "
+        f"local[{args.cores}]; load average {load_before[0]:.1f} at start, {load_after[0]:.1f} at end.",
+        f"Source: {n:,} one-chunk documents in {args.read_files} data files (pyiceberg appends, {write_s:.1f} s), "
+        f"embedded once with hash-64 ({first_s:.1f} s); then 10 appended, 1 edited, 1 deleted.",
+        "",
+        "| after the change | read | data files read | rows read | insert / update / delete / keep | seconds |",
+        "|---|---|---|---|---|---|",
+        f"| `--plan` | {ri.mode} | {ri.files_read} of {ri.files_total} | {ri.rows_read:,} of {ri.rows_total:,} | "
+        f"{pi.insert} / {pi.update} / {pi.delete} / {pi.keep:,} | {inc_s:.1f} |",
+        f"| `--plan --full` | {rf.mode} | {rf.files_read} of {rf.files_total} | {rf.rows_read:,} of "
+        f"{rf.rows_total:,} | {pf.insert} / {pf.update} / {pf.delete} / {pf.keep:,} | {full_s:.1f} |",
+        f"| the incremental run (embed + MERGE) | {run.plan.read.mode} | {run.plan.read.files_read} | "  # type: ignore[attr-defined]
+        f"{run.plan.read.rows_read:,} | {run.plan.insert} / {run.plan.update} / {run.plan.delete} / "  # type: ignore[attr-defined]
+        f"{run.plan.keep:,} | {run_s:.1f} |",  # type: ignore[attr-defined]
+        "",
+        f"- plan time, incremental vs full read: {inc_s:.1f} s vs {full_s:.1f} s ({full_s / inc_s:.1f}x); same "
+        f"decisions: {(pi.insert, pi.update, pi.delete, pi.keep) == (pf.insert, pf.update, pf.delete, pf.keep)}",
+        "",
+    ]
 
 
 if __name__ == "__main__":

@@ -118,6 +118,8 @@ def test_a_rolled_back_or_expired_history_falls_back_to_a_full_read(
     expired = run_embed(spark, _params(INC), lake_settings, log=quiet)
     assert expired.plan.read.mode == "full" and "expired" in expired.plan.read.reason, expired.plan.read
     assert _ops(expired) == (1, 0, 0, 21)
+    run_embed(spark, _params(FULL, full=True), lake_settings, log=quiet)
+    assert _rows(lake_settings, INC) == _rows(lake_settings, FULL)
 
 
 def test_a_new_chunking_or_model_reads_everything_and_says_why(
@@ -143,6 +145,24 @@ def test_the_cli_plan_reports_the_read(spark, docs: VectorTable, lake_settings: 
     full = CliRunner().invoke(embed, [*args, "--full"], obj={"settings_factory": lambda **_kw: lake_settings})
     assert full.exit_code == 0, full.output
     assert "full read of" in full.output and "--full" in full.output
+
+
+def test_a_pure_delete_reads_no_rows(spark, docs: VectorTable, lake_settings: Settings) -> None:  # noqa: ANN001
+    for out in (INC, FULL):  # both take in d24, appended by the tests above
+        run_embed(spark, _params(out), lake_settings, log=quiet)
+    docs.refresh().iceberg.delete(EqualTo("key", "d24"))  # d24 is alone in its file: the file is dropped
+    result = run_embed(spark, _params(INC), lake_settings, log=quiet)
+    read = result.plan.read
+    assert (read.mode, read.files_read, read.rows_read, read.files_removed, read.keys_deleted) == (
+        "incremental",
+        0,
+        0,
+        1,
+        1,
+    ), read
+    assert _ops(result) == (0, 0, 1, 22)
+    run_embed(spark, _params(FULL, full=True), lake_settings, log=quiet)
+    assert _rows(lake_settings, INC) == _rows(lake_settings, FULL)
 
 
 def test_a_delta_source_is_read_incrementally_from_its_log(spark, lake_settings: Settings) -> None:  # noqa: ANN001
