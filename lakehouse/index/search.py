@@ -68,6 +68,17 @@ class VectorIndex:
         index.meta  # noqa: B018 - fail now, clearly, when there is no index
         return index
 
+    def with_table(self, table: VectorTable) -> VectorIndex:
+        """This index over another handle of the same table (say, reloaded to see a newer snapshot), keeping what
+        never changes: the newest Lance versions already opened, whose ANN structures stay loaded (a fresh open
+        searched in 0.3-0.45 s at 1M x 384 with IVF_HNSW_SQ, a loaded one in 6 ms), the newest file lists, the exact
+        tail and the filter counts. Tags are read again: they can move."""
+        other = VectorIndex(table, self.column, settings=self.settings)
+        other._datasets = dict(sorted(self._datasets.items())[-2:])
+        other._files = dict(list(self._files.items())[-2:])
+        other._tails, other._counts = dict(self._tails), dict(self._counts)
+        return other
+
     # -- state ------------------------------------------------------------------------------------------------
     def _dataset(self, version: int | None = None) -> lance.LanceDataset:
         if version is None:

@@ -58,6 +58,7 @@ class SqlSession:
 
             raise SqlError(f"unknown engine {engine!r}", hint="use duckdb or spark")
         self._catalog: Any = None
+        self._indexes: dict[tuple[str, ...], Any] = {}  # the indexes queries opened (plan_query's ``indexes``)
 
     def plan(self, sql: str) -> tuple[Plan, bool]:
         from lakehouse.table import load_catalog
@@ -67,7 +68,11 @@ class SqlSession:
             self._catalog = load_catalog(self.settings)
         resolved = resolve(stmt.tree, self.settings, self._catalog)
         return plan_query(
-            resolved, settings=self.settings, lookup_keys=self.executor.lookup_keys, use_index=self.use_index
+            resolved,
+            settings=self.settings,
+            lookup_keys=self.executor.lookup_keys,
+            use_index=self.use_index,
+            indexes=self._indexes,
         ), stmt.explain
 
     def query(self, sql: str) -> pa.Table:

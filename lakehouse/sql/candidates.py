@@ -22,16 +22,15 @@ returns ``None`` and the executor falls back to that general key-restricted read
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
-import pyarrow.compute as pc
 from sqlglot import exp
 
 from lakehouse.index.store import FILE_COLUMN, SCORE_COLUMN
+from lakehouse.sql.payload import PayloadReader
 from lakehouse.vector import to_fixed_size_list
 
 if TYPE_CHECKING:
@@ -99,10 +98,10 @@ def columns_read(select: exp.Select, node: exp.Table, lake: LakeTable) -> tuple[
 
 
 class CandidateReader:
-    """Builds :class:`Candidates` for one executor; keeps the data-file listing of the last few snapshots."""
+    """Builds :class:`Candidates` for one executor (its payload reader keeps file listings and footers)."""
 
     def __init__(self) -> None:
-        self._file_sets: OrderedDict[tuple[str, int], dict[str, Any]] = OrderedDict()
+        self.payload = PayloadReader()
 
     def read(self, lake: LakeTable, column: str, reads: Sequence[str] | None, found: SearchResult) -> Candidates | None:
         """The candidates of ``found`` (a search run ``with_vectors``) with the columns in ``reads`` (None: all).
@@ -136,45 +135,12 @@ class CandidateReader:
         ]
         return Candidates(pa.Table.from_arrays(columns, schema=pa.schema(fields)), payload, files)
 
-    # -- payload ------------------------------------------------------------------------------------------------
     def _payload(
         self, lake: LakeTable, snapshot_id: int, key: str, hits: pa.Table, payload: Sequence[str]
     ) -> tuple[pa.Table, int] | None:
         """``payload`` columns for the keys of ``hits``, in ``hits`` order, and the number of files read."""
-        from pyiceberg.expressions import In
-        from pyiceberg.io.pyarrow import ArrowScan
-
-        tasks = self._file_set(lake, snapshot_id)
-        if FILE_COLUMN in hits.column_names:
-            paths = list(dict.fromkeys(hits.column(FILE_COLUMN).to_pylist()))
-            if any(p not in tasks for p in paths):
-                return None  # not a live file at S: never expected, so do not guess
-            chosen = [tasks[p] for p in paths]
-        else:
-            chosen = list(tasks.values())
-        keys = hits.column(key)
-        iceberg = lake.table.iceberg
-        scan = iceberg.scan(snapshot_id=snapshot_id, selected_fields=(key, *payload))
-        reader = ArrowScan(scan.table_metadata, scan.io, scan.projection(), In(key, keys.to_pylist()))
-        rows = reader.to_table(chosen)
-        found = rows.column(key)
-        if len(found) != len(pc.unique(found)):
-            return None  # a key twice in the table: only the general read keeps every row
-        at = pc.index_in(keys.cast(found.type), value_set=found)
-        if at.null_count:
-            return None
-        return rows.select([key, *payload]).take(at), len(chosen)
-
-    def _file_set(self, lake: LakeTable, snapshot_id: int) -> dict[str, Any]:
-        iceberg = lake.table.iceberg
-        cache_key = (f"{iceberg.metadata.table_uuid}", snapshot_id)
-        if cache_key not in self._file_sets:
-            tasks = iceberg.scan(snapshot_id=snapshot_id).plan_files()
-            self._file_sets[cache_key] = {t.file.file_path: t for t in tasks}
-            while len(self._file_sets) > _FILE_SETS:
-                self._file_sets.popitem(last=False)
-        self._file_sets.move_to_end(cache_key)
-        return self._file_sets[cache_key]
+        files = list(dict.fromkeys(hits.column(FILE_COLUMN).to_pylist())) if FILE_COLUMN in hits.column_names else None
+        return self.payload.read(lake.table.iceberg, snapshot_id, key, hits.column(key), payload, files)
 
 
 def _arrow_schema(lake: LakeTable) -> pa.Schema:

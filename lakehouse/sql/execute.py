@@ -14,7 +14,7 @@ from lakehouse.config import Settings
 from lakehouse.sql.candidates import CandidateReader
 from lakehouse.sql.plan import Plan
 from lakehouse.sql.render import render, scan_tables
-from lakehouse.sql.targets import Render
+from lakehouse.sql.targets import ENGINE_TARGETS, Render
 
 __all__ = ["Executor"]
 
@@ -47,7 +47,7 @@ class Executor(ABC):
 
     def sql_for(self, tree: exp.Query, restrict: dict[int, dict[str, Any]] | None = None) -> str:
         scanned = scan_tables(tree, restrict, catalog=self.settings.catalog.name, casts=self.casts)
-        return render(scanned, self.target, scan=self.scan(), copy=False)
+        return render(scanned, ENGINE_TARGETS.get(self.target, self.target), scan=self.scan(), copy=False)
 
     def lookup_keys(self, select: exp.Select) -> list[Any]:
         table = self.run(self.sql_for(select))

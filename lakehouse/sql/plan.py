@@ -84,12 +84,20 @@ KeyLookup = Callable[[exp.Select], list[Any]]
 
 
 def plan_query(
-    resolved: Resolved, *, settings: Any, lookup_keys: KeyLookup | None = None, use_index: bool = True
+    resolved: Resolved,
+    *,
+    settings: Any,
+    lookup_keys: KeyLookup | None = None,
+    use_index: bool = True,
+    indexes: dict[tuple[str, ...], Any] | None = None,
 ) -> Plan:
-    """The path a resolved query takes. ``lookup_keys`` runs a small SELECT (semi-join keys) on the engine."""
+    """The path a resolved query takes. ``lookup_keys`` runs a small SELECT (semi-join keys) on the engine.
+
+    ``indexes`` keeps the indexes a session has opened, from one query to the next (see :func:`_open_index`).
+    """
     reasons: list[str] = []
     for select in resolved.tree.find_all(exp.Select):
-        found = _top_k(select, resolved, settings, lookup_keys, use_index)
+        found = _top_k(select, resolved, settings, lookup_keys, use_index, indexes)
         if isinstance(found, TopK):
             why = (
                 f"top-{found.k} by {found.function}({found.table.identifier}.{found.column}) matches the "
@@ -103,7 +111,12 @@ def plan_query(
 
 
 def _top_k(
-    select: exp.Select, resolved: Resolved, settings: Any, lookup_keys: KeyLookup | None, use_index: bool
+    select: exp.Select,
+    resolved: Resolved,
+    settings: Any,
+    lookup_keys: KeyLookup | None,
+    use_index: bool,
+    indexes: dict[tuple[str, ...], Any] | None = None,
 ) -> TopK | str | None:
     order = select.args.get("order")
     if not order or not order.expressions:
@@ -151,9 +164,7 @@ def _top_k(
     if lake.delta_location is not None:  # Lance indexes are built from Iceberg snapshots only (issue 6: Delta next)
         return f"{lake.identifier} is a Delta table, which has no ANN index yet, exact scan"
     try:
-        from lakehouse.index import open_index
-
-        index = open_index(lake.table, column.name, settings=settings)
+        index = _open_index(lake, column.name, settings, indexes)
         meta = index.meta
     except (VectorIndexError, TableNotFoundError, VectorSpecError, FileNotFoundError) as exc:
         first_line = str(exc).splitlines()[0]
@@ -169,6 +180,24 @@ def _top_k(
         return problem + ", exact scan"
     q = np.asarray(query, dtype=np.float32)
     return TopK(select, node, lake, column.name, name, metric, q, k, where, index, columns_read(select, node, lake))
+
+
+def _open_index(lake: LakeTable, column: str, settings: Any, indexes: dict[tuple[str, ...], Any] | None) -> Any:
+    """The index of ``lake.column``, over the table handle this query loaded (so at its current snapshot).
+
+    A session passes the indexes of earlier queries in ``indexes``: the same index over the new handle keeps the Lance
+    versions it opened, ANN structures loaded (``VectorIndex.with_table``). Opening one afresh for every query made
+    the index search 0.3-0.45 s instead of 6 ms at 1M x 384 (IVF_HNSW_SQ).
+    """
+    from lakehouse.index import open_index
+
+    if indexes is None:
+        return open_index(lake.table, column, settings=settings)
+    key = (lake.identifier, str(lake.table.iceberg.metadata.table_uuid), column)  # a dropped and re-created table
+    kept = indexes.get(key)  # is another table
+    index = kept.with_table(lake.table) if kept is not None else open_index(lake.table, column, settings=settings)
+    indexes[key] = index
+    return index
 
 
 def _similarity(expr: exp.Expression, select: exp.Select) -> tuple[exp.Expression | None, bool]:

@@ -7,7 +7,7 @@ built-in, the function is expanded into that engine's exact array arithmetic or 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlglot import exp
@@ -16,7 +16,7 @@ from sqlglot.dialects.dialect import Dialect
 from lakehouse.errors import TranspileError
 from lakehouse.sql.dialect import CosineSimilarity
 
-__all__ = ["TARGETS", "LakeScan", "Raw", "Target", "VectorLiteral", "dialect_for"]
+__all__ = ["ENGINE_TARGETS", "TARGETS", "LakeScan", "Raw", "Target", "VectorLiteral", "dialect_for"]
 
 Render = Callable[[Any, exp.Expression], str]
 
@@ -196,6 +196,19 @@ TARGETS: dict[str, Target] = {
         },
         lambda v: f"CAST(ARRAY[{', '.join(v)}] AS ARRAY(DOUBLE))",
     ),
+}
+
+
+def _duckdb_vector_text(values: list[str]) -> str:
+    return f"'[{', '.join(values)}]'::FLOAT[{len(values)}]"
+
+
+# What lakehouse's own executors run, where it differs from the transpiled text. DuckDB: a query vector as the text of
+# a list cast to FLOAT[n] is parsed ~10x faster than a list of number literals (1.5 ms vs 8-20 ms for 384 floats, the
+# rest of a query over 10 candidate rows ~1 ms), and DuckDB's text-to-float conversion gives back exactly the query's
+# float32 values, which the literal list did not (a last-bit difference in each of 200 random 384-d vectors tried).
+ENGINE_TARGETS: dict[str, Target] = {
+    "duckdb": replace(TARGETS["duckdb"], name="duckdb_engine", vector=_duckdb_vector_text)
 }
 
 _DIALECTS: dict[str, type[Dialect]] = {}

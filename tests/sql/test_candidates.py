@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 from pyiceberg.expressions import In
+from pyiceberg.types import StringType
 
 from lakehouse.config import Settings
 from lakehouse.embed import get_model
@@ -182,3 +183,19 @@ def test_duplicate_keys_fall_back_to_reading_the_table(sessions, table) -> None:
     result, _ = _both(sessions, _sql(table, "key, chunk_text", _near(twin.column("embedding")[0].as_py()), 4))
     assert sessions[0].last["rows"].startswith("read back from the table")
     assert result.column("key")[0].as_py() == "k0000"
+
+
+def test_payload_follows_renamed_and_added_columns(sessions, table) -> None:  # noqa: ANN001
+    # files written before the change name the column by its old name (read by field id) or lack it (nulls)
+    with table.iceberg.update_schema() as update:
+        update.rename_column("chunk_text", "body")
+        update.add_column("note", StringType())
+    table.refresh()
+    new = _rows(2000, 4, seed=7).rename_columns(["key", "chunk_index", "body", "chunk_start", "embedding"])
+    table.append(new.append_column("note", pa.array(["fresh"] * 4)))
+    q = _near(new.column("embedding")[0].as_py())
+    result, _ = _both(sessions, _sql(table, "key, body, note", q, 12))
+    assert "body, note read by key" in sessions[0].last["rows"]
+    notes = dict(zip(result.column("key").to_pylist(), result.column("note").to_pylist(), strict=True))
+    assert notes["k2000"] == "fresh"
+    assert any(k < "k2000" and v is None for k, v in notes.items())
