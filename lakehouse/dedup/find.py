@@ -92,7 +92,7 @@ def duplicates_in(
     ``near(unit_matrix)`` returns candidate (row, neighbour) positions; default: the exact threshold join.
     """
     unit = normalized(matrix)
-    candidates = near(unit) if near is not None else exact_pairs(unit, threshold)
+    candidates = near(unit) if near is not None else exact_pairs(unit, threshold, codes=codes)
     pairs = combine(unit, candidates, hash_pairs(codes), threshold, codes)
     table, dropped = clusters(keys, unit, pairs, codes)
     return table, pairs, dropped
@@ -156,7 +156,15 @@ def find_duplicates(
 
     def near(unit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if st is None or not has_ann(st):  # an index with no ANN structure would scan exactly anyway
-            return exact_pairs(unit, threshold, block=search.block, workers=search.workers, log=log)
+            return exact_pairs(
+                unit,
+                threshold,
+                codes=codes,
+                block=search.block,
+                workers=search.workers,
+                max_pairs=search.max_pairs,
+                log=log,
+            )
         step = max(1, unit.shape[0] // 10)
         marks = iter(range(step, unit.shape[0] + step, step))
         nxt = [next(marks)]

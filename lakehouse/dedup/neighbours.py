@@ -49,6 +49,7 @@ class SearchOptions:
     ef: int | None = None
     workers: int = 4
     block: int = 1024  # rows per matrix product (exact) or per unit of work (ann)
+    max_pairs: int | None = 50_000_000  # exact: stop with an error beyond this many pairs (~1 GB)
 
 
 def ensure_index(
@@ -88,24 +89,49 @@ def exact_pairs(
     unit: np.ndarray,
     threshold: float,
     *,
+    codes: np.ndarray | None = None,
     block: int = 1024,
     workers: int = 4,
+    max_pairs: int | None = 50_000_000,
     log: Callable[[str], object] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Every pair with cosine >= ``threshold`` (:func:`lakehouse.index.pairs_within`). The join runs a hair below
-    the threshold: the caller rescores every pair exactly and decides, so float32 rounding never drops one."""
+    """Every pair with cosine >= ``threshold`` (:func:`lakehouse.index.pairs_within`), as far as clustering needs.
+
+    With content-hash ``codes``, a row whose vector equals the first vector of its hash group stays out of the join:
+    the hash already ties it to that row, which stands in for it (same vector, same neighbours), so the clusters are
+    the same while n copies of a chunk cost one row, not n^2 / 2 pairs. The join runs a hair below the threshold:
+    the caller rescores every pair exactly and decides, so float32 rounding never drops one.
+    """
     from lakehouse.index import pairs_within
 
+    rows = np.arange(unit.shape[0], dtype=np.int64) if codes is None else _stand_ins(unit, codes)
     threads = max(1, min(workers, os.cpu_count() or 1))  # more threads than cores only contend here
-    found = pairs_within(unit, max(-1.0, threshold - 1e-6), block=block, workers=threads)
+    found = pairs_within(unit[rows], max(-1.0, threshold - 1e-6), block=block, workers=threads, max_pairs=max_pairs)
     if log is not None:
         st = found.stats
         log(
-            f"  exact join: {st.partitions} partitions, {st.probes:.2f} other partitions probed a row, "
-            f"{st.comparisons:,} comparisons ({st.fraction:.2%} of all pairs), "
+            f"  exact join of {rows.shape[0]:,} rows (copies with a shared content hash stand aside): "
+            f"{st.partitions} partitions, {st.probes:.2f} other partitions probed a row, {st.comparisons:,} "
+            f"comparisons ({st.fraction:.2%} of all pairs), "
             + ", ".join(f"{k} {v:.1f} s" for k, v in st.seconds.items())
         )
-    return found.left, found.right
+    return rows[found.left], rows[found.right]
+
+
+def _stand_ins(unit: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Positions of the rows that take part in the join: the first row of each content-hash group, and any row whose
+    vector differs from that first row's (sorted)."""
+    rows = np.arange(codes.shape[0], dtype=np.int64)
+    order = np.lexsort((rows, codes))
+    grouped = codes[order]
+    first = np.ones(order.shape[0], bool)
+    first[1:] = grouped[1:] != grouped[:-1]
+    head = order[first][np.cumsum(first) - 1]  # each row's group head, in sorted order
+    differs = np.zeros(order.shape[0], bool)
+    for s in range(0, order.shape[0], 65_536):  # blockwise: no second copy of the matrix
+        a, b = order[s : s + 65_536], head[s : s + 65_536]
+        differs[s : s + 65_536] = np.any(unit[a] != unit[b], axis=1)
+    return np.sort(order[first | differs])
 
 
 def _dataset(st: IndexStatus) -> Any:

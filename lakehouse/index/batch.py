@@ -28,6 +28,7 @@ Example::
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -37,7 +38,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from lakehouse.errors import VectorSpecError
+from lakehouse.errors import LakehouseError, VectorSpecError
 from lakehouse.vector.spec import Metric
 
 T = TypeVar("T")
@@ -244,24 +245,60 @@ def _join(
 _Found = tuple[np.ndarray, np.ndarray, np.ndarray, int]  # left, right, score, comparisons
 
 
-def _within(xm: np.ndarray, members: np.ndarray, metric: Metric, limit: float, block: int) -> list[_Found]:
+class _Budget:
+    """At most ``limit`` pairs across all threads: many near-identical rows make a quadratic number of pairs, and
+    an error that says so beats running out of memory."""
+
+    def __init__(self, limit: int | None, threshold: float) -> None:
+        self.limit, self.threshold, self.found = limit, threshold, 0
+        self._lock = threading.Lock()
+
+    def spend(self, pairs: int) -> None:
+        if self.limit is None:
+            return
+        with self._lock:
+            self.found += pairs
+            over = self.found > self.limit
+        if over:
+            raise LakehouseError(
+                f"more than {self.limit:,} pairs are within the threshold {self.threshold} (large groups of "
+                "near-identical rows make a quadratic number of pairs); stopped before running out of memory",
+                hint="raise the threshold, remove exact copies first, or raise max_pairs if the memory is there",
+                limit=self.limit,
+                threshold=self.threshold,
+            )
+
+
+def _within(
+    xm: np.ndarray, members: np.ndarray, metric: Metric, limit: float, block: int, budget: _Budget
+) -> list[_Found]:
     """Every pair inside one group of rows (``xm``: their vectors), upper triangle, in row blocks."""
     out = []
     for s in range(0, members.shape[0], block):
+        budget.spend(0)
         i, j, score = _join(xm[s : s + block], xm[s:], metric, limit, upper=True)
+        budget.spend(i.shape[0])
         out.append((members[i + s], members[j + s], score, min(block, members.shape[0] - s) * (members.shape[0] - s)))
     return out
 
 
 def _across(
-    x: np.ndarray, queries: np.ndarray, xm: np.ndarray, members: np.ndarray, metric: Metric, limit: float
+    x: np.ndarray,
+    queries: np.ndarray,
+    xm: np.ndarray,
+    members: np.ndarray,
+    metric: Metric,
+    limit: float,
+    budget: _Budget,
 ) -> list[_Found]:
     """Every pair of a query row (of a lower partition) and a member row, queries in blocks."""
     out = []
     block = max(256, (1 << 24) // max(1, members.shape[0]))  # ~64 MB of scores per product
     for s in range(0, queries.shape[0], block):
         q = queries[s : s + block]
+        budget.spend(0)
         i, j, score = _join(x[q], xm, metric, limit, upper=False)
+        budget.spend(i.shape[0])
         out.append((q[i], members[j], score, q.shape[0] * members.shape[0]))
     return out
 
@@ -291,11 +328,13 @@ def pairs_within(
     workers: int | None = None,
     block: int = 2048,
     seed: int = 0,
+    max_pairs: int | None = None,
 ) -> NeighbourPairs:
     """Every pair of rows with cosine similarity >= ``threshold`` (``metric="cosine"``), or L2 distance <=
     ``threshold`` (``metric="l2"``), exactly; see the module doc for how. ``partitions``: ``None`` picks
     :func:`auto_partitions`, 1 forces the plain blockwise product; ``workers``: threads (default: the cores, up to
-    4). Inner product has no radius: use cosine.
+    4); ``max_pairs``: raise a :class:`~lakehouse.errors.LakehouseError` once more pairs than this are found, rather
+    than run out of memory. Inner product has no radius: use cosine.
 
     >>> import numpy as np
     >>> found = pairs_within(np.array([[1.0, 0.0], [0.99, 0.1], [0.0, 1.0]]), 0.95)
@@ -324,7 +363,8 @@ def pairs_within(
         parts = 1  # the radius covers the whole sphere: nothing can be pruned
     threads = max(1, workers if workers is not None else min(4, os.cpu_count() or 1))
     with _blas_single(threads):
-        return _pairs(x, parts, radius, metric, limit, threads, block, np.random.default_rng(seed))
+        budget = _Budget(max_pairs, threshold)
+        return _pairs(x, parts, radius, metric, limit, threads, block, np.random.default_rng(seed), budget)
 
 
 def _pairs(
@@ -336,6 +376,7 @@ def _pairs(
     threads: int,
     block: int,
     rng: np.random.Generator,
+    budget: _Budget,
 ) -> NeighbourPairs:
     n = x.shape[0]
     seconds: dict[str, float] = {}
@@ -367,8 +408,8 @@ def _pairs(
                     return []
                 xm = x[members]
                 queries = rows[q_bounds[p] : q_bounds[p + 1]]
-                found = _within(xm, members, metric, limit, block)
-                return found + (_across(x, queries, xm, members, metric, limit) if queries.size else [])
+                found = _within(xm, members, metric, limit, block, budget)
+                return found + (_across(x, queries, xm, members, metric, limit, budget) if queries.size else [])
 
             found = [f for group in _map(partition, range(parts), threads) for f in group]
             seconds["join"] = time.perf_counter() - t
@@ -377,7 +418,9 @@ def _pairs(
     t = time.perf_counter()
 
     def rows_from(s: int) -> _Found:
+        budget.spend(0)
         i, j, score = _join(x[s : s + block], x[s:], metric, limit, upper=True)
+        budget.spend(i.shape[0])
         return i + s, j + s, score, min(block, n - s) * (n - s)
 
     found = _map(rows_from, range(0, n, block), threads)

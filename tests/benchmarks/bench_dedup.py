@@ -84,8 +84,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
 
     def log(text: str) -> None:
         print(text, flush=True)
-        if text.strip().startswith("exact join:"):
-            join_line.append(text.strip().removeprefix("exact join: "))
+        if text.strip().startswith("exact join"):
+            join_line.append(text.strip().removeprefix("exact join "))
 
     root = Path(tempfile.mkdtemp(prefix="bench-dedup-"))
     (root / "warehouse").mkdir()
