@@ -1,8 +1,9 @@
 """Similarity SQL: one ``lakehouse`` dialect, run on DuckDB or Spark, sped up by the ANN index, transpiled faithfully.
 
 Pipeline: :mod:`.dialect` -> :mod:`.parse` (read-only check) -> :mod:`.resolve` (catalog, ``embed``,
-``vector_search``) -> :mod:`.plan` (ANN or exact, and why) -> :mod:`.execute` (:mod:`.duckdb`, :mod:`.spark`);
-:mod:`.transpile` renders the same tree for other engines through :mod:`.targets`.
+``vector_search``) -> :mod:`.plan` (ANN or exact, and why) -> :mod:`.execute` (:mod:`.duckdb`, :mod:`.spark`; on the
+ANN path the rows come from :mod:`.candidates` and :mod:`.payload`); :mod:`.transpile` renders the same tree for
+other engines through :mod:`.targets`.
 
 >>> from lakehouse.sql import transpile
 >>> transpile("SELECT cosine_distance(v, [1, 0]) FROM t", to="snowflake").sql

@@ -8,12 +8,14 @@ only those columns: the index *covers* the query. Otherwise only the missing *pa
 candidates' keys, from the data files the candidates came from (``_file``), projected to key + payload and filtered
 on the key (Parquet row groups whose key statistics exclude every candidate are skipped).
 
-Either way the engine receives the candidates as one small relation (a registered Arrow table on DuckDB) in place
-of the table, and evaluates the query over it itself: scores, ORDER BY, LIMIT, joins to other tables.
+Either way the engine receives the candidates as one small relation (a registered Arrow table on DuckDB, a local
+DataFrame's view on Spark) in place of the table, and evaluates the query over it itself: scores, ORDER BY, LIMIT,
+joins to other tables. Rows tied on every ORDER BY key may come out in another order than a full scan gives them
+(SQL leaves that order open).
 
 Why not let the engine read the candidates back from the table (``... AT (VERSION => S) WHERE key IN (...)``), as
-this path first did: on the 100k x 384 benchmark table that read took 280-300 ms of a 330 ms query on an idle machine
-(3.5 s at 1M), because DuckDB's Iceberg scan decodes the whole vector column of every file to find ten rows and
+this path first did: on the 100k x 384 benchmark table that read took 280-300 ms of a 330 ms query (load ~1 on 2
+cores; 3.5 s of 3.9 s at 1M), because DuckDB's Iceberg scan decodes the whole vector column of every file to find ten rows and
 fetches the table's metadata from the catalog for every query (~100 ms even for ``count(*)``). Reading the
 payload column ``title`` for ten keys from the one 100k-row file took ~7 ms with pyarrow, and nothing when the index
 covers the query. Anything unexpected (a candidate's file no longer live at S, a key found twice or not at all)

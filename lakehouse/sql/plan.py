@@ -3,9 +3,11 @@
 A SELECT qualifies for the index when it orders by a similarity (DESC) or distance (ASC) of a catalog table's vector
 column against a constant vector, has a constant LIMIT, no grouping/DISTINCT/window, the index exists and agrees on
 the metric, every WHERE conjunct on that table is a predicate the index can prefilter on columns it stores, and any
-join can neither drop nor duplicate the table's rows. Then the index names the candidate keys at snapshot S, the
-table is read at S restricted to those keys, and the engine evaluates the query over them exactly, so scores and
-ordering are the engine's own. Anything else runs exactly; the reason is kept for EXPLAIN.
+join can neither drop nor duplicate the table's rows. Then the index finds the candidate rows at snapshot S, the
+engine reads them in place of the table (:mod:`lakehouse.sql.candidates`: from the index, with any other column the
+query reads joined back by key at S) and evaluates the query over them exactly, so scores and ordering are the
+engine's own. The plan records which of the table's columns the query reads (``TopK.reads``). Anything else runs
+exactly; the reason is kept for EXPLAIN.
 """
 
 from __future__ import annotations
