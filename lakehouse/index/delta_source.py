@@ -12,9 +12,9 @@ is, a refresh would chase its own commits, and a metadata commit conflicts with 
 index records it on its own side instead (:meth:`lakehouse.index.store.IndexStore.indexed_snapshot`), and
 :attr:`DeltaSource.records_in_table` is False.
 
-Files are read with pyarrow's own filesystems (not delta-rs's ``to_pyarrow_dataset`` file handler, which now and then
-aborts the interpreter at exit in deltalake 1.6.6). Partition values come from the add actions; a column missing from
-an older file (schema evolution) reads as nulls.
+Files are read with pyarrow's own filesystems by :func:`lakehouse.table.delta.read_data_file` (not delta-rs's
+``to_pyarrow_dataset``, which now and then aborts the interpreter at exit in deltalake 1.6.6). Partition values come
+from the add actions; a column missing from an older file (schema evolution) reads as nulls.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import unquote
 
 import pyarrow as pa
 
@@ -90,45 +89,23 @@ class DeltaSource(SnapshotSource):
         return True
 
     def files_at(self, snapshot_id: int | None) -> FileSet:
-        from lakehouse.table.delta import check_file_readable
+        from lakehouse.table.delta import check_file_readable, live_files
 
         if snapshot_id is None:
             return FileSet(None, {})
         dt = self._at(snapshot_id)
         check_file_readable(dt, self.table.location)
-        partitions = list(dt.metadata().partition_columns)
         tasks: dict[str, Any] = {}
-        for add in pa.table(dt.get_add_actions(flatten=True)).to_pylist():
-            values = tuple((c, add.get(f"partition.{c}")) for c in partitions)
-            records = add.get("num_records")
-            tasks[add["path"]] = DeltaFileTask(DeltaDataFile(add["path"], int(records or 0), values))
+        for path, records, values in live_files(dt):
+            tasks[path] = DeltaFileTask(DeltaDataFile(path, int(records or 0), tuple(values.items())))
         return FileSet(snapshot_id, tasks)
 
     # -- rows -----------------------------------------------------------------------------------------------------
-    def _file(self, path: str) -> tuple[Any, str]:
-        from pyarrow import fs
-
-        path = unquote(path)  # the log URL-encodes paths (a partition value "x y" is the folder "x%20y")
-        if "://" in path:
-            return fs.FileSystem.from_uri(path)
-        if path.startswith("/"):
-            return fs.LocalFileSystem(), path
-        location = self.table.location if "://" in self.table.location else f"file://{self.table.location}"
-        filesystem, root = fs.FileSystem.from_uri(location)
-        return filesystem, f"{root.rstrip('/')}/{path}"
-
     def _read_file(self, task: DeltaFileTask, columns: Sequence[str], schema: pa.Schema) -> pa.Table:
-        import pyarrow.dataset as pads
+        from lakehouse.table.delta import read_data_file
 
         parts = dict(task.file.partition_values)
-        stored = pa.schema([schema.field(c) for c in columns if c not in parts])
-        filesystem, path = self._file(task.file.file_path)
-        data = pads.dataset(path, schema=stored, format="parquet", filesystem=filesystem).to_table()
-        for name in columns:
-            if name in parts:
-                kind = schema.field(name).type
-                data = data.append_column(pa.field(name, kind), pa.array([parts[name]] * data.num_rows).cast(kind))
-        return data.select(list(columns))
+        return read_data_file(self.table.location, task.file.file_path, parts, columns, schema)
 
     def read_files(self, snapshot_id: int, tasks: Sequence[Any], columns: Sequence[str]) -> Iterator[pa.Table]:
         dt = self._at(snapshot_id)

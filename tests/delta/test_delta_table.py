@@ -168,3 +168,47 @@ def test_concurrent_retries_of_one_app_transaction_commit_once(lake_settings: Se
     table.refresh()
     assert table.count() == 3 and table.version == 1
     assert table.delta.transaction_version("job-42") == 7
+
+
+def test_reads_go_file_by_file_not_through_delta_rs_scans(lake_settings: Settings, monkeypatch) -> None:  # noqa: ANN001
+    """delta-rs's to_pyarrow_table/_dataset now and then abort the interpreter at exit (deltalake 1.6.6): reads and
+    counts must not use them, and must agree with delta-rs's SQL engine, partition values included."""
+    from deltalake import DeltaTable, QueryBuilder
+
+    table = DeltaVectorTable.create(
+        f"delta_test.t_{uuid.uuid4().hex[:8]}",
+        SCHEMA,
+        vectors=[VectorSpec("embedding", dim=DIM)],
+        key="id",
+        settings=lake_settings,
+        partition_by=["group"],
+    )
+    first = table.append(_batch(["a", "b"], "x"))
+    table.append(_batch(["c"], "with space", seed=1))  # a URL-encoded folder in the log
+    table.refresh()
+
+    def refuse(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("delta-rs scan used")
+
+    monkeypatch.setattr(DeltaTable, "to_pyarrow_table", refuse)
+    monkeypatch.setattr(DeltaTable, "to_pyarrow_dataset", refuse)
+    out = table.to_arrow()
+    assert out.schema.field("embedding").type.list_size == DIM
+    by_sql = pa.table(QueryBuilder().register("t", table.delta).execute('SELECT id, "group" FROM t').read_all())
+    assert sorted(zip(out.column("id").to_pylist(), out.column("group").to_pylist(), strict=True)) == sorted(
+        zip(by_sql.column("id").to_pylist(), by_sql.column("group").to_pylist(), strict=True)
+    )
+    assert table.to_arrow(columns=["group"]).column_names == ["group"]
+    assert sorted(table.to_arrow(snapshot_id=first, columns=["id"]).column("id").to_pylist()) == ["a", "b"]
+    assert table.count() == 3 and table.count(snapshot_id=first) == 2
+
+
+def test_reads_refuse_tables_plain_parquet_readers_get_wrong(tmp_path) -> None:  # noqa: ANN001
+    from deltalake import DeltaTable
+
+    from lakehouse.errors import UnsupportedDeltaFeatureError
+
+    loc = str(tmp_path / "dv")
+    dt = DeltaTable.create(loc, pa.schema([("id", pa.string())]), configuration={"delta.enableDeletionVectors": "true"})
+    with pytest.raises(UnsupportedDeltaFeatureError, match="deletion vector"):
+        DeltaVectorTable(dt, "delta_test.dv", loc).to_arrow()
