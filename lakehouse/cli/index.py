@@ -113,7 +113,8 @@ def refresh_cmd(
 @click.pass_context
 @handle_errors
 def status_cmd(ctx: click.Context, table: str, column: str, table_format: str | None, output: str) -> None:
-    """Indexed snapshot vs table snapshot, rows not yet indexed, size, type and parameters."""
+    """Indexed snapshot vs table snapshot, rows not yet indexed or not yet in the ANN structure, ANN segments, size,
+    type and parameters."""
     from lakehouse.index import status
 
     settings = ctx.obj["settings_factory"]()

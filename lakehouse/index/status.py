@@ -1,5 +1,5 @@
 """Where an index stands against its table: indexed vs current snapshot (a Delta version for Delta tables), rows not
-yet in it, size, type, parameters."""
+yet in it or not yet in its ANN structure, the ANN segments, size, type, parameters."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lakehouse.config import Settings
-from lakehouse.index.build import unindexed_rows, vector_index
+from lakehouse.index.build import ann_layout
 from lakehouse.index.store import IndexStore
 from lakehouse.table import VectorTable
 
@@ -27,6 +27,8 @@ class IndexStatus:
     stored_columns: tuple[str, ...] = ()
     rows: int | None = None  # rows in the indexed version
     rows_outside_ann: int | None = None  # in the index but not yet folded into the ANN structure (flat-scanned)
+    ann_segments: int | None = None  # the trained segment plus delta segments folded in since (each one searched)
+    rows_since_training: int | None = None  # rows the ANN partitions were not trained on (folded or not)
     table_rows_not_indexed: int | None = None  # rows in table files newer than the index (scanned exactly)
     files_removed_since: int | None = None
     lance_version: int | None = None
@@ -56,7 +58,7 @@ def status(table: VectorTable | str, column: str, *, settings: Settings | None =
     if indexed is not None and current is not None and source.has_snapshot(indexed):
         change = source.diff(indexed, current)
         pending, removed = change.added_rows, len(change.removed)
-    index = vector_index(ds, column)
+    layout = ann_layout(ds, column)
     return IndexStatus(
         store.identifier,
         column,
@@ -66,13 +68,15 @@ def status(table: VectorTable | str, column: str, *, settings: Settings | None =
         indexed_snapshot=indexed,
         up_to_date=indexed is not None and indexed == current,
         index_type=meta.index_type
-        if index is not None or meta.index_type == "flat"
+        if layout is not None or meta.index_type == "flat"
         else f"{meta.index_type} (untrained)",
         requested_type=meta.requested,
         metric=meta.metric,
         stored_columns=meta.store,
         rows=ds.count_rows(),
-        rows_outside_ann=unindexed_rows(ds, column) if index is not None else None,
+        rows_outside_ann=layout.unindexed if layout is not None else None,
+        ann_segments=layout.segments if layout is not None else None,
+        rows_since_training=layout.since_training if layout is not None else None,
         table_rows_not_indexed=pending,
         files_removed_since=removed,
         lance_version=ds.version,

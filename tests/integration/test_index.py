@@ -20,6 +20,7 @@ from pyiceberg.expressions import In
 from lakehouse.config import load_settings
 from lakehouse.errors import ModelError, VectorIndexError, VectorSpecError, VectorValidationError
 from lakehouse.index import VectorIndex, build, open_index, refresh, search, status
+from lakehouse.index.refresh import FoldPolicy
 from lakehouse.index.store import IndexStore, snapshot_property
 from lakehouse.table import VectorTable
 from lakehouse.vector import VectorSpec, to_numpy, top_k, vector_type
@@ -200,6 +201,49 @@ def test_refresh_twice_is_a_noop_and_reads_only_changes(settings, fmt):  # noqa:
     assert st.index_type == "ivf_pq" and st.size_bytes
     # recording where the index is never moves the table (a Delta version would)
     assert indexed_at(vt, settings) == vt.snapshot_id == table_snapshot
+
+
+def test_folds_add_delta_segments_then_merge_then_retrain_and_search_stays_exact(settings, fmt):  # noqa: ANN001
+    rng = np.random.default_rng(11)
+    vt = new_table(settings, rng, 2000, fmt=fmt)
+    # IVF_FLAT probed in all 4 partitions of every segment: the ANN answer must be the exact one
+    build(vt, "embedding", index_type="ivf_flat", store=["lang"], settings=settings, num_partitions=4)
+    policy = FoldPolicy(threshold=0.05, max_segments=3, retrain_share=0.4)
+    index = open_index(vt, "embedding", settings=settings)
+
+    def check() -> None:
+        for _ in range(3):
+            q = rng.normal(size=DIM).astype(np.float32) * 3
+            for where in (None, "lang = 'fr'"):
+                res = index.search(q, 10, where=where, nprobes=4, exact_filter_rows=0)
+                assert res.plan.path == "index"
+                assert_same(res, exact(vt, q, 10, where=where))
+
+    # rows since training / all rows: 400/2400, 800/2800, 1200/3200, 1600/3600 (> 0.4), then 400/4000
+    expected = [("delta", 2), ("delta", 3), ("merge", 2), ("retrain", 1), ("delta", 2)]
+    for step, (kind, segments) in enumerate(expected):
+        vt.append(batch(rng, 100_000 + 1000 * step, 400))
+        res = refresh(vt, "embedding", settings=settings, fold_policy=policy)
+        assert res.folded and (res.merged, res.trained) == (kind == "merge", kind == "retrain"), res.notes
+        assert (res.segments, res.rows_outside_ann) == (segments, 0)
+        st = status(vt, "embedding", settings=settings)
+        assert (st.ann_segments, st.rows_outside_ann, st.rows) == (segments, 0, vt.count())
+        assert st.rows_since_training == (0 if kind == "retrain" else 400 * (step + 1) if step < 3 else 400)
+        check()
+    # deleting rows held by the delta segment: their keys are gone from search, nothing else moves
+    delete(vt, "n >= 104000 and n < 104100")
+    res = refresh(vt, "embedding", settings=settings, fold_policy=policy)
+    assert not res.folded and res.segments == 2
+    assert status(vt, "embedding", settings=settings).ann_segments == 2
+    check()
+    # below the threshold nothing is folded: the new rows are scanned exactly until the next fold
+    vt.append(batch(rng, 200_000, 50))
+    res = refresh(vt, "embedding", settings=settings, fold_policy=policy)
+    assert (res.folded, res.segments, res.rows_outside_ann) == (False, 2, 50)
+    assert status(vt, "embedding", settings=settings).rows_outside_ann == 50
+    check()
+    with pytest.raises(VectorIndexError, match="at least 2"):
+        FoldPolicy(max_segments=1)
 
 
 def test_filter_matching_at_least_k_rows_returns_k(settings, fmt):  # noqa: ANN001
