@@ -37,8 +37,10 @@ class Pairs:
 def normalized(matrix: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length (zero rows stay zero), float32: cosine similarity becomes a dot product."""
     m = np.asarray(matrix, dtype=np.float32)
-    norms = np.linalg.norm(m, axis=1, keepdims=True)
-    return np.divide(m, norms, out=np.zeros_like(m), where=norms > 0)
+    norms = np.sqrt(np.einsum("ij,ij->i", m, m))[:, None]  # no n x d temporary, unlike np.linalg.norm
+    out = np.zeros_like(m)
+    np.divide(m, norms, out=out, where=norms > 0)
+    return out
 
 
 def cosine(unit: np.ndarray, left: np.ndarray, right: np.ndarray, chunk: int = 65_536) -> np.ndarray:

@@ -78,9 +78,14 @@ class NeighbourPairs:
 
 
 def _unit(matrix: np.ndarray) -> np.ndarray:
-    m = np.asarray(matrix, dtype=np.float32)
-    norms = np.linalg.norm(m, axis=1, keepdims=True)
-    return np.divide(m, norms, out=np.zeros_like(m), where=norms > 0)
+    """Rows scaled to unit length (zero rows stay zero); rows already unit are used as they are, without a copy."""
+    m = np.ascontiguousarray(matrix, dtype=np.float32)
+    norms = np.sqrt(np.einsum("ij,ij->i", m, m))  # no n x d temporary, unlike np.linalg.norm
+    if m.shape[0] and np.all((np.abs(norms - 1) < 1e-6) | (norms == 0)):
+        return m
+    out = np.zeros_like(m)
+    np.divide(m, norms[:, None], out=out, where=norms[:, None] > 0)
+    return out
 
 
 def _as_matrix(name: str, value: np.ndarray) -> np.ndarray:
