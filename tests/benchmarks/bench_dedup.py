@@ -68,6 +68,12 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
     p.add_argument("--nprobes", type=int, default=None)
     p.add_argument("--refine-factor", type=int, default=0, help="0: off (the default of dedup)")
     p.add_argument("--workers", type=int, default=4)
+    p.add_argument(
+        "--ann-sample",
+        type=int,
+        default=0,
+        help="with --candidates ann: build the index, time the search of this many random rows, extrapolate to all",
+    )
     p.add_argument("--output", default=None, help="append the Markdown section to this file")
     args = p.parse_args(argv)
 
@@ -127,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
             refine_factor=args.refine_factor,
             workers=args.workers,
         )
+        if args.candidates == "ann" and args.ann_sample:
+            return _ann_estimate(vt, search, args.ann_sample, settings, log)
         t = time.perf_counter()
         found = find_duplicates(vt, "embedding", threshold=args.threshold, search=search, settings=settings, log=log)
         total = time.perf_counter() - t
@@ -190,6 +198,34 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
     if args.output:
         with open(args.output, "a", encoding="utf-8") as fh:
             fh.write("\n" + text)
+    return 0
+
+
+def _ann_estimate(vt: object, search: object, sample: int, settings: object, log: object) -> int:
+    """The per-row ANN path at sizes where running it for every row takes hours: the index build, then the search
+    of ``sample`` random rows (the index's own search parameters unless given), extrapolated linearly to all rows."""
+    from lakehouse.dedup.neighbours import ann_pairs, ensure_index
+    from lakehouse.dedup.pairs import normalized
+    from lakehouse.vector import to_numpy
+
+    t = time.perf_counter()
+    st = ensure_index(vt, "embedding", settings=settings, log=log)  # type: ignore[arg-type]
+    build = time.perf_counter() - t
+    t = time.perf_counter()
+    rows = vt.to_arrow(columns=["key", "embedding"])  # type: ignore[attr-defined]
+    unit = normalized(to_numpy(rows.column("embedding"), vt.spec("embedding").dim))  # type: ignore[attr-defined]
+    read = time.perf_counter() - t
+    pick = np.sort(np.random.default_rng(0).choice(unit.shape[0], min(sample, unit.shape[0]), replace=False))
+    t = time.perf_counter()
+    ann_pairs(st, "embedding", "key", rows.column("key").combine_chunks(), unit[pick], search)  # type: ignore[arg-type]
+    per_row = (time.perf_counter() - t) / len(pick)
+    total = build + read + per_row * unit.shape[0]
+    print(
+        f"old path estimate at {unit.shape[0]:,} rows: index build ({st.index_type}) {build:.1f} s, read {read:.1f} s, "
+        f"search {per_row * 1000:.2f} ms/row over {len(pick):,} sampled rows -> {per_row * unit.shape[0]:.0f} s; "
+        f"total ~{total:.0f} s (union-find not included); load average {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
     return 0
 
 
