@@ -57,7 +57,7 @@ class PayloadReader:
 
     def __init__(self) -> None:
         self._file_sets: OrderedDict[tuple[str, int], dict[str, Any]] = OrderedDict()
-        self._footers: OrderedDict[str, _Footer | None] = OrderedDict()
+        self._footers: OrderedDict[str, _Footer] = OrderedDict()
 
     def read(
         self,
@@ -108,7 +108,7 @@ class PayloadReader:
         if task.delete_files or path is None or not all(f.field_type.is_primitive for f in wanted):
             return None
         footer = self._footer(path)
-        if footer is None or any(f.field_id not in footer.columns for f in wanted):
+        if any(f.field_id not in footer.columns for f in wanted):
             return None
         names = [footer.columns[f.field_id] for f in wanted]
         groups = _groups(footer.key_ranges(names[0]), keys.to_pylist())
@@ -122,7 +122,7 @@ class PayloadReader:
             return None
         return pa.Table.from_arrays(columns, schema=targets)
 
-    def _footer(self, path: str) -> _Footer | None:
+    def _footer(self, path: str) -> _Footer:
         import pyarrow.parquet as pq
 
         if path not in self._footers:
