@@ -65,7 +65,7 @@ class SqlSession:
 
         stmt = parse_sql(sql)
         if self._catalog is None:
-            self._catalog = _without_keep_alive(load_catalog(self.settings))
+            self._catalog = load_catalog(self.settings)
         resolved = resolve(stmt.tree, self.settings, self._catalog)
         return plan_query(
             resolved,
@@ -171,24 +171,6 @@ def explain(
         return session.explain(sql)
     with SqlSession(settings, engine=engine, spark=spark) as s:
         return s.explain(sql)
-
-
-def _without_keep_alive(catalog: Any) -> Any:
-    """``catalog`` opening a new connection per request when it is the local catalog service.
-
-    The service's accepted sockets lack TCP_NODELAY (catalog/server.py binds its socket without IPPROTO_TCP, so
-    asyncio does not set it): on a kept-alive connection each response body waits for the client's delayed ACK, so
-    loading a table's metadata (once per query) took 45-50 ms instead of 5. A new loopback connection costs well
-    under a millisecond; a remote catalog keeps its connections (a TLS handshake per request would cost more). Drop
-    this once the service sets TCP_NODELAY.
-    """
-    from urllib.parse import urlparse
-
-    session = getattr(catalog, "_session", None)  # pyiceberg's RestCatalog: a requests.Session
-    uri = str(getattr(catalog, "properties", {}).get("uri", ""))
-    if session is not None and urlparse(uri).hostname in ("127.0.0.1", "localhost", "::1"):
-        session.headers["Connection"] = "close"
-    return catalog
 
 
 _KEEP = 4  # DuckDB sessions kept per thread (one per distinct settings), the least recently used closed first
