@@ -151,13 +151,13 @@ def knn(
 def _blas_single(workers: int) -> AbstractContextManager[object]:
     """One BLAS thread while ``workers`` Python threads split the work (numpy releases the GIL in products): on a
     2-core machine shared with other jobs, OpenBLAS's own threads spin while they wait, which made the many small
-    products here ~10x slower than single-threaded ones (measured). Without threadpoolctl (it comes with
-    scikit-learn) BLAS keeps its default."""
+    products here ~10x slower than single-threaded ones (measured). threadpoolctl is a pinned dependency; should it
+    be missing, BLAS keeps its default."""
     if workers <= 1:
         return nullcontext()
     try:
         from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - installed with sentence-transformers' scikit-learn
+    except ImportError:  # pragma: no cover - pinned in pyproject.toml
         return nullcontext()
     return threadpool_limits(1, user_api="blas")
 
