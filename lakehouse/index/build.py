@@ -159,14 +159,17 @@ class AnnLayout:
     """How the rows of an index dataset sit in its ANN structure."""
 
     rows: int
-    segments: int  # index segments: the trained one plus the deltas folded in since
-    trained_rows: int  # live rows of the segment written by the last training
+    segment_rows: tuple[int, ...]  # live rows per index segment, oldest first: the trained one, then folded deltas
     unindexed: int  # rows no segment covers yet (flat-scanned by every query)
+
+    @property
+    def segments(self) -> int:
+        return len(self.segment_rows)
 
     @property
     def since_training(self) -> int:
         """Rows the last training did not see: folded into delta segments or not folded yet."""
-        return self.rows - self.trained_rows
+        return self.rows - (self.segment_rows[0] if self.segment_rows else 0)
 
 
 def ann_layout(ds: lance.LanceDataset, column: str) -> AnnLayout | None:
@@ -175,11 +178,9 @@ def ann_layout(ds: lance.LanceDataset, column: str) -> AnnLayout | None:
     if entry is None:
         return None
     counts = {f.fragment_id: f.count_rows() for f in ds.get_fragments()}
-    trained = entry["segments"][0] if entry["segments"] else frozenset()
     return AnnLayout(
         rows=sum(counts.values()),
-        segments=len(entry["segments"]),
-        trained_rows=sum(n for fid, n in counts.items() if fid in trained),
+        segment_rows=tuple(sum(counts.get(fid, 0) for fid in segment) for segment in entry["segments"]),
         unindexed=sum(n for fid, n in counts.items() if fid not in entry["fragment_ids"]),
     )
 

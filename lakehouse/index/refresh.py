@@ -7,13 +7,14 @@ they are a large enough share (:class:`FoldPolicy`), tags the Lance version with
 records the snapshot (:meth:`~lakehouse.index.store.IndexStore.commit`). Until that last step, readers keep using the
 previous tagged version; a refresh that dies half-way is rolled back to it and redone by the next one.
 
-Folding. Appended rows sit outside the ANN structure, where every query scans them exactly. Once they are worth
-indexing they are folded in as a *delta segment*: a small index over the new rows only, on the trained partitions
-(cost in proportion to the new rows: 0.2 s for +1% at 100k, under 1% of a build). Each segment is searched with the
-same ``nprobes``, so a query pays a little per segment; past :attr:`FoldPolicy.max_segments` the delta segments are
-merged into one with the new rows (cheap for IVF_PQ; for IVF_HNSW_SQ a graph rebuild over the delta rows). When a
-large share of the rows arrived after the last training, the partitions (trained without them) are retrained instead:
-a full build, paid once per :attr:`FoldPolicy.retrain_share` of new rows. Measurements: BENCHMARKS.md.
+Folding. Appended rows sit outside the ANN structure, where every query scans them exactly (1,000 such rows took an
+IVF_HNSW_SQ query at 100k from 2.1 to 3.7 ms). Once they are worth indexing they are folded in as a *delta segment*:
+an index over the new rows only, on the trained partitions, costing in proportion to the new rows (0.1-0.6 s for 1%,
+about 1% of a build, at 100k-300k). Every segment is probed with the same ``nprobes``, so each one adds a little to
+a query (0.2-0.4 ms); at :attr:`FoldPolicy.max_segments` the new rows are merged with the latest, smaller delta
+segments instead (cheap for IVF_PQ; IVF_HNSW_SQ rebuilds the graph of the merged rows). Once a large share of the
+rows came after the last training, the partitions, trained without them, are retrained: a full build, once per
+:attr:`FoldPolicy.retrain_share` of new rows. Measurements: BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -47,8 +48,11 @@ if TYPE_CHECKING:
     import lance
 
 Checkpoint = Callable[[str], None]
-FOLD_THRESHOLD = 0.10  # fold unindexed rows into the ANN structure once they are this share of all rows...
-FOLD_ROWS = 20_000  # ... or this many: exact-scanning 10k rows added ~6 ms to every query at 100k
+# Fold rows outside the ANN structure once they are this share of all rows, or this many. Scanning them costs every
+# query more than a delta segment does: 1% outside added 1.6-4.5 ms to IVF_HNSW_SQ's 2-3 ms at 100k-300k, a delta
+# segment 0.2-0.6 ms; the fold itself took 0.1-0.5 s (about 1% of a build or less).
+FOLD_THRESHOLD = 0.01
+FOLD_ROWS = 10_000
 MAX_SEGMENTS = 4  # a fold that would leave more ANN segments merges the delta segments into one instead
 RETRAIN_SHARE = 1 / 3  # a fold due when this share of the rows came after the last training retrains instead
 COMPACT_FRAGMENTS = 64  # compact once a refresh leaves more fragments than this
@@ -61,9 +65,9 @@ class FoldPolicy:
     """When a refresh folds appended rows into the ANN structure, and how.
 
     A fold is due once the rows outside the ANN structure exceed ``threshold`` of all rows or ``max_rows``. It is a
-    delta segment; a merge of the delta segments with the new rows when there are ``max_segments`` segments
-    already; a retraining when more than ``retrain_share`` of the rows came after the last training (they were
-    assigned to partitions trained without them). Example::
+    delta segment; when there are ``max_segments`` segments already, a merge of the new rows with the latest delta
+    segments (size-tiered, see :func:`_tail_to_merge`); a retraining when more than ``retrain_share`` of the rows
+    came after the last training (they were assigned to partitions trained without them). Example::
 
         refresh("docs.embeddings", "embedding", fold_policy=FoldPolicy(max_segments=2))
     """
@@ -226,6 +230,21 @@ def _base_identities(source: SnapshotSource, ds: lance.LanceDataset, snapshot_id
     return {f: frozenset() for f in files}
 
 
+def _tail_to_merge(deltas: Sequence[int], new: int) -> int:
+    """How many of the latest delta segments (``deltas``: their rows, oldest first) to merge with ``new`` rows: the
+    latest one, then older ones while they hold no more rows than the merge so far. Deltas stay ordered by size, and
+    a row is rewritten a logarithmic number of times before the next training (an IVF_HNSW_SQ merge rebuilds the
+    graph of every row it rewrites)."""
+    merged = new
+    count = 0
+    for rows in reversed(deltas):
+        if count and rows > merged:
+            break
+        merged += rows
+        count += 1
+    return count
+
+
 def _fold(
     ds: lance.LanceDataset, column: str, params: IndexParams, metric: str, policy: FoldPolicy
 ) -> tuple[str, str] | None:
@@ -239,8 +258,9 @@ def _fold(
         why = f"{layout.since_training} of {layout.rows} rows came after the last training"
         return "retrain", f"retrained the ANN structure: {why} (more than {policy.retrain_share:.0%})"
     if layout.segments >= policy.max_segments:
-        fold(ds, column, merge=layout.segments - 1)
-        return "merge", f"folded {layout.unindexed} rows, merging the {layout.segments - 1} delta segment(s) with them"
+        merge = _tail_to_merge(layout.segment_rows[1:], layout.unindexed)
+        fold(ds, column, merge=merge)
+        return "merge", f"folded {layout.unindexed} rows, merging the latest {merge} delta segment(s) with them"
     fold(ds, column)
     return "delta", f"folded {layout.unindexed} rows as a delta segment"
 

@@ -246,6 +246,16 @@ def test_folds_add_delta_segments_then_merge_then_retrain_and_search_stays_exact
         FoldPolicy(max_segments=1)
 
 
+def test_delta_merges_are_size_tiered() -> None:
+    from lakehouse.index.refresh import _tail_to_merge
+
+    # the latest delta with the new rows, then older ones no bigger than the merge so far
+    assert _tail_to_merge([400, 400], 400) == 2
+    assert _tail_to_merge([80, 60, 20], 20) == 1  # 20+20: the older 60 stays
+    assert _tail_to_merge([80, 60, 40], 20) == 3  # 40+20 absorbs 60, then 80
+    assert _tail_to_merge([500], 10) == 1  # always at least one, or the segment count would grow
+
+
 def test_filter_matching_at_least_k_rows_returns_k(settings, fmt):  # noqa: ANN001
     rng = np.random.default_rng(3)
     vt = new_table(settings, rng, 3000, fmt=fmt)
