@@ -129,6 +129,10 @@ class DeltaSource(SnapshotSource):
     def arrow_schema(self) -> pa.Schema:
         return self.table.schema()
 
+    def schema_at(self, snapshot_id: int) -> pa.Schema:
+        """The schema as stored at version ``snapshot_id`` (vector columns as lists)."""
+        return pa.schema(self._at(snapshot_id).schema().to_arrow())
+
     def filter_schema(self) -> Schema:
         """The Delta schema as a pyiceberg schema (fresh field ids), so filters are parsed and bound as on Iceberg."""
         from pyiceberg.catalog import Catalog

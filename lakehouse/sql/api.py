@@ -93,13 +93,14 @@ class SqlSession:
             top = plan.topk
             found = top.index.search(top.query, top.k, where=top.where)
             p = found.plan
+            unit = _unit(top)
             lines += [
-                f"path: ANN index on {top.table.identifier}.{top.column} at snapshot {p.snapshot_id}, "
+                f"path: ANN index on {top.table.identifier}.{top.column} at {unit} {p.snapshot_id}, "
                 "the candidates ranked by the engine",
                 f"rows: {self._rows(top)}",
                 f"why: {plan.reason}",
                 f"index: {p.path} ({p.reason}); type {p.index_type}, lance version {p.lance_version}, "
-                f"indexed snapshot {p.indexed_snapshot}" + (f", exact tail {p.tail_rows} rows" if p.tail_rows else ""),
+                f"indexed {unit} {p.indexed_snapshot}" + (f", exact tail {p.tail_rows} rows" if p.tail_rows else ""),
                 f"candidates: k={top.k}" + (f", prefilter {top.where}" if top.where else ", no prefilter"),
                 *(f"note: {n}" for n in p.notes),
             ]
@@ -112,7 +113,7 @@ class SqlSession:
     def _rows(self, top: TopK) -> str:
         """Where the candidate rows come from (what :mod:`lakehouse.sql.candidates` will do)."""
         if not self.executor.relations:
-            return "read back from the table at the same snapshot, restricted to the candidates' keys"
+            return f"read back from the table at the same {_unit(top)}, restricted to the candidates' keys"
         meta = top.index.meta
         reads = top.table.columns if top.reads is None else top.reads
         payload = [c for c in reads if c not in {meta.key, top.column, *meta.store}]
@@ -120,7 +121,7 @@ class SqlSession:
             return "key, vector and stored columns from the index (it covers the query); the table is not read"
         return (
             f"key, vector and stored columns from the index; {', '.join(payload)} read by key from the table's "
-            "data files at the same snapshot"
+            f"data files at the same {_unit(top)}"
         )
 
     def close(self) -> None:
@@ -133,6 +134,11 @@ class SqlSession:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _unit(top: TopK) -> str:
+    """What the table's format calls the point the index answers at: an Iceberg snapshot, a Delta version."""
+    return "version" if top.table.delta_location is not None else "snapshot"
 
 
 def query(
@@ -164,7 +170,7 @@ def query(
 def explain(
     sql: str, *, engine: Engine = "duckdb", settings: Settings | None = None, spark: SparkSession | None = None
 ) -> str:
-    """The path a query takes (ANN index at snapshot S, or exact scan) and why."""
+    """The path a query takes (ANN index at snapshot S, or version S of a Delta table, or exact scan) and why."""
     if engine == "duckdb":
         session = _kept_session(settings or load_settings())
         session.use_index = True

@@ -1,12 +1,13 @@
 """The rows the ANN path hands the engine: the index's candidates, with payload columns joined back by key.
 
-The index answers at a table snapshot S with rows that *are* the table's rows at S: its Lance version tagged for S
-(or the indexed version with the rows of files removed since excluded, plus the rows of files added since read
-exactly from the table, the exact tail). Each candidate carries its key, its full vector (Lance re-ranks with it
-anyway) and the columns the index stores. So the engine needs nothing more from the table when the query reads
-only those columns: the index *covers* the query. Otherwise only the missing *payload* columns are read, for the
-candidates' keys, from the data files the candidates came from (``_file``), projected to key + payload and filtered
-on the key (Parquet row groups whose key statistics exclude every candidate are skipped).
+The index answers at a table snapshot S (an Iceberg snapshot id, a Delta version) with rows that *are* the table's
+rows at S: its Lance version tagged for S (or the indexed version with the rows of files removed since excluded, plus
+the rows of files added since read exactly from the table, the exact tail). Each candidate carries its key, its full
+vector (Lance re-ranks with it anyway) and the columns the index stores. So the engine needs nothing more from the
+table when the query reads only those columns: the index *covers* the query. Otherwise only the missing *payload*
+columns are read, for the candidates' keys, from the data files the candidates came from (``_file``: an Iceberg data
+file, a Delta add action), projected to key + payload and filtered on the key (Parquet row groups whose key
+statistics exclude every candidate are skipped).
 
 Either way the engine receives the candidates as one small relation (a registered Arrow table on DuckDB, a local
 DataFrame's view on Spark) in place of the table, and evaluates the query over it itself: scores, ORDER BY, LIMIT,
@@ -53,13 +54,14 @@ class Candidates:
     rows: pa.Table
     payload: tuple[str, ...]  # columns read from the table's data files (empty: the index covers the query)
     files: int  # data files read for them
+    unit: str = "snapshot"  # what the table's format calls a snapshot (Delta: version)
 
     def describe(self) -> str:
         if not self.payload:
             return "key, vector and stored columns from the index (it covers the query)"
         return (
             f"key, vector and stored columns from the index; {', '.join(self.payload)} read by key from "
-            f"{self.files} data file(s) at the same snapshot"
+            f"{self.files} data file(s) at the same {self.unit}"
         )
 
 
@@ -112,7 +114,7 @@ class CandidateReader:
 
         ``None`` when the rows cannot be assembled exactly (the caller then reads them from the table).
         """
-        if getattr(lake.table, "format", None) == "delta" or found.plan.snapshot_id is None:
+        if found.plan.snapshot_id is None:
             return None
         hits = found.table
         if column not in hits.column_names:
@@ -125,8 +127,9 @@ class CandidateReader:
         from_index = set(hits.column_names) - {SCORE_COLUMN, FILE_COLUMN}  # the index's score is not a column
         payload = tuple(c for c in wanted if c not in from_index)
         fields = [pa.field(n, schema.field(n).type) for n in wanted]
+        unit = "version" if lake.delta_location is not None else "snapshot"
         if not hits.num_rows:
-            return Candidates(pa.schema(fields).empty_table(), payload, 0)
+            return Candidates(pa.schema(fields).empty_table(), payload, 0, unit)
         extra, files = hits, 0
         if payload:
             read = self._payload(lake, found.plan.snapshot_id, key, hits, payload)
@@ -137,19 +140,24 @@ class CandidateReader:
             _as_type((extra if name in payload else hits).column(name), f.type, name)
             for name, f in zip(wanted, fields, strict=True)
         ]
-        return Candidates(pa.Table.from_arrays(columns, schema=pa.schema(fields)), payload, files)
+        return Candidates(pa.Table.from_arrays(columns, schema=pa.schema(fields)), payload, files, unit)
 
     def _payload(
         self, lake: LakeTable, snapshot_id: int, key: str, hits: pa.Table, payload: Sequence[str]
     ) -> tuple[pa.Table, int] | None:
         """``payload`` columns for the keys of ``hits``, in ``hits`` order, and the number of files read."""
         files = list(dict.fromkeys(hits.column(FILE_COLUMN).to_pylist())) if FILE_COLUMN in hits.column_names else None
+        if lake.delta_location is not None:
+            return self.payload.read_delta(lake.table, snapshot_id, key, hits.column(key), payload, files)  # type: ignore[arg-type]
         return self.payload.read(lake.table.iceberg, snapshot_id, key, hits.column(key), payload, files)
 
 
 def _arrow_schema(lake: LakeTable) -> pa.Schema:
     """The table's columns as the engine sees them: vector columns as ``fixed_size_list<float32, dim>``."""
-    schema = lake.table.iceberg.schema().as_arrow()
+    if lake.delta_location is not None:
+        schema = lake.table.schema()  # type: ignore[attr-defined]
+    else:
+        schema = lake.table.iceberg.schema().as_arrow()
     for name, spec in lake.specs.items():
         i = schema.get_field_index(name)
         if i >= 0:

@@ -159,16 +159,14 @@ def _scan(g: object, e: object) -> str:
         + ")"
     )
     delta = e.args.get("delta")
-    if delta and e.args.get("snapshot") is not None:
-        raise SqlError(
-            "DuckDB's delta_scan reads the latest version of a Delta table only",
-            hint="query it without a version, or with engine='spark'",
-            engine="duckdb",
-        )
-    source = f"delta_scan({_quote(_local(delta))})" if delta else table
-    sql = f"SELECT {star} FROM {source}"
-    if e.args.get("snapshot") is not None:
-        sql += f" AT (VERSION => {int(e.args['snapshot'])})"
+    snapshot = e.args.get("snapshot")
+    if delta:  # a Delta version is delta_scan's own argument (DuckDB's AT clause is for attached catalogs)
+        at = f", version => {int(snapshot)}" if snapshot is not None else ""
+        sql = f"SELECT {star} FROM delta_scan({_quote(_local(delta))}{at})"
+    else:
+        sql = f"SELECT {star} FROM {table}"
+        if snapshot is not None:
+            sql += f" AT (VERSION => {int(snapshot)})"
     if e.args.get("key"):
         sql += " WHERE " + in_list(e.args["key"], e.args.get("keys") or [], "duckdb")
     return sql

@@ -3,11 +3,11 @@
 A SELECT qualifies for the index when it orders by a similarity (DESC) or distance (ASC) of a catalog table's vector
 column against a constant vector, has a constant LIMIT, no grouping/DISTINCT/window, the index exists and agrees on
 the metric, every WHERE conjunct on that table is a predicate the index can prefilter on columns it stores, and any
-join can neither drop nor duplicate the table's rows. Then the index finds the candidate rows at snapshot S, the
-engine reads them in place of the table (:mod:`lakehouse.sql.candidates`: from the index, with any other column the
-query reads joined back by key at S) and evaluates the query over them exactly, so scores and ordering are the
-engine's own. The plan records which of the table's columns the query reads (``TopK.reads``). Anything else runs
-exactly; the reason is kept for EXPLAIN.
+join can neither drop nor duplicate the table's rows. Then the index finds the candidate rows at snapshot S (an
+Iceberg snapshot id or a Delta version: both formats take the same path), the engine reads them in place of the
+table (:mod:`lakehouse.sql.candidates`: from the index, with any other column the query reads joined back by key at
+S) and evaluates the query over them exactly, so scores and ordering are the engine's own. The plan records which of
+the table's columns the query reads (``TopK.reads``). Anything else runs exactly; the reason is kept for EXPLAIN.
 """
 
 from __future__ import annotations
@@ -163,8 +163,9 @@ def _top_k(
     if not use_index:
         return "the index was turned off for this query (use_index=False), exact scan"
     metric = METRIC_OF[type(func)]
-    if lake.delta_location is not None:  # Lance indexes are built from Iceberg snapshots only (issue 6: Delta next)
-        return f"{lake.identifier} is a Delta table, which has no ANN index yet, exact scan"
+    unreadable = _delta_unreadable(lake)
+    if unreadable:
+        return unreadable
     try:
         index = _open_index(lake, column.name, settings, indexes)
         meta = index.meta
@@ -195,11 +196,34 @@ def _open_index(lake: LakeTable, column: str, settings: Any, indexes: dict[tuple
 
     if indexes is None:
         return open_index(lake.table, column, settings=settings)
-    key = (lake.identifier, str(lake.table.iceberg.metadata.table_uuid), column)  # a dropped and re-created table
-    kept = indexes.get(key)  # is another table
+    key = (lake.identifier, _table_identity(lake), column)  # a dropped and re-created table is another table
+    kept = indexes.get(key)
     index = kept.with_table(lake.table) if kept is not None else open_index(lake.table, column, settings=settings)
     indexes[key] = index
     return index
+
+
+def _table_identity(lake: LakeTable) -> str:
+    """What tells one table from another created later under the same name: the Iceberg table UUID; for a Delta
+    table its format, location and the id in its metaData action (a new id when the table is re-created there)."""
+    if lake.delta_location is not None:
+        return f"delta:{lake.delta_location}:{lake.table.delta.metadata().id}"  # type: ignore[attr-defined]
+    return str(lake.table.iceberg.metadata.table_uuid)
+
+
+def _delta_unreadable(lake: LakeTable) -> str | None:
+    """Why the index cannot answer for a Delta table whose version the file-by-file reader refuses (deletion vectors,
+    column mapping: the index's exact tail and payload reads would return deleted or misnamed rows), else None."""
+    if lake.delta_location is None:
+        return None
+    from lakehouse.errors import UnsupportedDeltaFeatureError
+    from lakehouse.table.delta import check_file_readable
+
+    try:
+        check_file_readable(lake.table.delta, lake.delta_location)  # type: ignore[attr-defined]
+    except UnsupportedDeltaFeatureError as exc:
+        return f"the index cannot follow {lake.identifier} ({str(exc).splitlines()[0]}), exact scan"
+    return None
 
 
 def _similarity(expr: exp.Expression, select: exp.Select) -> tuple[exp.Expression | None, bool]:
