@@ -77,7 +77,8 @@ class Executor(ABC):
                 info["rows"] = rows.describe()
             else:
                 restrict = {id(top.node): {"snapshot": found.plan.snapshot_id, "key": found.key, "keys": found.keys}}
-                info["rows"] = "read back from the table at the same snapshot, restricted to the candidates' keys"
+                unit = "version" if top.table.delta_location is not None else "snapshot"
+                info["rows"] = f"read back from the table at the same {unit}, restricted to the candidates' keys"
             info.update(
                 snapshot_id=found.plan.snapshot_id,
                 candidates=len(found),

@@ -17,6 +17,9 @@ field ids: a local file is read directly by column name (a column missing from a
 partition column comes from the add action's values), anything else through
 :func:`lakehouse.table.delta.read_data_file`. Deletion vectors and column mapping are refused by the listing itself
 (:func:`lakehouse.table.delta.check_file_readable`); the caller then lets the engine read the table instead.
+Measured on a 100k x 384 Delta table (one file, IVF_PQ, load ~11 on 2 cores, so only the ratios mean much): a top-10
+query reading ``title`` took 33 ms p50 (8.5 ms of it this read), the covering query 25 ms, the same query through
+DuckDB's key-restricted ``delta_scan(..., version => V)`` 194 ms, the exact scan 234 ms.
 """
 
 from __future__ import annotations

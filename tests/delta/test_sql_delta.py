@@ -176,7 +176,7 @@ def test_top_k_over_an_indexed_delta_table_takes_the_ann_path(sessions, lake_set
     # a key twice: the payload cannot be joined by key, so the table is read back at the version (every row kept)
     vt.append(_batch(0, 1, seed=1))
     twice = _both(sessions, _sql(vt, "id, body", np.asarray(_batch(0, 1, seed=1).column("embedding")[0].as_py()), 3))
-    assert ann.last["rows"].startswith("read back from the table")
+    assert ann.last["rows"].startswith("read back from the table at the same version")
     assert twice.column("id").to_pylist()[:2] == ["r0000", "r0000"]
 
 
