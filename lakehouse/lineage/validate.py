@@ -38,6 +38,7 @@ from urllib.parse import urlparse
 import attr
 import jsonschema
 import openlineage.client.generated as generated
+from openlineage.client.generated.base import RunEvent
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
@@ -235,6 +236,8 @@ def event_problems(event: Mapping[str, Any], *, strict: bool = True) -> list[str
         return [f"(event): expected a JSON object, got {type(event).__name__}"]
     registry, facets = _registry()
     url = event.get("schemaURL")
+    if url is None:  # required; check the rest as the run event it most likely is, to name every problem at once
+        return _check(RunEvent._get_schema(), event, "")  # which also says schemaURL is missing
     kind = str(url).rsplit("/", 1)[-1] if isinstance(url, str) else None
     if kind not in EVENT_KINDS:
         return [f"schemaURL: {url!r} does not name an OpenLineage RunEvent, JobEvent or DatasetEvent"]

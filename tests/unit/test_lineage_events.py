@@ -296,6 +296,9 @@ def test_lenient_validation_lets_other_producers_facets_and_spec_versions_throug
     assert event_problems(older, strict=False) == []
     assert "not a spec version known here" in event_problems(older)[0]
     assert event_problems(_break(foreign, "run.runId", "x"), strict=False) == ["run.runId: 'x' is not a 'uuid'"]
+    assert event_problems({"eventType": "START"}, strict=False) == [
+        f"(event): '{name}' is a required property" for name in ("eventTime", "producer", "schemaURL", "run", "job")
+    ]
 
 
 def test_failure_inside_the_run_emits_fail_and_reraises(emitter: LineageEmitter, settings: Settings) -> None:
