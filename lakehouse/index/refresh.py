@@ -67,7 +67,8 @@ class FoldPolicy:
     A fold is due once the rows outside the ANN structure exceed ``threshold`` of all rows or ``max_rows``. It is a
     delta segment; when there are ``max_segments`` segments already, a merge of the new rows with the latest delta
     segments (size-tiered, see :func:`_tail_to_merge`); a retraining when more than ``retrain_share`` of the rows
-    came after the last training (they were assigned to partitions trained without them). Example::
+    came after the last training (they were assigned to partitions trained without them; ``retrain_share=1``: never).
+    Example::
 
         refresh("docs.embeddings", "embedding", fold_policy=FoldPolicy(max_segments=2))
     """
@@ -207,7 +208,7 @@ def build(
         meta = index_meta(idx.source, column, store, index_type, files.record_count)
         if params:
             merged = IndexParams.from_dict({**dict(meta.params), **params}).to_dict()
-            meta = IndexMeta(**{**meta.__dict__, "params": merged})
+            meta = IndexMeta(**{**meta.__dict__, "params": merged, "overrides": tuple(sorted(params))})
         return _full(
             idx,
             meta,
@@ -245,23 +246,26 @@ def _tail_to_merge(deltas: Sequence[int], new: int) -> int:
     return count
 
 
-def _fold(
-    ds: lance.LanceDataset, column: str, params: IndexParams, metric: str, policy: FoldPolicy
-) -> tuple[str, str] | None:
+def _fold(ds: lance.LanceDataset, meta: IndexMeta, params: IndexParams, policy: FoldPolicy) -> tuple[str, str] | None:
     """Fold the appended rows into the ANN structure when the policy says so: what was done (``delta``, ``merge``,
     ``retrain``) and a note saying why, or None."""
-    layout = ann_layout(ds, column)
+    layout = ann_layout(ds, meta.column)
     if layout is None or not policy.due(layout):
         return None
     if layout.since_training > policy.retrain_share * layout.rows:
-        train(ds, column, params, metric)
-        why = f"{layout.since_training} of {layout.rows} rows came after the last training"
-        return "retrain", f"retrained the ANN structure: {why} (more than {policy.retrain_share:.0%})"
+        # chosen again for the current row count (partitions, HNSW beam), as a build would; what the user set stays
+        kept = {k: v for k, v in params.to_dict().items() if k in meta.overrides}
+        fresh = choose_params(layout.rows, meta.dim, params.index_type, **kept)
+        if train(ds, meta.column, fresh, meta.metric):
+            if fresh != params:
+                ds.update_schema_metadata({META_KEY: replace(meta, params=fresh.to_dict()).to_json()})
+            why = f"{layout.since_training} of {layout.rows} rows came after the last training"
+            return "retrain", f"retrained the ANN structure: {why} (more than {policy.retrain_share:.0%})"
     if layout.segments >= policy.max_segments:
         merge = _tail_to_merge(layout.segment_rows[1:], layout.unindexed)
-        fold(ds, column, merge=merge)
+        fold(ds, meta.column, merge=merge)
         return "merge", f"folded {layout.unindexed} rows, merging the latest {merge} delta segment(s) with them"
-    fold(ds, column)
+    fold(ds, meta.column)
     return "delta", f"folded {layout.unindexed} rows as a delta segment"
 
 
@@ -392,7 +396,7 @@ def refresh(
             if vector_index(ds, column) is None:
                 trained = train(ds, column, params, old_meta.metric)
             else:
-                done = _fold(ds, column, params, old_meta.metric, policy)
+                done = _fold(ds, old_meta, params, policy)
                 if done is not None:
                     notes.append(done[1])
                     folded, trained, merged = True, done[0] == "retrain", done[0] == "merge"

@@ -68,6 +68,7 @@ class IndexMeta:
     requested: str = "auto"
     params: Mapping[str, Any] = field(default_factory=dict)
     format: int = FORMAT_VERSION
+    overrides: tuple[str, ...] = ()  # params the user set at build time: kept when params are chosen again
 
     def spec_fingerprint(self) -> tuple[object, ...]:
         return (self.dim, self.metric, self.model, self.model_version)
@@ -76,12 +77,14 @@ class IndexMeta:
         out = asdict(self)
         out["store"] = list(self.store)
         out["params"] = dict(self.params)
+        out["overrides"] = list(self.overrides)
         return json.dumps(out, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> IndexMeta:
         raw = json.loads(text)
         raw["store"] = tuple(raw.get("store") or ())
+        raw["overrides"] = tuple(raw.get("overrides") or ())
         return cls(**raw)
 
 

@@ -229,6 +229,7 @@ def test_folds_add_delta_segments_then_merge_then_retrain_and_search_stays_exact
         st = status(vt, "embedding", settings=settings)
         assert (st.ann_segments, st.rows_outside_ann, st.rows) == (segments, 0, vt.count())
         assert st.rows_since_training == (0 if kind == "retrain" else 400 * (step + 1) if step < 3 else 400)
+        assert st.params["num_partitions"] == 4  # set at build: kept when a retraining chooses parameters again
         check()
     # deleting rows held by the delta segment: their keys are gone from search, nothing else moves
     delete(vt, "n >= 104000 and n < 104100")
