@@ -255,12 +255,18 @@ def _fold(ds: lance.LanceDataset, meta: IndexMeta, params: IndexParams, policy: 
     if layout.since_training > policy.retrain_share * layout.rows:
         # chosen again for the current row count (partitions, HNSW beam), as a build would; what the user set stays
         kept = {k: v for k, v in params.to_dict().items() if k in meta.overrides}
-        fresh = choose_params(layout.rows, meta.dim, params.index_type, **kept)
+        fresh = choose_params(layout.rows, meta.dim, "auto" if meta.requested == "auto" else params.index_type, **kept)
+        if not fresh.is_ann:  # auto would go flat (the table shrank): keep the ANN type until a rebuild
+            fresh = choose_params(layout.rows, meta.dim, params.index_type, **kept)
         if train(ds, meta.column, fresh, meta.metric):
             if fresh != params:
-                ds.update_schema_metadata({META_KEY: replace(meta, params=fresh.to_dict()).to_json()})
+                changed = replace(meta, index_type=fresh.index_type, params=fresh.to_dict())
+                ds.update_schema_metadata({META_KEY: changed.to_json()})
             why = f"{layout.since_training} of {layout.rows} rows came after the last training"
-            return "retrain", f"retrained the ANN structure: {why} (more than {policy.retrain_share:.0%})"
+            switch = (
+                f"; auto: {params.index_type} -> {fresh.index_type}" if fresh.index_type != params.index_type else ""
+            )
+            return "retrain", f"retrained the ANN structure: {why} (more than {policy.retrain_share:.0%}){switch}"
     if layout.segments >= policy.max_segments:
         merge = _tail_to_merge(layout.segment_rows[1:], layout.unindexed)
         fold(ds, meta.column, merge=merge)
@@ -381,7 +387,10 @@ def refresh(
         ds = idx.open()
         trained = folded = merged = False
         params = IndexParams.from_dict(dict(old_meta.params))
-        if old_meta.requested == "auto":
+        if old_meta.requested == "auto" and (not params.is_ann or vector_index(ds, column) is None):
+            # a table that outgrew the flat index gets its first ANN structure now; an ANN index whose row count
+            # calls for another type switches at its next retraining (_fold), not on the refresh that crossed the
+            # line: that would make one +1% refresh as slow as a build
             fresh = choose_params(ds.count_rows(), old_meta.dim, "auto")
             if fresh.index_type != params.index_type:
                 notes.append(f"auto: {params.index_type} -> {fresh.index_type} at {ds.count_rows()} rows")

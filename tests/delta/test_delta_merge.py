@@ -19,6 +19,7 @@ from lakehouse.config import Settings
 from lakehouse.errors import DeltaCommitConflictError, DeltaTableError
 from lakehouse.spark.delta_merge import DeltaMergeResult, merge_delta_changes, merge_delta_frame
 from lakehouse.spark.delta_write import write_delta_table
+from lakehouse.table.delta import read_version
 from lakehouse.table.formats import delta_location
 from lakehouse.vector import VectorSpec
 
@@ -81,7 +82,7 @@ def _merge(loc: str, changes: pa.Table, app: str, **kw: object) -> DeltaMergeRes
 
 
 def _rows(loc: str) -> dict[str, int]:
-    table = DeltaTable(loc).to_pyarrow_table(columns=["id", "v"])
+    table = read_version(DeltaTable(loc), loc, ["id", "v"])  # not to_pyarrow_table: it can abort at exit
     ids = table.column("id").to_pylist()
     assert len(ids) == len(set(ids)), f"duplicated keys: {sorted(k for k in ids if ids.count(k) > 1)}"
     return dict(zip(ids, table.column("v").to_pylist(), strict=True))
@@ -229,5 +230,5 @@ def test_spark_merges_from_threads_end_as_the_union(spark, lake_settings: Settin
     assert rows["shared"] in (1, 2)
     table = DeltaTable(loc)
     assert table.transaction_version("job-a") == table.transaction_version("job-b") == 1
-    vectors = table.to_pyarrow_table(columns=["id", "v", "embedding"]).to_pylist()
+    vectors = read_version(table, loc, ["id", "v", "embedding"]).to_pylist()
     assert all(np.allclose(r["embedding"], [float(r["v"])] * DIM) for r in vectors), "vectors moved with their rows"

@@ -20,7 +20,7 @@ from lakehouse.errors import (
 from lakehouse.spark.delta_read import read_delta_table
 from lakehouse.spark.delta_write import write_delta_table
 from lakehouse.spark.runtime import delta_native_available
-from lakehouse.table.delta import DeltaVectorTable
+from lakehouse.table.delta import DeltaVectorTable, read_version
 from lakehouse.table.formats import delta_location
 from lakehouse.vector import VectorSpec
 
@@ -50,7 +50,9 @@ def _files(location: str) -> list[Path]:
 
 
 def _ids(location: str, version: int | None = None) -> list[str]:
-    return sorted(DeltaTable(location, version=version).to_pyarrow_table(columns=["id"]).column("id").to_pylist())
+    # read_version, not delta-rs's to_pyarrow_table, which now and then aborts the process at exit (deltalake 1.6.6)
+    table = read_version(DeltaTable(location, version=version), location, ["id"])
+    return sorted(table.column("id").to_pylist())
 
 
 def test_write_then_read(spark, lake_settings: Settings, delta_mode: str) -> None:  # noqa: ANN001

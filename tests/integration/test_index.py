@@ -6,6 +6,7 @@ few table operations that differ (delete, overwrite by key, property change) go 
 
 from __future__ import annotations
 
+import importlib
 import json
 import uuid
 from datetime import timedelta
@@ -377,6 +378,28 @@ def test_spec_change_rebuilds_and_auto_upgrades(settings, fmt):  # noqa: ANN001
     res = refresh(vt, "embedding", settings=settings)
     assert res.action == "rebuild" and "spec" in res.reason
     assert refresh(vt, "embedding", settings=settings).action == "noop"
+
+
+def test_auto_switches_type_at_a_retraining_not_on_the_refresh_that_crossed_the_line(settings, fmt, monkeypatch):  # noqa: ANN001
+    build_module = importlib.import_module("lakehouse.index.build")  # the package exports a function of that name
+    monkeypatch.setattr(build_module, "FLAT_MAX_ROWS", 300)
+    monkeypatch.setattr(build_module, "PQ_MAX_ROWS", 1000)
+    rng = np.random.default_rng(19)
+    vt = new_table(settings, rng, 1000, fmt=fmt)
+    build(vt, "embedding", settings=settings)
+    assert status(vt, "embedding", settings=settings).index_type == "ivf_pq"
+    policy = FoldPolicy(threshold=0.01, max_segments=4, retrain_share=0.4)
+    vt.append(batch(rng, 1000, 20))  # 1,020 rows: auto now says ivf_hnsw_sq, but a fold is enough
+    res = refresh(vt, "embedding", settings=settings, fold_policy=policy)
+    assert (res.action, res.trained, res.folded) == ("incremental", False, True), res.notes
+    assert status(vt, "embedding", settings=settings).index_type == "ivf_pq"
+    vt.append(batch(rng, 1020, 700))  # 700 of 1,720 rows since training: retrain, and switch type with it
+    res = refresh(vt, "embedding", settings=settings, fold_policy=policy)
+    assert res.trained and any("auto: ivf_pq -> ivf_hnsw_sq" in n for n in res.notes), res.notes
+    assert status(vt, "embedding", settings=settings).index_type == "ivf_hnsw_sq"
+    q = rng.normal(size=DIM).astype(np.float32)
+    found = open_index(vt, "embedding", settings=settings).search(q, 5, nprobes=64, refine_factor=50)
+    assert set(found.keys) & set(exact(vt, q, 5)[0])
 
 
 def test_bad_input_gets_clear_errors(settings, fmt):  # noqa: ANN001
