@@ -35,7 +35,8 @@ if TYPE_CHECKING:
 # loses quickly: 1,000 of 1M rows took 21 ms exact (BITMAP index on the stored column) vs 56-62 ms prefiltered HNSW
 # over every partition; 2,000 of 200k took 114 ms exact vs 13 ms prefiltered IVF_PQ (recall 0.995). BENCHMARKS.md.
 EXACT_FILTER_ROWS = 1_000
-SELECTIVE_SHARE = 0.05  # filters matching less than this share of rows probe every IVF_HNSW_SQ partition
+SELECTIVE_SHARE = 0.05  # filters matching less than this share of rows probe twice the IVF_HNSW_SQ partitions...
+RARE_SHARE = 0.005  # ... and below this share, every partition
 
 
 class VectorIndex:
@@ -293,9 +294,13 @@ class VectorIndex:
                 and params.num_partitions
                 and matched < SELECTIVE_SHARE * ds.count_rows()
             ):
-                # few matching rows spread over every partition: probing 2 of 8 partitions found 0.78 of the
-                # top 10 for a 0.1% filter at 1M, whatever ef; HNSW indexes have few partitions, so probe them all
-                params = replace(params, nprobes=params.num_partitions)
+                # few matching rows spread over every partition. At 1M x 384 (8 partitions, default 2 probed), a
+                # 0.1% filter found 0.78 of the top 10 with 4 partitions probed, whatever ef, and 1.0 with all 8; a
+                # 1% filter found 0.977 with 2, 1.000 with 4 (16.8 ms) and with 8 (26.6 ms). HNSW indexes have few
+                # partitions: probe them all for rare values, twice the default otherwise
+                rare = matched < RARE_SHARE * ds.count_rows()
+                probes = params.num_partitions if rare else min(params.num_partitions, 2 * (params.nprobes or 1))
+                params = replace(params, nprobes=probes)
             found = self._ann(ds, q, k, sql, keep, params, meta.metric)
             if has_ann and found.num_rows < k:
                 matched = ds.count_rows(filter=sql) if matched is None else matched
