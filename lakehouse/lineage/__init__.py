@@ -2,7 +2,9 @@
 
 - :mod:`~lakehouse.lineage.events` / :mod:`~lakehouse.lineage.facets`: RunEvents and facets (dataset version =
   Iceberg snapshot id, schema, column lineage, output statistics, ``lakehouse_vectorSpec``, parent run).
-- :mod:`~lakehouse.lineage.emitter`: ``LineageEmitter.run(...)``, a context manager emitting START/COMPLETE/FAIL.
+- :mod:`~lakehouse.lineage.emitter`: ``LineageEmitter.run(...)``, a context manager emitting START/COMPLETE/FAIL;
+  :mod:`~lakehouse.lineage.transports` decides where events go; :mod:`~lakehouse.lineage.validate` checks them
+  against the OpenLineage JSON schemas.
 - :mod:`~lakehouse.lineage.store`: ``LineageStore`` (SQLite by default) and ``load_jsonl``; ``make_router`` in
   :mod:`~lakehouse.lineage.router` serves it as a Marquez-compatible ``POST /api/v1/lineage``.
 - :mod:`~lakehouse.lineage.queries`: ``trace`` and ``impact``.
@@ -18,7 +20,7 @@ Example::
         run.add_output(iceberg_output(embeddings, settings))
 """
 
-from lakehouse.lineage.emitter import LineageEmitter, LineageRun, ParentRef, openlineage_config
+from lakehouse.lineage.emitter import LineageEmitter, LineageRun, ParentRef
 from lakehouse.lineage.events import (
     dataset_name,
     dataset_namespace,
@@ -40,6 +42,7 @@ from lakehouse.lineage.facets import (
 from lakehouse.lineage.graph import LineageGraph, lineage_page
 from lakehouse.lineage.queries import Impact, RunInfo, StaleRow, Trace, impact, trace
 from lakehouse.lineage.store import LineageStore, RunRecord, load_events, load_jsonl
+from lakehouse.lineage.transports import openlineage_config
 
 __all__ = [
     "VECTOR_SPEC_FACET",

@@ -1,22 +1,7 @@
 """``LineageEmitter``: START on entering a job, COMPLETE on leaving it, FAIL (with the error) when it raises.
 
-Where events go, first match wins:
-
-1. ``OPENLINEAGE_DISABLED=true`` in the environment: nowhere (and ``lineage.transport: none`` likewise).
-2. OpenLineage's own configuration, read the way ``openlineage-python`` reads it: ``OPENLINEAGE__*`` variables, the
-   file named by ``OPENLINEAGE_CONFIG``, ``./openlineage.yml`` or ``~/.openlineage/openlineage.yml`` (the file wins
-   over the variables, as in the client), or ``OPENLINEAGE_URL`` (+ ``OPENLINEAGE_ENDPOINT``, ``OPENLINEAGE_API_KEY``).
-   The transport is built by the client's transport factory, so every transport it knows (http, kafka, composite,
-   file, console...) works.
-3. The embedded default from :class:`~lakehouse.config.LineageSettings`: ``file`` appends JSONL to
-   ``<state_dir>/lineage.jsonl`` (the client's FileTransport with ``append=True``); with ``lineage.url`` set it also
-   POSTs each event to ``<url>/api/v1/lineage`` (Marquez, or the catalog service). ``http`` posts only; ``console``
-   logs events.
-
-The environment is an argument (default ``os.environ``) and is never written to; that is why the emitter resolves the
-configuration itself and hands the resulting transport the events, rather than constructing an ``OpenLineageClient``
-(which reads, and for ``OPENLINEAGE_URL`` rewrites, ``os.environ``). Client-side filters and tags from
-``openlineage.yml`` are therefore not applied.
+Where events go is decided by :mod:`lakehouse.lineage.transports` (OpenLineage's own configuration first, then
+the embedded default).
 
 START is delivered on a background thread while the job works; COMPLETE, FAIL and ABORT first wait for it (events of
 a run always arrive in order) and are delivered before ``run`` returns, so a finished job's lineage is already stored.
@@ -37,7 +22,6 @@ Example::
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -48,11 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from lakehouse.errors import LineageError
 from lakehouse.lineage import facets as f
 from lakehouse.lineage.events import EventType, new_run_id, run_event, to_dict
+from lakehouse.lineage.transports import disabled, embedded_transports, openlineage_config
 
 if TYPE_CHECKING:
     from openlineage.client.event_v2 import InputDataset, OutputDataset, RunEvent
@@ -61,107 +44,9 @@ if TYPE_CHECKING:
 
     from lakehouse.config import Settings
 
-__all__ = ["LineageEmitter", "LineageRun", "ParentRef", "openlineage_config"]
+__all__ = ["LineageEmitter", "LineageRun", "ParentRef"]
 
 log = logging.getLogger(__name__)
-ENV_PREFIX = "OPENLINEAGE__"
-# fewer retries than the client's default (5): a collector that is down must not hold a job up for long
-HTTP_RETRY: dict[str, Any] = {
-    "total": 2,
-    "read": 2,
-    "connect": 2,
-    "backoff_factor": 0.2,
-    "status_forcelist": [500, 502, 503, 504],
-    "allowed_methods": ["HEAD", "POST"],
-}
-
-
-# -- configuration ------------------------------------------------------------------------------------------------
-def _env_config(environ: Mapping[str, str]) -> dict[str, Any]:
-    """``OPENLINEAGE__TRANSPORT__TYPE=http`` -> ``{"transport": {"type": "http"}}``; JSON values are parsed."""
-    config: dict[str, Any] = {}
-    # reverse order so that a top-level key (a JSON object) is applied before deeper keys overwrite parts of it
-    for key, raw in sorted(((k, v) for k, v in environ.items() if k.startswith(ENV_PREFIX)), reverse=True):
-        try:
-            value: Any = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        parts = [p.lower() for p in key[len(ENV_PREFIX) :].split("__")]
-        node = config
-        for part in parts[:-1]:
-            if not isinstance(node.get(part), dict):
-                node[part] = {}
-            node = node[part]
-        node[parts[-1]] = value
-    return config
-
-
-def _yaml_config_path(environ: Mapping[str, str], cwd: Path, home: Path) -> Path | None:
-    candidates = [environ.get("OPENLINEAGE_CONFIG"), cwd / "openlineage.yml", home / ".openlineage" / "openlineage.yml"]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_file():
-            return Path(candidate)
-    return None
-
-
-def openlineage_config(
-    environ: Mapping[str, str] | None = None, *, cwd: Path | None = None, home: Path | None = None
-) -> dict[str, Any] | None:
-    """OpenLineage's own configuration found in ``environ`` and the config files, or None when there is none."""
-    from openlineage.client.utils import deep_merge_dicts
-
-    env = os.environ if environ is None else environ
-    cwd = cwd or Path.cwd()
-    home = home or Path(env.get("HOME") or Path.home())
-    config = _env_config(env)
-    path = _yaml_config_path(env, cwd, home)
-    if path is not None:
-        try:
-            from_file = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise LineageError(f"cannot read OpenLineage config {path}: {exc}", hint="fix or remove the file") from exc
-        config = deep_merge_dicts(config, from_file if isinstance(from_file, dict) else {})
-    transport = config.get("transport")
-    if not (isinstance(transport, dict) and transport.get("type")) and env.get("OPENLINEAGE_URL"):
-        http: dict[str, Any] = {
-            "type": "http",
-            "url": env["OPENLINEAGE_URL"],
-            "endpoint": env.get("OPENLINEAGE_ENDPOINT", "api/v1/lineage"),
-        }
-        if env.get("OPENLINEAGE_API_KEY"):
-            http["auth"] = {"type": "api_key", "apiKey": env["OPENLINEAGE_API_KEY"]}
-        config["transport"] = http
-    return config or None
-
-
-def _disabled(environ: Mapping[str, str]) -> bool:
-    return environ.get("OPENLINEAGE_DISABLED", "").strip().lower() == "true"
-
-
-def _embedded_transports(settings: Settings) -> list[Transport]:
-    from openlineage.client.transport.console import ConsoleConfig, ConsoleTransport
-    from openlineage.client.transport.file import FileConfig, FileTransport
-    from openlineage.client.transport.http import HttpConfig, HttpTransport
-
-    lineage = settings.lineage
-    transports: list[Transport] = []
-    if lineage.transport == "file":
-        path = settings.lineage_path
-        transports.append(FileTransport(FileConfig(log_file_path=str(path), append=True)))
-    if lineage.transport == "console":
-        transports.append(ConsoleTransport(ConsoleConfig()))
-    url = lineage.url
-    if url is None and lineage.transport == "file" and settings.catalog.uri is None:
-        # the embedded default also posts to the embedded catalog service, which stores events for /lineage;
-        # its port changes between starts, so it is looked up, never configured
-        from catalog.manager import status
-
-        running = status(settings.state_dir)
-        url = running.uri if running else None
-    if url and lineage.transport in ("file", "http"):
-        config = HttpConfig.from_dict({"url": url, "endpoint": "api/v1/lineage", "retry": HTTP_RETRY})
-        transports.append(HttpTransport(config))
-    return transports
 
 
 # -- runs ---------------------------------------------------------------------------------------------------------
@@ -265,7 +150,7 @@ class LineageEmitter:
     ) -> LineageEmitter:
         env = os.environ if environ is None else environ
         namespace = settings.lineage.namespace
-        if _disabled(env) or settings.lineage.transport == "none":
+        if disabled(env) or settings.lineage.transport == "none":
             return cls([], namespace=namespace, strict=strict)
         config = openlineage_config(env, cwd=cwd)
         transport = (config or {}).get("transport")
@@ -281,7 +166,7 @@ class LineageEmitter:
                 return cls([], namespace=namespace, strict=strict)
         if settings.lineage.transport == "file":
             settings.lineage_path.parent.mkdir(parents=True, exist_ok=True)
-        return cls(_embedded_transports(settings), namespace=namespace, strict=strict)
+        return cls(embedded_transports(settings), namespace=namespace, strict=strict)
 
     @property
     def enabled(self) -> bool:
