@@ -285,7 +285,7 @@ def _merge_native(
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
-    from lakehouse.spark.delta_write import (
+    from lakehouse.spark.delta_native import (
         _sql_string,
         is_delta_conflict,
         native_commit,

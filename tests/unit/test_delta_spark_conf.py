@@ -11,8 +11,8 @@ from lakehouse.config import load_settings
 from lakehouse.errors import EnvironmentSetupError
 from lakehouse.spark import runtime
 from lakehouse.spark.delta_merge import changed_keys
+from lakehouse.spark.delta_native import _path_literal, _sql_string, is_delta_conflict
 from lakehouse.spark.delta_read import delta_sql_identifier
-from lakehouse.spark.delta_write import _path_literal, _sql_string, is_delta_conflict
 from lakehouse.spark.runtime import (
     DELTA_CATALOG,
     DELTA_EXTENSION,
