@@ -77,11 +77,12 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
     p.add_argument("--output", default=None, help="append the Markdown section to this file")
     args = p.parse_args(argv)
 
-    from catalog.manager import ensure_running, stop
+    from catalog.manager import stop
     from lakehouse.config import load_settings
     from lakehouse.dedup import SearchOptions, cluster_pairs, find_duplicates, pair_quality
     from lakehouse.table import VectorTable
     from lakehouse.vector import VectorSpec
+    from tests.benchmarks.lake import start_catalog
 
     load_before = os.getloadavg()
     lines: list[str] = []
@@ -94,13 +95,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
             join_line.append(text.strip().removeprefix("exact join "))
 
     root = Path(tempfile.mkdtemp(prefix="bench-dedup-"))
-    (root / "warehouse").mkdir()
-    proc = ensure_running(
-        root / "state",
-        database_url=f"sqlite:///{root / 'catalog.db'}",
-        warehouse=(root / "warehouse").as_uri(),
-        timeout=60,
-    )
+    proc = start_catalog(root)
     try:
         settings = load_settings(home=str(root), catalog={"uri": proc.uri}, warehouse=proc.warehouse, environ={})
         t = time.perf_counter()

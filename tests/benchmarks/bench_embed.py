@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
     p.add_argument("--output", default=None, help="append the Markdown section to this file")
     args = p.parse_args(argv)
 
-    from catalog.manager import ensure_running, stop
+    from catalog.manager import stop
     from jobs.embed_table import EmbedParams
     from jobs.embed_table import run as run_embed
     from jobs.ingest_documents import IngestParams
@@ -48,19 +48,14 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
     from lakehouse.ingest.demo import build_pydoc_corpus
     from lakehouse.spark import build_spark
     from lakehouse.table import VectorTable
+    from tests.benchmarks.lake import start_catalog
 
     def log(text: str) -> None:
         print(text, flush=True)
 
     load_before = os.getloadavg()
     root = Path(tempfile.mkdtemp(prefix="bench-embed-"))
-    (root / "warehouse").mkdir()
-    proc = ensure_running(
-        root / "state",
-        database_url=f"sqlite:///{root / 'catalog.db'}",
-        warehouse=(root / "warehouse").as_uri(),
-        timeout=60,
-    )
+    proc = start_catalog(root)
     try:
         settings = load_settings(
             home=str(root),

@@ -121,11 +121,12 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
 
     import duckdb
 
-    from catalog.manager import ensure_running, stop
+    from catalog.manager import stop
     from lakehouse.config import load_settings
     from lakehouse.index import build, open_index, refresh
     from lakehouse.table import VectorTable
     from lakehouse.vector import VectorSpec, top_k, vector_type
+    from tests.benchmarks.lake import start_catalog
 
     load_before = os.getloadavg()
     started = time.perf_counter()
@@ -139,13 +140,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
         real, held_out = real[:-extra_real], real[-extra_real:]
         n, dim = len(real), real.shape[1]
     root = Path(tempfile.mkdtemp(prefix="bench-index-"))
-    (root / "warehouse").mkdir()
-    proc = ensure_running(
-        root / "state",
-        database_url=f"sqlite:///{root / 'catalog.db'}",
-        warehouse=(root / "warehouse").as_uri(),
-        timeout=60,
-    )
+    proc = start_catalog(root)
     lines: list[str] = []
     curves: dict[str, list[tuple[float, float, str]]] = {}
 

@@ -293,12 +293,13 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915 - one lin
     )
     args = ap.parse_args(argv)
 
-    from catalog.manager import ensure_running, stop
+    from catalog.manager import stop
     from lakehouse.config import load_settings
     from lakehouse.index import build, open_index
     from lakehouse.sql import SqlSession
     from lakehouse.table import VectorTable
     from lakehouse.vector import VectorSpec, vector_type
+    from tests.benchmarks.lake import start_catalog
 
     load_before = os.getloadavg()
     loads = [load_before[0]]
@@ -314,14 +315,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915 - one lin
         root.mkdir(parents=True, exist_ok=True)
     else:
         root = Path(tempfile.mkdtemp(prefix="bench-sql-"))
-    (root / "warehouse").mkdir(exist_ok=True)
     built = root / "built.json"  # written once the table and index are complete: what the build measured
-    proc = ensure_running(
-        root / "state",
-        database_url=f"sqlite:///{root / 'catalog.db'}",
-        warehouse=(root / "warehouse").as_uri(),
-        timeout=60,
-    )
+    proc = start_catalog(root)
     lines: list[str] = []
     results: dict[tuple[str, bool], Measured] = {}
 

@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
     ap.add_argument("--output", default="BENCHMARKS.md", help="appended to; '-' prints only")
     args = ap.parse_args(argv)
 
-    from catalog.manager import ensure_running, stop
+    from catalog.manager import stop
     from lakehouse.config import load_settings
     from lakehouse.spark import build_spark
     from lakehouse.spark.delta_write import write_delta_table
@@ -106,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
     from lakehouse.spark.write import write_vector_table
     from lakehouse.table.formats import delta_location
     from lakehouse.vector import VectorSpec
+    from tests.benchmarks.lake import start_catalog
 
     def log(text: str) -> None:
         print(text, flush=True)
@@ -113,13 +114,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
     load_start = os.getloadavg()
     started = time.perf_counter()
     root = Path(tempfile.mkdtemp(prefix="bench-write-"))
-    (root / "warehouse").mkdir()
-    proc = ensure_running(
-        root / "state",
-        database_url=f"sqlite:///{root / 'catalog.db'}",
-        warehouse=(root / "warehouse").as_uri(),
-        timeout=60,
-    )
+    proc = start_catalog(root)
     spec = VectorSpec("embedding", dim=args.dim, metric="cosine")
     runs: dict[str, Runs] = {p: Runs() for p in PATHS}
     spark = None

@@ -1,0 +1,21 @@
+"""The throwaway lake every benchmark runs in: its own catalog service over a SQLite catalog and a warehouse folder,
+all under one temporary root (stop it with ``catalog.manager.stop(root / "state")``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def start_catalog(root: Path) -> Any:
+    """Start (or reuse, for a cached root) the catalog service of the lake under ``root``; returns its process info
+    (``uri``, ``warehouse``)."""
+    from catalog.manager import ensure_running
+
+    (root / "warehouse").mkdir(parents=True, exist_ok=True)
+    return ensure_running(
+        root / "state",
+        database_url=f"sqlite:///{root / 'catalog.db'}",
+        warehouse=(root / "warehouse").as_uri(),
+        timeout=60,
+    )
