@@ -172,15 +172,13 @@ class LineageEmitter:
     def enabled(self) -> bool:
         return bool(self.transports)
 
-    def emit(self, event: RunEvent) -> bool:
+    def emit(self, event: RunEvent, *, payload: dict[str, Any] | None = None) -> bool:
         """Send ``event`` to every transport now; True when all took it. Failures warn (or raise when strict).
 
-        Events queued in the background are delivered first, so the order of events is kept.
+        Events queued in the background are delivered first, so the order of events is kept. ``payload`` is the
+        event as JSON when the caller has it already (strict mode validates it).
         """
-        if self.strict and self.transports:
-            from lakehouse.lineage.validate import validate_event
-
-            validate_event(to_dict(event))
+        self._check(event, payload)
         self.flush()
         return self._report(event, self._deliver(event))
 
@@ -191,10 +189,7 @@ class LineageEmitter:
         if not self.transports:
             return
         payload = to_dict(event) if payload is None else payload
-        if self.strict:
-            from lakehouse.lineage.validate import validate_event
-
-            validate_event(payload)
+        self._check(event, payload)
         if self._sender is None:
             self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lineage")
         self._pending.append((self._sender.submit(self._deliver, event), event, run, payload))
@@ -212,6 +207,14 @@ class LineageEmitter:
                 run.events.append(payload)
             ok = ok and not errors
         return ok
+
+    def _check(self, event: RunEvent, payload: dict[str, Any] | None) -> None:
+        """Strict mode: validate the event (``payload``: its JSON, when already built) against the OpenLineage
+        schemas before it goes anywhere."""
+        if self.strict and self.transports:
+            from lakehouse.lineage.validate import validate_event
+
+            validate_event(to_dict(event) if payload is None else payload)
 
     def _deliver(self, event: RunEvent) -> list[str]:
         errors: list[str] = []
@@ -292,7 +295,7 @@ class LineageEmitter:
             return
         if not wait:
             self.emit_later(event, run=run, payload=payload)
-        elif self.emit(event):
+        elif self.emit(event, payload=payload):
             run.events.append(payload)
 
     def close(self) -> None:
