@@ -12,6 +12,7 @@ import pytest
 import lakehouse.index.batch as batch
 from lakehouse.errors import VectorSpecError
 from lakehouse.index import knn, pairs_within
+from lakehouse.vector import scores as exact_scores
 from lakehouse.vector import top_k
 
 
@@ -47,9 +48,29 @@ def test_knn_equals_one_exact_search_per_query(metric: str, block: int) -> None:
     idx, scores = knn(queries, m, k=7, metric=metric, block=block)  # type: ignore[arg-type]
     assert idx.shape == scores.shape == (25, 7)
     for q in range(len(queries)):
-        want_idx, want_scores = top_k(m, queries[q], 7, metric)  # type: ignore[arg-type]
+        _, want_scores = top_k(m, queries[q], 7, metric)  # type: ignore[arg-type]
         np.testing.assert_allclose(scores[q], want_scores, rtol=1e-4, atol=1e-4)
-        assert set(idx[q].tolist()) == set(want_idx.tolist()) or np.allclose(scores[q][-2:], scores[q][-1])
+        assert_same_top_k(idx[q], scores[q], exact_scores(m, queries[q], metric))  # type: ignore[arg-type]
+
+
+def assert_same_top_k(idx: np.ndarray, got: np.ndarray, every: np.ndarray, tol: float = 1e-4) -> None:
+    """``idx`` is a valid top-k under ties: distinct rows, each scored as the exact kernel scores it, and every row
+    that beats the k-th score by more than ``tol`` is among them. Rows tied with the k-th (the data holds exact copies,
+    which may tie across the k-th place) may be any of the tied ones."""
+    assert len(set(idx.tolist())) == len(idx), "each row once"
+    np.testing.assert_allclose(every[idx], got, rtol=tol, atol=tol)
+    must = set(np.nonzero(every > got[-1] + tol * max(1.0, abs(float(got[-1]))))[0].tolist())
+    assert must <= set(idx.tolist()), f"rows {sorted(must - set(idx.tolist()))} beat the k-th score but are missing"
+
+
+def test_tie_check_accepts_either_copy_at_the_kth_place_and_refuses_a_wrong_row() -> None:
+    every = np.array([5.0, 4.0, 3.0, 3.0, 1.0], dtype=np.float32)  # rows 2 and 3 tie at the 3rd place
+    assert_same_top_k(np.array([0, 1, 2]), every[[0, 1, 2]], every)
+    assert_same_top_k(np.array([0, 1, 3]), every[[0, 1, 3]], every)
+    with pytest.raises(AssertionError):
+        assert_same_top_k(np.array([0, 2, 3]), every[[0, 2, 3]], every)  # row 1 (4.0) beats them and is missing
+    with pytest.raises(AssertionError):
+        assert_same_top_k(np.array([0, 1, 4]), np.array([5.0, 4.0, 3.0]), every)  # row 4 is not scored 3.0
 
 
 def test_knn_with_more_neighbours_asked_than_rows() -> None:
