@@ -121,3 +121,14 @@ class DeltaCommitConflictError(DeltaTableError):
 class UnsupportedDeltaFeatureError(DeltaTableError):
     """The Delta table uses a protocol feature (deletion vectors, column mapping...) that this path cannot honour;
     refused rather than returning wrong rows. Fields: location, feature."""
+
+
+# -- writes under concurrency and a dead Spark JVM (issue 11) -------------------------------------------------------
+class CommitRetryError(LakehouseError):
+    """An append kept losing commit races to concurrent writers until its retry budget ran out; nothing of it was
+    committed. Fields: table, attempts, seconds."""
+
+
+class SparkJVMDiedError(EnvironmentSetupError):
+    """The Spark driver JVM this Python process talks to is gone (killed, out of memory, crashed), so the session
+    cannot run anything more. Fields: pid, exit_code."""
