@@ -49,6 +49,15 @@ class CatalogError(LakehouseError):
     """The Iceberg REST catalog service could not be reached, started or answered an error."""
 
 
+class CatalogUnavailableError(CatalogError):
+    """Nothing answers at the catalog's URI (the service is stopped or was killed). Fields: uri, reason."""
+
+
+class InvalidIdentifierError(CatalogError, ValueError):
+    """A namespace or table name is outside the allowed characters or length (the service answers 400 with the same
+    message). Fields: kind (namespace/table), name."""
+
+
 class TableNotFoundError(LakehouseError):
     """A table or namespace does not exist."""
 
