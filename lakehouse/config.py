@@ -49,6 +49,14 @@ class CatalogSettings:
     port: int = 0  # 0 = pick a free port at start and record it in the state directory
     database: str | None = None  # SQLAlchemy URL; default sqlite:///<state>/catalog.db
     name: str = "lake"  # the Spark catalog name and the default pyiceberg catalog name
+    # Auth (issue 12). The embedded service needs nothing here: clients read its generated secret file
+    # (<state>/catalog.secret). For an external catalog, or another principal (the read-only "analyst"), give
+    # credential "client_id:secret" (exchanged at <uri>/v1/oauth/tokens, or oauth2_server_uri) or a bearer token.
+    credential: str | None = field(default=None, repr=False)  # never printed with the settings
+    token: str | None = field(default=None, repr=False)
+    oauth2_server_uri: str | None = None
+    # The embedded service refuses table locations outside the warehouse unless this is set (takes effect at start)
+    allow_external_locations: bool = False
 
 
 @dataclass(frozen=True)
