@@ -16,6 +16,7 @@ import pyarrow as pa
 from lakehouse.config import Settings, load_settings
 from lakehouse.errors import EnvironmentSetupError, SqlError
 from lakehouse.sql.execute import Executor
+from lakehouse.sql.hints import duckdb_hint
 from lakehouse.sql.render import in_list
 from lakehouse.sql.targets import Render
 
@@ -124,7 +125,7 @@ class DuckDBExecutor(Executor):
         except duckdb.Error as exc:
             raise SqlError(
                 f"DuckDB could not run the query: {str(exc).strip()}",
-                hint="check table and column names (lakehouse tables) and the vector dimensions",
+                hint=duckdb_hint(exc),
                 engine="duckdb",
                 sql=sql[:2000],
             ) from exc

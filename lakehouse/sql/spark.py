@@ -19,6 +19,7 @@ import pyarrow as pa
 from lakehouse.config import Settings, load_settings
 from lakehouse.errors import SqlError
 from lakehouse.sql.execute import Executor
+from lakehouse.sql.hints import spark_hint
 from lakehouse.sql.render import in_list
 from lakehouse.sql.targets import LakeScan, Render
 from lakehouse.vector import to_fixed_size_list
@@ -127,7 +128,7 @@ class SparkExecutor(Executor):
             first = str(exc).strip().splitlines()[0]
             raise SqlError(
                 f"Spark could not run the query: {first}",
-                hint="check table and column names",
+                hint=spark_hint(exc.getErrorClass(), str(exc)),
                 engine="spark",
                 sql=sql[:2000],
             ) from exc

@@ -96,7 +96,14 @@ def _duckdb_vector(values: list[str]) -> str:
 
 
 def _spark_vector(values: list[str]) -> str:
-    return f"CAST(ARRAY({', '.join(values)}) AS ARRAY<FLOAT>)"
+    # FLOAT literals (1.5F): a plain 0.0123 is a DECIMAL in Spark, and an array of them takes one decimal type wide
+    # enough for every element's integer digits and scale, which passed 38 digits on real embeddings
+    # (DECIMAL_PRECISION_EXCEEDS_MAX_PRECISION); the F suffix also reads each float32 back exactly
+    return f"CAST(ARRAY({', '.join(_spark_float(v) for v in values)}) AS ARRAY<FLOAT>)"
+
+
+def _spark_float(text: str) -> str:
+    return text if text[-1:] in ("F", "f", "D", "d") else text + "F"
 
 
 TARGETS: dict[str, Target] = {
