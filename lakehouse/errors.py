@@ -82,6 +82,11 @@ class LineageError(LakehouseError):
     """A lineage event could not be built, emitted, stored or queried (names the run, table or embedding)."""
 
 
+class SnapshotNotFoundError(LakehouseError, LookupError):
+    """A table has no snapshot (Iceberg snapshot id, Delta version) by that id, or none as old as a timestamp asked
+    for; the message lists the ones there are. Fields: table, snapshot, available."""
+
+
 class VectorIndexError(LakehouseError):
     """An ANN index is missing, locked, out of step, or was asked something it cannot answer (a filter that does not
     parse, a query of the wrong shape). Fields: table, column, problem."""
