@@ -4,7 +4,8 @@ For a snapshot S: when a Lance version is tagged with S it answers alone. When t
 newer than the indexed one), the indexed version answers with the rows of files removed since excluded (a prefilter
 on ``_file``) and the rows of files added since are scanned exactly (numpy) and merged. ``as_of`` an older snapshot
 with no tagged version, a filter on a column the index does not store, or no index at all: exact search over the
-table at S. A filter that leaves few rows is answered exactly over those rows (cheaper than ANN and never short).
+table at S. A filter is planned by its selectivity (:mod:`lakehouse.index.selectivity`): exact over the matching
+rows when that is cheaper, else prefiltered ANN probing partitions in proportion to 1/selectivity.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from lakehouse.index.build import IndexParams, vector_index
 from lakehouse.index.filters import Filter, parse_filter
 from lakehouse.index.query import query_vector
 from lakehouse.index.results import SearchPlan, SearchResult, ranked, to_score
+from lakehouse.index.selectivity import plan_filtered
 from lakehouse.index.snapshots import FileSet, diff
 from lakehouse.index.store import FILE_COLUMN, SCORE_COLUMN, IndexMeta, IndexStore
 from lakehouse.table import VectorTable
@@ -29,14 +31,6 @@ from lakehouse.vector import VectorSpec, to_numpy
 
 if TYPE_CHECKING:
     import lance
-
-# A filter leaving at most this many rows is answered by exact search over them (never short, recall 1.0), more
-# rows by prefiltered ANN. Fetching vectors from Lance costs ~14-57 us a row here (load-dependent), so the exact path
-# loses quickly: 1,000 of 1M rows took 21 ms exact (BITMAP index on the stored column) vs 56-62 ms prefiltered HNSW
-# over every partition; 2,000 of 200k took 114 ms exact vs 13 ms prefiltered IVF_PQ (recall 0.995). BENCHMARKS.md.
-EXACT_FILTER_ROWS = 1_000
-SELECTIVE_SHARE = 0.05  # filters matching less than this share of rows probe twice the IVF_HNSW_SQ partitions...
-RARE_SHARE = 0.005  # ... and below this share, every partition
 
 
 class VectorIndex:
@@ -122,7 +116,7 @@ class VectorIndex:
         nprobes: int | None = None,
         refine_factor: int | None = None,
         ef: int | None = None,
-        exact_filter_rows: int = EXACT_FILTER_ROWS,
+        exact_filter_rows: int | None = None,
         with_vectors: bool = False,
     ) -> SearchResult:
         """The ``k`` rows nearest to ``query`` at the table's current snapshot (or ``as_of``), best first.
@@ -270,7 +264,7 @@ class VectorIndex:
         params: IndexParams,
         meta: IndexMeta,
         plan: SearchPlan,
-        exact_filter_rows: int,
+        exact_filter_rows: int | None,
         carry: Sequence[str] = (),
     ) -> SearchResult:
         ds = self._dataset(version)
@@ -284,23 +278,17 @@ class VectorIndex:
         has_ann = vector_index(ds, self.column) is not None
         notes = list(plan.notes) + ([] if has_ann else ["no ANN structure (flat index): Lance scans exactly"])
         matched = self._count(ds, version, flt.sql) if (flt and has_ann) else None
-        if matched is not None and matched <= exact_filter_rows:
+        decision = None
+        if matched is not None:
+            # every index type: exact over the matching rows when cheaper, else probes widened by 1/selectivity
+            decision = plan_filtered(matched, ds.count_rows(), meta.dim, params, exact_rows=exact_filter_rows)
+            plan = replace(plan, reason=plan.reason + "; " + decision.reason)
+        if decision is not None and decision.path == "exact":
             found = self._exact_lance(ds, q, k, sql, keep)
-            plan = replace(plan, reason=plan.reason + f"; the filter leaves {matched} rows: exact search over them")
         else:
-            if (
-                matched is not None
-                and params.index_type == "ivf_hnsw_sq"
-                and params.num_partitions
-                and matched < SELECTIVE_SHARE * ds.count_rows()
-            ):
-                # few matching rows spread over every partition. At 1M x 384 (8 partitions, default 2 probed), a
-                # 0.1% filter found 0.78 of the top 10 with 4 partitions probed, whatever ef, and 1.0 with all 8; a
-                # 1% filter found 0.977 with 2, 1.000 with 4 (16.8 ms) and with 8 (26.6 ms). HNSW indexes have few
-                # partitions: probe them all for rare values, twice the default otherwise
-                rare = matched < RARE_SHARE * ds.count_rows()
-                probes = params.num_partitions if rare else min(params.num_partitions, 2 * (params.nprobes or 1))
-                params = replace(params, nprobes=probes)
+            if decision is not None:
+                params = decision.params
+                plan = replace(plan, params={**plan.params, "nprobes": params.nprobes})
             found = self._ann(ds, q, k, sql, keep, params, meta.metric)
             if has_ann and found.num_rows < k:
                 matched = ds.count_rows(filter=sql) if matched is None else matched
