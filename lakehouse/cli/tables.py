@@ -42,19 +42,34 @@ def tables(ctx: click.Context, output: str) -> None:
 def show(ctx: click.Context, table: str, limit: int, snapshot: int | None, output: str) -> None:
     """Print a few rows of a table (vectors shortened), its vector spec and snapshot."""
     from lakehouse.table import VectorTable
+    from lakehouse.table.history import check_snapshot
 
     t = VectorTable.load(table, settings=ctx.obj["settings_factory"]())
+    if snapshot is not None:
+        check_snapshot(t, snapshot)
     rows = t.to_arrow(snapshot_id=snapshot).slice(0, limit).to_pylist()
     if output != "table":
         emit(rows, output)
         return
     # one record per block: tables with a dozen columns and long text do not fit a terminal's width
-    click.echo(repr(t))
+    click.echo(_header(t, snapshot))
     for i, r in enumerate(rows):
         click.echo(f"-- row {i + 1}")
         width = max(len(k) for k in r)
         for k, v in r.items():
             click.echo(f"  {k.ljust(width)}  {_short(v)}")
+
+
+def _header(t: object, snapshot: int | None) -> str:
+    """The table and the snapshot the rows below come from (the current one unless ``--snapshot`` names another)."""
+    if snapshot is None or snapshot == t.snapshot_id:  # type: ignore[attr-defined]
+        return repr(t)
+    unit = "version" if getattr(t, "format", None) == "delta" else "snapshot"
+    specs = ", ".join(f"{s.column}[{s.dim}, {s.metric}]" for s in t.specs.values())  # type: ignore[attr-defined]
+    return (
+        f"{type(t).__name__}({t.identifier}, {unit}={snapshot} (time travel; current {t.snapshot_id}), "  # type: ignore[attr-defined]
+        f"vectors=[{specs}])"
+    )
 
 
 def _short(value: object) -> str:
