@@ -10,6 +10,7 @@ import pyarrow as pa
 
 from lakehouse.config import Settings, load_settings
 from lakehouse.sql.execute import Executor
+from lakehouse.sql.params import Params, bind
 from lakehouse.sql.parse import parse_sql
 from lakehouse.sql.plan import Plan, TopK, plan_query
 from lakehouse.sql.resolve import resolve
@@ -60,13 +61,14 @@ class SqlSession:
         self._catalog: Any = None
         self._indexes: dict[tuple[str, ...], Any] = {}  # the indexes queries opened (plan_query's ``indexes``)
 
-    def plan(self, sql: str) -> tuple[Plan, bool]:
+    def plan(self, sql: str, params: Params | None = None) -> tuple[Plan, bool]:
         from lakehouse.table import load_catalog
 
         stmt = parse_sql(sql)
+        tree = bind(stmt.tree, params)  # placeholders -> values, before anything reads the tree
         if self._catalog is None:
             self._catalog = load_catalog(self.settings)
-        resolved = resolve(stmt.tree, self.settings, self._catalog)
+        resolved = resolve(tree, self.settings, self._catalog)
         return plan_query(
             resolved,
             settings=self.settings,
@@ -75,16 +77,20 @@ class SqlSession:
             indexes=self._indexes,
         ), stmt.explain
 
-    def query(self, sql: str) -> pa.Table:
-        """Run one read-only query; ``EXPLAIN <query>`` returns the plan as a one-column table."""
-        plan, is_explain = self.plan(sql)
+    def query(self, sql: str, params: Params | None = None) -> pa.Table:
+        """Run one read-only query; ``EXPLAIN <query>`` returns the plan as a one-column table.
+
+        ``params`` binds ``:name`` placeholders (:mod:`lakehouse.sql.params`): a vector, a text to embed with the
+        column's model where a query vector belongs, or a plain value.
+        """
+        plan, is_explain = self.plan(sql, params)
         if is_explain:
             return pa.table({"plan": self._explain(plan).splitlines()})
         result, self.last = self.executor.execute(plan)
         return result
 
-    def explain(self, sql: str) -> str:
-        plan, _ = self.plan(sql)
+    def explain(self, sql: str, params: Params | None = None) -> str:
+        plan, _ = self.plan(sql, params)
         return self._explain(plan)
 
     def _explain(self, plan: Plan) -> str:
@@ -143,6 +149,7 @@ def _unit(top: TopK) -> str:
 
 def query(
     sql: str,
+    params: Params | None = None,
     *,
     engine: Engine = "duckdb",
     settings: Settings | None = None,
@@ -151,6 +158,9 @@ def query(
 ) -> pa.Table:
     """Run one read-only similarity query and return the rows as Arrow.
 
+    ``params`` binds placeholders as values (never pasted into the SQL text): ``:q`` with ``{"q": vector}`` is the
+    query vector, ``{"q": "some text"}`` is embedded with the compared column's model.
+
     On DuckDB the session (its connection with the catalog attached, ~100 ms to open) is kept for the next call
     from the same thread with the same settings; use :class:`SqlSession` to control its lifetime yourself.
 
@@ -158,25 +168,32 @@ def query(
 
         lakehouse.sql.query("SELECT title, cosine_similarity(embedding, embed('retry a commit')) AS score "
                             "FROM lake.docs.embeddings ORDER BY score DESC LIMIT 10")
+        lakehouse.sql.query("SELECT * FROM vector_search(table => 'docs.embeddings', column => 'embedding', "
+                            "query => :q, k => 5)", params={"q": vector})
     """
     if engine == "duckdb":
         session = _kept_session(settings or load_settings())
         session.use_index = use_index
-        return session.query(sql)
+        return session.query(sql, params)
     with SqlSession(settings, engine=engine, spark=spark, use_index=use_index) as s:
-        return s.query(sql)
+        return s.query(sql, params)
 
 
 def explain(
-    sql: str, *, engine: Engine = "duckdb", settings: Settings | None = None, spark: SparkSession | None = None
+    sql: str,
+    params: Params | None = None,
+    *,
+    engine: Engine = "duckdb",
+    settings: Settings | None = None,
+    spark: SparkSession | None = None,
 ) -> str:
     """The path a query takes (ANN index at snapshot S, or version S of a Delta table, or exact scan) and why."""
     if engine == "duckdb":
         session = _kept_session(settings or load_settings())
         session.use_index = True
-        return session.explain(sql)
+        return session.explain(sql, params)
     with SqlSession(settings, engine=engine, spark=spark) as s:
-        return s.explain(sql)
+        return s.explain(sql, params)
 
 
 _KEEP = 4  # DuckDB sessions kept per thread (one per distinct settings), the least recently used closed first
