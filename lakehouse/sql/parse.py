@@ -33,6 +33,10 @@ _LIFT = re.compile(
     re.DOTALL,
 )
 _PLACEHOLDER = "__lakehouse_vector_"
+# sqlglot parses by recursive descent, ~20 Python frames per bracket: at Python's default recursion limit (1000) it
+# overflowed at 42 nested parentheses (RecursionError), fewer when called from deeper stacks (a server, a test runner)
+MAX_NESTING = 32
+_BRACKETS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/|\$\$.*?\$\$|[()\[\]]", re.DOTALL)
 # nodes that change something, wherever they sit in the tree (a CTE may not hide an INSERT)
 _WRITES: tuple[type[exp.Expression], ...] = tuple(
     getattr(exp, name)
@@ -90,12 +94,15 @@ def parse_sql(sql: str) -> Statement:
             text="",
             highlight="",
         )
+    _check_nesting(text)
     try:
         trees = _parse_lifted(text)
         if trees is None:
             trees = [t for t in sqlglot.parse(text, read=DIALECT) if t is not None]
     except ParseError as exc:
         raise _parse_error(text, exc) from exc
+    except RecursionError as exc:  # nesting the bracket count cannot see (NOT NOT NOT ..., CASE in CASE ...)
+        raise _too_deep(text, "the query nests expressions too deeply to parse", 1, 1) from exc
     except TokenError as exc:
         raise SqlParseError(
             f"the query does not tokenize: {exc}",
@@ -114,6 +121,36 @@ def parse_sql(sql: str) -> Statement:
     tree = trees[0]
     _check_read_only(tree)
     return Statement(tree, explain, text)  # type: ignore[arg-type]
+
+
+def _check_nesting(text: str) -> None:
+    """Refuse brackets nested deeper than :data:`MAX_NESTING` (strings, quoted names and comments skipped)."""
+    depth = 0
+    for m in _BRACKETS.finditer(text):
+        c = m.group(0)
+        if c in "([":
+            depth += 1
+            if depth > MAX_NESTING:
+                line = text.count("\n", 0, m.start()) + 1
+                column = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
+                raise _too_deep(text, f"the query nests brackets more than {MAX_NESTING} deep", line, column)
+        elif c in ")]":
+            depth = max(depth - 1, 0)
+
+
+def _too_deep(text: str, what: str, line: int, column: int) -> SqlParseError:
+    src = (text.splitlines() or [""])[line - 1]
+    start = max(column - 30, 0)
+    marked = src[start : column + 10] + "\n" + " " * (column - 1 - start) + "^"
+    return SqlParseError(
+        f"{what} (line {line}, column {column})",
+        hint=f"nest at most {MAX_NESTING} levels: flatten redundant parentheses, or move inner parts into a WITH "
+        "clause (common table expression)",
+        line=line,
+        column=column,
+        text=src[column - 1 : column],
+        highlight=marked,
+    )
 
 
 def _parse_lifted(text: str) -> list[exp.Expression] | None:
