@@ -2,7 +2,8 @@
 
 Feature hashing: lower-cased word tokens and the character trigrams of each word (padded with ``#``) are hashed
 with BLAKE2b (stable across processes, unlike ``hash()``) into ``dim`` buckets with a +/-1 sign, then the
-vector is L2-normalised. A text with no word characters maps to the zero vector.
+vector is L2-normalised. A text with no word characters (or whose features cancel out) maps to the unit vector of
+one fixed sentinel feature rather than to the zero vector, which a cosine column refuses.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from lakehouse.embed.base import EmbeddingModel
 from lakehouse.errors import ModelError
 
 _WORD = re.compile(r"\w+")
+_NO_FEATURES = "<no-features>"  # the one feature of a text that has none (a zero vector has no cosine)
 
 
 @lru_cache(maxsize=65536)
@@ -62,4 +64,8 @@ class HashingModel(EmbeddingModel):
                 out[row, bucket] += sign
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         np.divide(out, norms, out=out, where=norms > 0)
+        empty = np.flatnonzero(norms[:, 0] == 0)
+        if empty.size:
+            bucket, sign = _bucket(_NO_FEATURES, self.dim)
+            out[empty, bucket] = sign
         return out

@@ -17,7 +17,6 @@ import pyarrow as pa
 
 from lakehouse.config import Settings, load_settings
 from lakehouse.errors import (
-    DeltaCommitConflictError,
     TableNotFoundError,
     UnsupportedDeltaFeatureError,
     VectorSpecError,
@@ -25,10 +24,12 @@ from lakehouse.errors import (
 from lakehouse.table.base import VectorColumns, as_vector_arrays
 from lakehouse.table.catalog import split_identifier
 from lakehouse.table.formats import delta_location
+from lakehouse.table.retry import DELTA_COMMIT_RETRIES, retry_commit
 from lakehouse.vector import (
     KEY_COLUMN_PROPERTY,
     VectorSpec,
     check_table,
+    refuse_empty,
     specs_from_properties,
     storage_type,
     to_storage_list,
@@ -293,24 +294,45 @@ class DeltaVectorTable(VectorColumns):
     def append(
         self, data: pa.Table | Mapping[str, Any], *, app_id: str | None = None, app_version: int | None = None
     ) -> int | None:
-        """Validate every vector column, then append in one commit; returns the new version.
+        """Validate every vector column and the key, then append in one commit; returns the new version.
 
-        A bad batch raises :class:`~lakehouse.errors.VectorValidationError` and the version is unchanged. With
-        ``app_id``/``app_version`` (a Delta ``txn`` action) a batch whose app version was already committed is skipped,
-        so a retried writer never appends twice.
+        A bad batch (a bad vector, a null or missing key, no rows at all) raises
+        :class:`~lakehouse.errors.VectorValidationError` and the version is unchanged. With ``app_id``/``app_version``
+        (a Delta ``txn`` action) a batch whose app version was already committed is skipped, so a retried writer
+        never appends twice. delta-rs rebases an append over concurrent commits itself; past its retries the append
+        is tried again from a fresh read of the table (:func:`~lakehouse.table.retry.retry_commit`).
         """
-        from deltalake import CommitProperties, Transaction, write_deltalake
         from deltalake.exceptions import CommitFailedError
 
         batch = data if isinstance(data, pa.Table) else pa.table(dict(data))
-        specs = self.specs
-        checked = check_table(batch, specs, self.key_column)
+        refuse_empty(batch, self.identifier)
+        check_table(batch, self.specs, self.key_column)  # fail fast, before reading the log again
         self.refresh()
+        return retry_commit(
+            lambda: self._append_once(batch, app_id, app_version),
+            conflict=lambda exc: isinstance(exc, CommitFailedError),
+            refresh=self.refresh,
+            table=self.identifier,
+        )
+
+    def _append_once(self, batch: pa.Table, app_id: str | None, app_version: int | None) -> int:
+        from deltalake import CommitProperties, Transaction, write_deltalake
+
         if app_id is not None and app_version is not None:
             done = self._table.transaction_version(app_id)
             if done is not None and done >= app_version:
-                return self.version
+                return self.version  # this app version is already in (a concurrent retry of the same writer won)
+        specs = self.specs
+        checked = check_table(batch, specs, self.key_column)
         target = self.schema()
+        extra = [c for c in checked.column_names if c not in target.names]
+        if extra:
+            raise VectorSpecError(
+                f"refused write to Delta table {self.identifier}: column(s) {', '.join(extra)} are not in the "
+                f"table ({', '.join(target.names)}); nothing was committed",
+                hint="drop them, or evolve the table schema first",
+                location=self.location,
+            )
         columns = []
         for f in target:
             if f.name not in checked.column_names:
@@ -320,26 +342,12 @@ class DeltaVectorTable(VectorColumns):
             else:
                 columns.append(checked.column(f.name).cast(f.type))
         txns = [Transaction(app_id, app_version)] if app_id is not None and app_version is not None else None
-        try:
-            write_deltalake(
-                self._table,
-                pa.Table.from_arrays(columns, schema=target),
-                mode="append",
-                commit_properties=CommitProperties(app_transactions=txns),
-            )
-        except CommitFailedError as exc:
-            read = self.version
-            self.refresh()
-            if txns and (self._table.transaction_version(app_id) or -1) >= app_version:  # type: ignore[arg-type]
-                return self.version  # a concurrent retry of the same writer won: nothing to do
-            raise DeltaCommitConflictError(
-                f"append to Delta table {self.identifier} lost a commit race ({exc}); nothing was committed",
-                hint="retry the write",
-                location=self.location,
-                read_version=read,
-                current_version=self.version,
-                operation="append",
-            ) from exc
+        write_deltalake(
+            self._table,
+            pa.Table.from_arrays(columns, schema=target),
+            mode="append",
+            commit_properties=CommitProperties(app_transactions=txns, max_commit_retries=DELTA_COMMIT_RETRIES),
+        )
         return self.refresh().version
 
     # -- reads --------------------------------------------------------------------------------------------------

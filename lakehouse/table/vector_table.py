@@ -15,10 +15,12 @@ from lakehouse.config import Settings, TableFormat, load_settings
 from lakehouse.errors import TableNotFoundError, VectorSpecError
 from lakehouse.table.base import VectorColumns, as_vector_arrays
 from lakehouse.table.catalog import load_catalog, split_identifier
+from lakehouse.table.retry import COMMIT_RETRY_PROPERTIES, retry_commit
 from lakehouse.vector import (
     KEY_COLUMN_PROPERTY,
     VectorSpec,
     check_table,
+    refuse_empty,
     storage_type,
     to_storage_list,
 )
@@ -141,7 +143,7 @@ class VectorTable(VectorColumns):
                 f"column(s) {', '.join(missing)} are not in the schema ({', '.join(schema.names)})",
                 hint="the key column and every vector column must be part of the schema",
             )
-        props = {KEY_COLUMN_PROPERTY: key, **(properties or {})}
+        props = {KEY_COLUMN_PROPERTY: key, **COMMIT_RETRY_PROPERTIES, **(properties or {})}
         if specs:
             props.setdefault(ROW_GROUP_LIMIT_PROPERTY, str(VECTOR_ROW_GROUP_ROWS))
         for spec in specs.values():
@@ -181,14 +183,42 @@ class VectorTable(VectorColumns):
 
     # -- writes -------------------------------------------------------------------------------------------------
     def append(self, data: pa.Table | Mapping[str, Any]) -> int | None:
-        """Validate every vector column, then append in one commit; returns the new snapshot id.
+        """Validate every vector column and the key, then append in one commit; returns the new snapshot id.
 
-        A bad batch raises :class:`~lakehouse.errors.VectorValidationError` and the table is left unchanged.
+        A bad batch (a bad vector, a null or missing key, no rows at all) raises
+        :class:`~lakehouse.errors.VectorValidationError` and the table is left unchanged. A commit that loses a race
+        to a concurrent writer is retried (:func:`~lakehouse.table.retry.retry_commit`): the table is refreshed and
+        the batch checked again against its current schema and vector spec, until it lands.
         """
+        from pyiceberg.exceptions import CommitFailedException
+
         batch = data if isinstance(data, pa.Table) else pa.table(dict(data))
+        refuse_empty(batch, self.identifier)
+
+        def attempt() -> int | None:
+            self._table.append(self._conform(batch))
+            return self.snapshot_id
+
+        return retry_commit(
+            attempt,
+            conflict=lambda exc: isinstance(exc, CommitFailedException),
+            refresh=self.refresh,
+            table=self.identifier,
+        )
+
+    def _conform(self, batch: pa.Table) -> pa.Table:
+        """``batch`` validated against the table's current spec and key, in the table's current schema."""
         specs = self.specs
         checked = check_table(batch, specs, self.key_column)
         target = self._table.schema().as_arrow()
+        extra = [c for c in checked.column_names if c not in target.names]
+        if extra:
+            raise VectorSpecError(
+                f"refused write to {self.identifier}: column(s) {', '.join(extra)} are not in the table "
+                f"({', '.join(target.names)}); nothing was committed",
+                hint="drop them, or evolve the table schema first",
+                table=self.identifier,
+            )
         columns = []
         for f in target:
             if f.name not in checked.column_names:
@@ -197,8 +227,7 @@ class VectorTable(VectorColumns):
                 columns.append(to_storage_list(checked.column(f.name)))
             else:
                 columns.append(checked.column(f.name).cast(f.type))
-        self._table.append(pa.Table.from_arrays(columns, schema=target))
-        return self.snapshot_id
+        return pa.Table.from_arrays(columns, schema=target)
 
     # -- reads --------------------------------------------------------------------------------------------------
     def to_arrow(

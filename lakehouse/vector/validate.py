@@ -17,7 +17,7 @@ from lakehouse.errors import VectorValidationError
 from lakehouse.vector.arrow import _combine, to_fixed_size_list
 from lakehouse.vector.spec import VectorSpec
 
-Problem = Literal["null", "dimension", "null-element", "nan", "inf", "type"]
+Problem = Literal["null", "dimension", "null-element", "nan", "inf", "zero", "type"]
 
 _HINTS: dict[str, str] = {
     "null": "vector columns are non-null: drop the row or embed its text first",
@@ -25,7 +25,12 @@ _HINTS: dict[str, str] = {
     "null-element": "vectors cannot contain null values",
     "nan": "the vector holds NaN: check the model output or the input text",
     "inf": "the vector holds +/-Inf: check the model output or rescale the values",
+    "zero": "an all-zero vector has no direction, so its cosine similarity is undefined: drop the row, embed "
+    "non-empty text, or declare the column's metric l2 or dot",
     "type": "vector columns hold lists of floats",
+    "null-key": "every row needs a key: fill it in or drop the row",
+    "missing-key": "every row needs a key: add the table's key column to the batch",
+    "empty": "skip the call when there is nothing to write (an empty append would only add an empty snapshot)",
 }
 
 
@@ -56,7 +61,7 @@ def check_vectors(
     """Validate one vector column and return it as ``fixed_size_list<float32, dim>``.
 
     Raises :class:`VectorValidationError` for the first row that is null, has the wrong dimension, holds a null
-    element, NaN or Inf.
+    element, NaN or Inf, or (in a cosine column) is all zeros.
     """
     arr = _combine(values)
     if not (pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type) or pa.types.is_fixed_size_list(arr.type)):
@@ -84,11 +89,50 @@ def check_vectors(
         col = int(np.flatnonzero(~finite[row])[0])
         problem: Problem = "nan" if np.isnan(matrix[row, col]) else "inf"
         _refuse(spec, problem, row, keys, f"element {col} is {matrix[row, col]}")
+    if spec.metric == "cosine" and len(matrix):
+        zero = ~matrix.any(axis=1)
+        if zero.any():
+            _refuse(spec, "zero", int(np.flatnonzero(zero)[0]), keys, "every element is 0 (cosine needs a direction)")
     return fsl
 
 
+def check_keys(table: pa.Table, key_column: str) -> None:
+    """Refuse a batch that lacks the table's key column or holds a null key (names the first such row)."""
+    if key_column not in table.column_names:
+        raise VectorValidationError(
+            f"refused write: the key column {key_column!r} is missing from the batch "
+            f"(columns: {', '.join(table.column_names)}); nothing was committed",
+            hint=_HINTS["missing-key"],
+            column=key_column,
+            problem="missing-key",
+        )
+    keys = table.column(key_column)
+    if keys.null_count:
+        index = int(np.flatnonzero(keys.is_null().to_numpy(zero_copy_only=False))[0])
+        raise VectorValidationError(
+            f"refused write: row {index} has a null key ({key_column!r}); nothing was committed",
+            hint=_HINTS["null-key"],
+            column=key_column,
+            row_index=index,
+            problem="null-key",
+        )
+
+
+def refuse_empty(table: pa.Table, identifier: str) -> None:
+    """An append of no rows is refused rather than committed as an empty snapshot (or Delta version)."""
+    if table.num_rows == 0:
+        raise VectorValidationError(
+            f"refused append to {identifier}: the batch has no rows; nothing was committed",
+            hint=_HINTS["empty"],
+            problem="empty",
+        )
+
+
 def check_table(table: pa.Table, specs: dict[str, VectorSpec], key_column: str | None = None) -> pa.Table:
-    """Validate every vector column of ``table``; return it with vector columns as fixed-size lists."""
+    """Validate the key column (present, no nulls) and every vector column of ``table``; return it with vector
+    columns as fixed-size lists."""
+    if key_column:
+        check_keys(table, key_column)
     keys = table.column(key_column) if key_column and key_column in table.column_names else None
     for name, spec in specs.items():
         if name not in table.column_names:

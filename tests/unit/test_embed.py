@@ -19,7 +19,8 @@ def test_hashing_model_contract() -> None:
     assert vectors.shape == (4, 64) and vectors.dtype == np.float32 and vectors.flags["C_CONTIGUOUS"]
     norms = np.linalg.norm(vectors, axis=1)
     np.testing.assert_allclose(norms[[0, 1, 3]], 1.0, rtol=1e-6)
-    assert norms[2] == 0.0, "no features -> zero vector"
+    assert abs(norms[2] - 1.0) < 1e-6, "no features -> a fixed unit vector, never the zero vector"
+    np.testing.assert_array_equal(vectors[2], model.embed(["--- !!"])[0])
 
 
 def test_hashing_model_is_deterministic_and_batch_independent() -> None:

@@ -13,6 +13,7 @@ from lakehouse.vector import (
     VectorSpec,
     check_table,
     check_vectors,
+    refuse_empty,
     specs_from_properties,
     to_fixed_size_list,
     to_numpy,
@@ -82,6 +83,36 @@ def test_validation_refuses_non_float_columns_and_missing_columns() -> None:
         check_vectors(pa.array([["x", "y", "z", "w"]]), SPEC)
     with pytest.raises(VectorValidationError, match="missing"):
         check_table(pa.table({"key": ["a"]}), {"embedding": SPEC}, "key")
+
+
+def test_an_all_zero_vector_is_refused_in_a_cosine_column_only() -> None:
+    rows = [[1, 2, 3, 4], [0, 0, 0, 0], [1, 2, 3, 4]]
+    with pytest.raises(VectorValidationError) as info:
+        check_vectors(_lists(rows), SPEC, KEYS)
+    assert (info.value.row_key, info.value.problem) == ("b", "zero") and "cosine" in info.value.hint
+    for metric in ("l2", "dot"):  # a zero vector has a distance and a dot product
+        assert len(check_vectors(_lists(rows), SPEC.with_(metric=metric), KEYS)) == 3
+    assert len(check_vectors(_lists([[0, 0, 0, 1e-30]]), SPEC)) == 1, "tiny is not zero"
+
+
+def test_a_null_or_missing_key_is_refused() -> None:
+    vectors = _lists([[1, 0, 0, 0], [0, 1, 0, 0]])
+    with pytest.raises(VectorValidationError) as info:
+        check_table(pa.table({"key": pa.array(["a", None]), "embedding": vectors}), {"embedding": SPEC}, "key")
+    assert (info.value.column, info.value.row_index, info.value.problem) == ("key", 1, "null-key")
+    assert "nothing was committed" in str(info.value)
+    with pytest.raises(VectorValidationError) as info:
+        check_table(pa.table({"embedding": vectors}), {"embedding": SPEC}, "key")
+    assert info.value.problem == "missing-key"
+    # tables without a key column (key_column None) take any batch
+    assert check_table(pa.table({"embedding": vectors}), {"embedding": SPEC}, None).num_rows == 2
+
+
+def test_an_empty_batch_is_refused_by_name() -> None:
+    refuse_empty(pa.table({"key": ["a"]}), "docs.t")
+    with pytest.raises(VectorValidationError, match="docs.t: the batch has no rows") as info:
+        refuse_empty(pa.table({"key": pa.array([], pa.string())}), "docs.t")
+    assert info.value.problem == "empty"
 
 
 def test_valid_batch_becomes_fixed_size_float32_without_copy() -> None:
