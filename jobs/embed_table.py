@@ -257,8 +257,10 @@ def _embed(
     def result(plan: EmbedPlan, embed_seconds: float = 0.0) -> EmbedResult:
         written = exists or (plan.changes and not params.plan_only)
         out = (delta.load(settings) if delta else VectorTable.load(output, settings=settings)) if written else None
-        now = delta.read(spark, latest=True) if delta else read_target()
-        count = now.filter(F.col("source_table") == params.source).count() if out else 0
+        count = 0
+        if out is not None:  # a first run's --plan wrote nothing: there is no table to count in
+            now = delta.read(spark, latest=True) if delta else read_target()
+            count = now.filter(F.col("source_table") == params.source).count()
         return EmbedResult(
             output,
             snapshot_id,

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse.index.snapshots import FileDiff, SnapshotSource
-from lakehouse.index.store import FILE_COLUMN, IndexMeta, IndexStore
+from lakehouse.index.store import FILE_COLUMN, IndexMeta, IndexStore, conform
 
 if TYPE_CHECKING:
     import lance
@@ -51,7 +51,7 @@ def stream_rows(
 ) -> pa.RecordBatchReader:
     def batches() -> Iterator[pa.RecordBatch]:
         for part in source.read_files(snapshot_id, tasks, _columns(schema)):
-            yield from part.cast(schema).to_batches()
+            yield from conform(part, schema).to_batches()
 
     return pa.RecordBatchReader.from_batches(schema, batches())
 
@@ -105,13 +105,11 @@ def _carry(
     removed = sorted(change.removed)
     in_removed = f"{FILE_COLUMN} IN ({quote(removed)})"
     old_keys = ds.to_table(columns=[meta.key], filter=in_removed).column(meta.key)
-    new_keys = (
-        pa.chunked_array(
-            [p.column(meta.key) for p in store.source.read_files(snapshot_id, change.added, [meta.key])],
-            type=old_keys.type,
-        )
-        if change.added
-        else pa.chunked_array([], old_keys.type)
+    # Keys come back as the files store them: a Spark-written file says ``string`` where Lance (from the Iceberg
+    # schema) says ``large_string``; compare them in the index's type.
+    parts = store.source.read_files(snapshot_id, change.added, [meta.key]) if change.added else []
+    new_keys = pa.chunked_array(
+        [chunk for p in parts for chunk in conform(p, ds.schema).column(meta.key).chunks], type=old_keys.type
     )
     if not len(old_keys) or not len(new_keys) or not pc.any(pc.is_in(new_keys, value_set=old_keys)).as_py():
         return None
@@ -122,7 +120,7 @@ def _carry(
     cols = [meta.key, meta.column, *meta.store]
     old = ds.to_table(columns=cols, filter=in_removed)
     parts = store.source.read_files(snapshot_id, change.added, _columns(schema))
-    new = pa.concat_tables([p.cast(schema) for p in parts])
+    new = pa.concat_tables([conform(p, schema) for p in parts])
     pos = pc.index_in(new.column(meta.key), value_set=old.column(meta.key))
     matched = pc.is_valid(pos).to_numpy(zero_copy_only=False)
     where = np.flatnonzero(matched)

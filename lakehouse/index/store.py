@@ -23,6 +23,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+
 from lakehouse.config import Settings, load_settings
 from lakehouse.errors import VectorIndexError
 
@@ -38,6 +40,17 @@ RESERVED = frozenset({FILE_COLUMN, SCORE_COLUMN, "_distance", "_rowid"})
 META_KEY = "lakehouse.index"
 TAG_PREFIX = "snapshot-"
 FORMAT_VERSION = 1
+
+
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with the index dataset's column types, in its column order (the columns of ``schema`` that
+    ``table`` has). Data files disagree with the index on physical types: Spark writes ``string`` where pyiceberg's
+    schema (and so the Lance dataset) says ``large_string``, likewise binary and list widths, so every batch that
+    crosses into Lance or is compared with its rows is cast here first."""
+    names = [f.name for f in schema if f.name in table.column_names]
+    target = pa.schema([schema.field(n) for n in names], metadata=schema.metadata)
+    picked = table.select(names)
+    return picked if picked.schema.equals(target, check_metadata=True) else picked.cast(target)
 
 
 def snapshot_property(column: str) -> str:
