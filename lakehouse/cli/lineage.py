@@ -147,6 +147,7 @@ def impact_cmd(
                     "source_key": r.source_key,
                     "reason": r.reason,
                     "embeddings": len(r.embedding_ids),
+                    "new chunks": r.chunks_to_embed,
                     "embedding_ids": " ".join(r.embedding_ids),
                 }
                 for r in result.stale

@@ -11,7 +11,12 @@ chunk's span of the *current* text hashes to its ``content_sha256`` and the chun
 Comparing chunk hashes alone would miss text appended after the last chunk or a row that now chunks differently;
 comparing a per-row content hash would need that hash in the embeddings table. Reasons, one per source row, first
 match wins: ``deleted`` (the key is gone), ``content_changed``, ``model_changed`` (the rows' model or model version
-differ from the vector column's spec). A changed row's embeddings are all listed: the embed job re-embeds per row.
+differ from the vector column's spec). For a changed row, only the chunks whose text or span changed are listed:
+the current text is chunked again with the parameters the embeddings were made with (the embeddings table's
+``lakehouse.embeddings.<source>.chunking`` property, ``size/overlap``), and a chunk is stale when its index no longer
+exists or its span or text hash differ, exactly what the next embed run updates or deletes; chunks the new text adds
+are counted in ``chunks_to_embed``. Without that property (a table not written by the embed job) every chunk of a
+changed row is listed.
 """
 
 from __future__ import annotations
@@ -91,7 +96,8 @@ class Trace:
 class StaleRow:
     source_key: str
     reason: Reason
-    embedding_ids: tuple[str, ...]
+    embedding_ids: tuple[str, ...]  # the stale embeddings of the row (changed or vanished chunks)
+    chunks_to_embed: int = 0  # chunks of the current text with no embedding yet (the edit added them)
 
 
 @dataclass(frozen=True)
@@ -283,6 +289,36 @@ def trace(
 
 
 # -- impact -------------------------------------------------------------------------------------------------------
+def _chunking(embeddings: VectorTable, source: str) -> tuple[int, int] | None:
+    """(chunk size, overlap) the embed job recorded for ``source``, or None."""
+    raw = embeddings.iceberg.properties.get(f"lakehouse.embeddings.{source}.chunking", "")
+    size, _, overlap = raw.partition("/")
+    return (int(size), int(overlap)) if size.isdigit() and overlap.isdigit() else None
+
+
+def _stale_chunks(
+    text: str, chunks: list[Mapping[str, Any]], chunking: tuple[int, int] | None
+) -> tuple[list[str], int]:
+    """The embedding ids of ``chunks`` whose span or text differ from the chunks of ``text``, and how many chunks of
+    ``text`` have no embedding (see the module docs). Without ``chunking``: every chunk, and 0."""
+    if chunking is None:
+        return [c["embedding_id"] for c in chunks], 0
+    from lakehouse.embed.chunking import chunk_text
+
+    fresh = {c.index: c for c in chunk_text(text, chunk_size=chunking[0], overlap=chunking[1])}
+    stale = []
+    for c in chunks:
+        new = fresh.get(c["chunk_index"])
+        if (
+            new is None
+            or (new.start, new.end) != (c["chunk_start"], c["chunk_end"])
+            or _sha256(new.text) != c["content_sha256"]
+        ):
+            stale.append(c["embedding_id"])
+    known = {c["chunk_index"] for c in chunks}
+    return stale, sum(1 for i in fresh if i not in known)
+
+
 def _row_changed(text: str | None, chunks: list[Mapping[str, Any]]) -> bool:
     if text is None:
         return True
@@ -319,6 +355,7 @@ def impact(
     spec = embeddings_table.spec(vector_column)
     column = _text_column(embeddings_table, name, text_column, vector_column)
     current = _read_source(source, source.key_column or "key", column, snapshot_id=source.snapshot_id)
+    chunking = _chunking(embeddings_table, name)
 
     rows = embeddings_table.iceberg.scan(selected_fields=LINEAGE_COLUMNS).to_arrow()
     rows = rows.filter(pc.equal(rows.column("source_table"), name)).to_pylist()
@@ -330,17 +367,20 @@ def impact(
     for key in sorted(by_key):
         chunks = by_key[key]
         reason: Reason | None = None
+        ids = [c["embedding_id"] for c in chunks]
+        to_embed = 0
         if key not in current:
             reason = "deleted"
         elif _row_changed(current[key], chunks):
             reason = "content_changed"
+            ids, to_embed = _stale_chunks(current[key] or "", chunks, chunking)
         elif any(
             c["model"] != spec.model or (spec.model_version is not None and c["model_version"] != spec.model_version)
             for c in chunks
         ):
             reason = "model_changed"
         if reason is not None:
-            stale.append(StaleRow(key, reason, tuple(sorted(c["embedding_id"] for c in chunks))))
+            stale.append(StaleRow(key, reason, tuple(sorted(ids)), to_embed))
     unembedded = sorted(k for k, t in current.items() if k not in by_key and t and not t.isspace())
     return Impact(
         source_table=name,

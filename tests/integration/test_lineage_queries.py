@@ -111,6 +111,9 @@ def embed(docs: VectorTable, out: str, settings: Settings, emitter: LineageEmitt
             }
         )
         emb = VectorTable.create(out, EMB_SCHEMA, vectors=[spec], key="embedding_id", settings=settings)
+        with emb.iceberg.transaction() as tx:  # as the embed job records it: impact re-chunks edited rows with it
+            tx.set_properties({f"lakehouse.embeddings.{source}.chunking": f"{CHUNK_SIZE}/{OVERLAP}"})
+        emb.refresh()
         emb.append(batch)
         lineage = embedding_column_lineage(
             settings.warehouse.rstrip("/"),
@@ -208,10 +211,38 @@ def test_impact_finds_exactly_the_edited_and_deleted_rows(world: World) -> None:
     assert result.counts == {"deleted": 1, "content_changed": 3, "model_changed": 0}
     assert result.keys("deleted") == ["d4"]
     assert result.keys("content_changed") == ["d1", "d2", "d3"]
-    assert result.embedding_ids() == embedding_ids_of(world.emb, {"d1", "d2", "d3", "d4"})
+    assert result.embedding_ids("deleted") == embedding_ids_of(world.emb, {"d4"})
+    changed = set(result.embedding_ids("content_changed"))
+    assert changed and changed < set(embedding_ids_of(world.emb, {"d1", "d2", "d3"})), "only the touched chunks"
+    # d3's edit is its last character: only its last chunk changed
+    d3 = [r for r in world.emb.to_arrow().to_pylist() if r["source_key"] == "d3"]
+    assert [e for e in changed if e in {r["embedding_id"] for r in d3}] == [
+        max(d3, key=lambda r: r["chunk_index"])["embedding_id"]
+    ]
     assert sum(result.embedding_counts.values()) == len(result.embedding_ids())
     assert result.unembedded_keys == ("d7",)
     assert json.loads(json.dumps(result.to_dict()))["keys"]["deleted"] == ["d4"]
+
+
+def test_impact_lists_only_the_chunks_whose_text_changed(world: World) -> None:
+    long = "\n\n".join(f"Paragraph {p}: " + " ".join(f"term{p}x{j}" for j in range(6)) for p in range(12))
+    world.docs.iceberg.delete(In("key", ["d5"]))
+    world.docs.refresh()
+    world.docs.append(pa.table({"key": ["d5"], "text": [long]}, schema=DOC_SCHEMA))
+    world.emb, _, _ = embed(world.docs, f"{world.emb.identifier}_long", world.settings, LineageEmitter([]))
+    chunks = [r for r in world.emb.to_arrow().to_pylist() if r["source_key"] == "d5"]
+    assert len(chunks) > 6
+
+    at = long.index("term7x3")  # a same-length edit: no span moves, so exactly the chunks covering it change
+    edited = long[:at] + "TERM7X3" + long[at + 7 :]
+    world.docs.iceberg.delete(In("key", ["d5"]))
+    world.docs.refresh()
+    world.docs.append(pa.table({"key": ["d5"], "text": [edited]}, schema=DOC_SCHEMA))
+    result = impact(world.docs, world.emb, world.settings)
+    (row,) = [r for r in result.stale if r.source_key == "d5"]
+    covering = sorted(c["embedding_id"] for c in chunks if c["chunk_start"] < at + 7 and c["chunk_end"] > at)
+    assert row.reason == "content_changed" and list(row.embedding_ids) == covering
+    assert 1 <= len(covering) <= 2 and row.chunks_to_embed == 0
 
 
 def test_impact_flags_a_model_change_of_the_vector_column(world: World) -> None:
