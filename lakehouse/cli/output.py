@@ -7,7 +7,7 @@ import functools
 import json
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
@@ -56,13 +56,24 @@ def handle_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except LakehouseError as exc:
-            err_console.print(f"[bold red]error:[/] {exc.message}")
-            if exc.hint:
-                err_console.print(f"[yellow]hint:[/] {exc.hint}")
-            code = next((c for t, c in EXIT_CODES.items() if isinstance(exc, t)), 1)
-            sys.exit(code)
+            _exit_with(exc)
+        except Exception as exc:
+            from lakehouse.spark.jvm import jvm_death  # a dead Spark JVM, seen as a raw py4j error
+
+            died = jvm_death(exc)
+            if died is None:
+                raise
+            _exit_with(died)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _exit_with(exc: LakehouseError) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {exc.message}")
+    if exc.hint:
+        err_console.print(f"[yellow]hint:[/] {exc.hint}")
+    code = next((c for t, c in EXIT_CODES.items() if isinstance(exc, t)), 1)
+    sys.exit(code)
 
 
 def emit(rows: Sequence[dict[str, Any]], fmt: str, *, title: str | None = None) -> None:

@@ -35,10 +35,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 
-from lakehouse.errors import DeltaCommitConflictError, VectorSpecError
+from lakehouse.errors import DeltaCommitConflictError, VectorSpecError, VectorValidationError
 from lakehouse.spark.delta_read import use_native_delta
 from lakehouse.spark.write import translate_vector_errors, with_vector_checks
 from lakehouse.vector import KEY_COLUMN_PROPERTY, VectorSpec, specs_from_properties
+from lakehouse.vector.validate import _HINTS
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -345,6 +346,13 @@ def write_delta_table(
         AddAction(r["path"], int(r["size"]), json.loads(r["partition_values"]), now, True, r["stats"]) for r in written
     ]
     rows = sum(int(r["num_records"]) for r in written)
+    if rows == 0 and mode == "append" and table is not None:  # an empty version is no append (issue 11)
+        _delete_job_files(location, token)
+        raise VectorValidationError(
+            f"refused append to {location}: the DataFrame has no rows; nothing was committed",
+            hint=_HINTS["empty"],
+            problem="empty",
+        )
     t1 = time.perf_counter()
     try:
         if table is None:

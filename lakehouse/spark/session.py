@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from lakehouse.config import Settings, load_settings
 from lakehouse.errors import EnvironmentSetupError
+from lakehouse.spark.jvm import translate_jvm_death
 from lakehouse.spark.runtime import (
     DELTA_CATALOG,
     DELTA_EXTENSION,
@@ -82,6 +83,12 @@ def spark_conf(settings: Settings, catalog_uri: str, *, master: str | None = Non
         # Delta's catalog takes the session catalog (path tables are spark_catalog.delta.`<location>`); tables
         # named without a catalog still resolve in the Iceberg catalog, which stays the default.
         conf["spark.sql.catalog.spark_catalog"] = DELTA_CATALOG
+    # the catalog's bearer auth (credential or token, and the token endpoint): Iceberg's RESTCatalog takes the same
+    # properties as pyiceberg (lakehouse.table.catalog.CatalogConnection)
+    from lakehouse.table.catalog import catalog_connection
+
+    auth = catalog_connection(settings, catalog_uri).properties()
+    conf.update({f"spark.sql.catalog.{name}.{key}": value for key, value in auth.items()})
     conf.update(settings.spark.conf)
     return conf
 
@@ -112,7 +119,8 @@ def build_spark(
 
     from lakehouse.table.catalog import ensure_catalog
 
-    active = SparkSession.getActiveSession()
+    with translate_jvm_death():
+        active = SparkSession.getActiveSession()  # a dead JVM fails here, in py4j
     if active is not None:
         # one session per process: a job run inside another (the demo runs ingest, then embed) shares it, and its
         # static settings could not change anyway once the JVM runs
