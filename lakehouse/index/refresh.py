@@ -34,12 +34,12 @@ from lakehouse.index.build import (
     choose_params,
     fold,
     index_meta,
-    index_stored,
     lance_schema,
     train,
     vector_index,
 )
 from lakehouse.index.changes import apply_change, stream_rows
+from lakehouse.index.fulltext import carry_text, index_columns, text_store, update_text, with_text
 from lakehouse.index.snapshots import FileSet, SnapshotSource, diff
 from lakehouse.index.store import FILE_COLUMN, META_KEY, IndexMeta, IndexStore
 from lakehouse.table import VectorTable
@@ -153,7 +153,7 @@ def _full(
     ds = lance.write_dataset(rows, store.lance_uri, schema=schema, mode=mode)
     checkpoint("written")
     trained = train(ds, meta.column, IndexParams.from_dict(dict(meta.params)), meta.metric)
-    index_stored(store.open(), meta.store)
+    index_columns(store.open(), meta)
     ds = store.open()
     checkpoint("trained")
     store.commit(ds, snapshot_id)
@@ -183,6 +183,7 @@ def build(
     *,
     index_type: str = "auto",
     store: Sequence[str] = (),
+    text: str | Sequence[str] = (),
     settings: Settings | None = None,
     wait: float = 0.0,
     retention: timedelta = RETENTION,
@@ -192,9 +193,10 @@ def build(
 ) -> RefreshResult:
     """(Re)build the index of ``column`` from the table's current snapshot.
 
-    ``params`` override chosen parameters (``num_partitions``, ``nprobes``...). Example::
+    ``params`` override chosen parameters (``num_partitions``, ``nprobes``...); ``text`` names column(s) to store
+    with a full-text (BM25) index for hybrid search (:mod:`lakehouse.index.hybrid`). Example::
 
-        build("docs.embeddings", "embedding", index_type="ivf_pq", store=["lang"])
+        build("docs.embeddings", "embedding", index_type="ivf_pq", store=["lang"], text="chunk_text")
     """
     started = time.perf_counter()
     vt = _table(table, settings)
@@ -205,7 +207,8 @@ def build(
         if snapshot_id is None:
             raise _no_snapshot(idx.source, column)
         files = idx.source.files_at(snapshot_id)
-        meta = index_meta(idx.source, column, store, index_type, files.record_count)
+        meta = index_meta(idx.source, column, text_store(store, text), index_type, files.record_count)
+        meta = with_text(meta, text, idx.source) if text else meta
         if params:
             merged = IndexParams.from_dict({**dict(meta.params), **params}).to_dict()
             meta = IndexMeta(**{**meta.__dict__, "params": merged, "overrides": tuple(sorted(params))})
@@ -319,7 +322,7 @@ def refresh(
             files = source.files_at(snapshot_id)
             requested = index_type or (old_meta.requested if old_meta else "auto")
             stored = store if store is not None else (old_meta.store if old_meta else ())
-            meta = index_meta(source, column, stored, requested, files.record_count)
+            meta = carry_text(index_meta(source, column, stored, requested, files.record_count), old_meta)
             return _full(
                 idx,
                 meta,
@@ -382,6 +385,8 @@ def refresh(
             )
         change = diff(_base_identities(source, ds, indexed), target)
         applied = apply_change(idx, snapshot_id, change, old_meta, hook)
+        if applied.rows_appended and old_meta.text:
+            update_text(idx.open(), old_meta)
         if applied.rows_carried:
             notes.append(f"{applied.rows_carried} rows of rewritten files matched by key and kept in place")
         ds = idx.open()

@@ -82,6 +82,7 @@ class IndexMeta:
     params: Mapping[str, Any] = field(default_factory=dict)
     format: int = FORMAT_VERSION
     overrides: tuple[str, ...] = ()  # params the user set at build time: kept when params are chosen again
+    text: tuple[str, ...] = ()  # stored columns with a full-text (BM25) index: lakehouse.index.fulltext
 
     def spec_fingerprint(self) -> tuple[object, ...]:
         return (self.dim, self.metric, self.model, self.model_version)
@@ -91,6 +92,7 @@ class IndexMeta:
         out["store"] = list(self.store)
         out["params"] = dict(self.params)
         out["overrides"] = list(self.overrides)
+        out["text"] = list(self.text)
         return json.dumps(out, sort_keys=True)
 
     @classmethod
@@ -98,6 +100,7 @@ class IndexMeta:
         raw = json.loads(text)
         raw["store"] = tuple(raw.get("store") or ())
         raw["overrides"] = tuple(raw.get("overrides") or ())
+        raw["text"] = tuple(raw.get("text") or ())
         return cls(**raw)
 
 
