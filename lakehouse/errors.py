@@ -108,7 +108,15 @@ class SqlParseError(SqlError):
 
 class UnsafeSqlError(SqlError):
     """The analyst entry points are read-only: a DDL/DML/COPY/ATTACH/INSTALL/LOAD/PRAGMA/SET statement or several
-    statements were refused. Fields: statement (the kind refused)."""
+    statements were refused, or the query names a relation or function outside the analyst allow-lists (a file or
+    URL read, reflection, a setting; lakehouse.sql.safety), or the engine refused a file outside the warehouse.
+    Fields: statement (the kind refused); construct and reason where a relation or function was refused."""
+
+
+class SqlTooDeepError(SqlParseError, UnsafeSqlError):
+    """The query nests deeper than the parser takes (a parse error and a refusal both).
+
+    Fields: line, column, text, highlight, statement."""
 
 
 class SqlPlanError(SqlError):
