@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -139,6 +139,7 @@ def status_cmd(ctx: click.Context, table: str, column: str, table_format: str | 
 @click.option("--nprobes", type=int, default=None)
 @click.option("--refine-factor", type=int, default=None)
 @click.option("--explain", is_flag=True, help="Also print how the search was answered.")
+@click.option("--no-serve", is_flag=True, help="Search in this process even when `lakehouse serve` is running.")
 @format_option
 @output_option
 @click.pass_context
@@ -155,12 +156,13 @@ def search_cmd(
     nprobes: int | None,
     refine_factor: int | None,
     explain: bool,
+    no_serve: bool,
     table_format: str | None,
     output: str,
 ) -> None:
-    """The k nearest rows; consistent with the table even when the index lags."""
-    from lakehouse.index import search
+    """The k nearest rows; consistent with the table even when the index lags.
 
+    With `lakehouse serve` running for this home, the search runs there (model and index already loaded)."""
     if (text is None) == (vector is None):
         raise click.UsageError("give exactly one of --text or --vector")
     query: object = text
@@ -170,6 +172,18 @@ def search_cmd(
         except (ValueError, TypeError) as exc:
             raise VectorIndexError(f"--vector is not a JSON list of numbers: {exc}", problem="query") from exc
     settings = ctx.obj["settings_factory"]()
+    if not no_serve and table_format is None:
+        from lakehouse.serve import call, running
+
+        info = running(settings)
+        if info is not None:
+            body = {"table": table, "column": column, "k": k, "filter": where, "as_of": as_of}
+            body.update({"text": text} if text is not None else {"vector": query})
+            body.update({n: v for n, v in (("nprobes", nprobes), ("refine_factor", refine_factor)) if v})
+            _print_served(call(settings, info, "/v1/search", body), k, explain, output)
+            return
+    from lakehouse.index import search
+
     result = search(
         _table(settings, table, table_format),
         column,
@@ -187,3 +201,20 @@ def search_cmd(
     emit(result.to_pylist(), output, title=f"{k} nearest ({result.plan.path})")
     if explain:
         click.echo(f"path: {result.plan.path}: {result.plan.reason}", err=True)
+
+
+def _print_served(answer: dict[str, Any], k: int, explain: bool, output: str) -> None:
+    """A search answered by `lakehouse serve`: the row's columns, the score, and the source document's path."""
+    plan = answer["plan"]
+    rows = []
+    for hit in answer["results"]:
+        row = {**hit["row"], "score": hit["score"]}
+        if (hit.get("source") or {}).get("path") is not None:
+            row["path"] = hit["source"]["path"]
+        rows.append(row)
+    if output == "json" and explain:
+        click.echo(json.dumps({"rows": rows, "plan": plan}, indent=2, default=str))
+        return
+    emit(rows, output, title=f"{k} nearest ({plan['path']}, via lakehouse serve)")
+    if explain:
+        click.echo(f"path: {plan['path']}: {plan['reason']}", err=True)

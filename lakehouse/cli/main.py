@@ -12,6 +12,7 @@ from lakehouse.cli.dedup import dedup
 from lakehouse.cli.index import index_group
 from lakehouse.cli.jobs import demo, embed, ingest
 from lakehouse.cli.lineage import lineage_group
+from lakehouse.cli.serve import serve_group
 from lakehouse.cli.sql import sql_group
 from lakehouse.cli.tables import show, spark_args, submit, tables
 from lakehouse.config import load_settings
@@ -56,6 +57,7 @@ cli.add_command(index_group)
 cli.add_command(sql_group)
 cli.add_command(lineage_group)
 cli.add_command(dedup)
+cli.add_command(serve_group)
 
 
 def main() -> None:

@@ -60,6 +60,46 @@ def _rows(table: Any) -> list[dict[str, Any]]:
     return table.to_pylist()
 
 
+def _params(values: tuple[str, ...]) -> dict[str, Any] | None:
+    """``--param name=value`` pairs: a value that reads as JSON (a number, a list of numbers) is that value, else
+    the text itself (which a vector function's placeholder embeds with the column's model)."""
+    import json
+
+    out: dict[str, Any] = {}
+    for item in values:
+        name, sep, raw = item.partition("=")
+        if not sep or not name.strip():
+            raise SqlError(f"--param {item!r} is not NAME=VALUE", hint="e.g. -p q='snapshot isolation' -p k=5")
+        try:
+            out[name.strip()] = json.loads(raw)
+        except ValueError:
+            out[name.strip()] = raw
+    return out or None
+
+
+def _served(ctx: click.Context, engine: str, no_serve: bool) -> tuple[Any, Any] | None:
+    """(settings, the running `lakehouse serve`) when the query can go there: DuckDB engine, a service up."""
+    if no_serve or engine != "duckdb":
+        return None
+    from lakehouse.serve import running
+
+    settings = ctx.obj["settings_factory"]()
+    info = running(settings)
+    return (settings, info) if info is not None else None
+
+
+param_option = click.option(
+    "--param",
+    "-p",
+    "param",
+    multiple=True,
+    help="Bind a placeholder: -p q='some text' (embedded where a vector belongs), -p k=5, -p v='[0.1, ...]'.",
+)
+no_serve_option = click.option(
+    "--no-serve", is_flag=True, help="Run in this process even when `lakehouse serve` is running."
+)
+
+
 @click.group("sql", cls=_QueryGroup, invoke_without_command=False)
 def sql_group() -> None:
     """Similarity SQL over the lakehouse tables (DuckDB by default, or Spark).
@@ -84,30 +124,60 @@ def sql_group() -> None:
     help="Read the query from a file.",
 )
 @click.option("--engine", type=ENGINES, default="duckdb", show_default=True)
+@param_option
+@no_serve_option
 @output_option
 @click.pass_context
 @_sql_errors
-def run_cmd(ctx: click.Context, query: str | None, file: Path | None, engine: str, output: str) -> None:
-    """Run one read-only query (or start the shell when none is given on a terminal)."""
+def run_cmd(
+    ctx: click.Context,
+    query: str | None,
+    file: Path | None,
+    engine: str,
+    param: tuple[str, ...],
+    no_serve: bool,
+    output: str,
+) -> None:
+    """Run one read-only query (or start the shell when none is given on a terminal).
+
+    With `lakehouse serve` running for this home (and the DuckDB engine), the query runs there."""
     text = file.read_text() if file else query
     if text is None:
         if sys.stdin.isatty():
             ctx.invoke(shell_cmd, engine=engine, output=output)
             return
         text = sys.stdin.read()
+    params = _params(param)
+    served = _served(ctx, engine, no_serve)
+    if served is not None:
+        from lakehouse.serve import call
+
+        answer = call(*served, "/v1/sql", {"sql": text, "params": params})
+        emit(answer["rows"], output)
+        return
     with _session(ctx, engine) as s:
-        emit(_rows(s.query(text)), output)
+        emit(_rows(s.query(text, params)), output)
 
 
 @sql_group.command("explain")
 @click.argument("query")
 @click.option("--engine", type=ENGINES, default="duckdb", show_default=True)
+@param_option
+@no_serve_option
 @click.pass_context
 @_sql_errors
-def explain_cmd(ctx: click.Context, query: str, engine: str) -> None:
+def explain_cmd(ctx: click.Context, query: str, engine: str, param: tuple[str, ...], no_serve: bool) -> None:
     """Say which path a query takes (ANN index at snapshot S, or exact scan) and why."""
+    params = _params(param)
+    served = _served(ctx, engine, no_serve)
+    if served is not None:
+        from lakehouse.serve import call
+
+        answer = call(*served, "/v1/sql", {"sql": f"EXPLAIN {query}", "params": params})
+        click.echo("\n".join(r["plan"] for r in answer["rows"]))
+        return
     with _session(ctx, engine) as s:
-        click.echo(s.explain(query))
+        click.echo(s.explain(query, params))
 
 
 @sql_group.command("transpile")
