@@ -1,10 +1,11 @@
-"""Command line: ``python -m catalog serve --database URL --warehouse URI [--host H] [--port P]``."""
+"""Command line: ``python -m catalog serve --database URL --warehouse URI --secret-file PATH [--host H] [--port P]``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from catalog.guard import DEFAULT_MAX_BODY, DEFAULT_TOKEN_TTL
 from catalog.server import DEFAULT_HOST, DEFAULT_PORT, serve
 
 
@@ -19,6 +20,14 @@ def main(argv: list[str] | None = None) -> int:
     serve_cmd.add_argument("--name", default="lake", help="catalog name recorded in the database (default lake)")
     serve_cmd.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve_cmd.add_argument("--port-file", help="write the port actually bound here (useful with --port 0)")
+    serve_cmd.add_argument(
+        "--secret-file", required=True, help="the clients' secrets and the token key (created 0600 if missing)"
+    )
+    serve_cmd.add_argument(
+        "--allow-external-locations", action="store_true", help="accept table locations outside the warehouse"
+    )
+    serve_cmd.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY, help="larger requests get 413")
+    serve_cmd.add_argument("--token-ttl", type=int, default=DEFAULT_TOKEN_TTL, help="token lifetime in seconds")
     args = parser.parse_args(argv)
     serve(
         args.database,
@@ -28,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
         port_file=args.port_file,
         catalog_name=args.name,
         log_level=args.log_level,
+        secret_file=args.secret_file,
+        allow_external_locations=args.allow_external_locations,
+        max_body=args.max_body_bytes,
+        token_ttl=args.token_ttl,
     )
     return 0
 

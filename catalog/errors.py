@@ -24,13 +24,18 @@ from pyiceberg.exceptions import (
 )
 from starlette.exceptions import HTTPException
 
-__all__ = ["BadRequest", "classify", "error_response", "install_error_handlers"]
+__all__ = ["BadRequest", "Conflict", "classify", "error_response", "install_error_handlers"]
 
 logger = logging.getLogger(__name__)
 
 
 class BadRequest(ValueError):
     """A request the service refuses as malformed (400 ``BadRequestException``)."""
+
+
+class Conflict(Exception):
+    """A request that would clash with another table (409 ``ConflictException``): a location inside another table's
+    folder, or a purge of a folder that holds another table."""
 
 
 # Most specific first: the first isinstance match wins.
@@ -42,11 +47,17 @@ _MAPPING: tuple[tuple[type[BaseException], int, str], ...] = (
     (NamespaceAlreadyExistsError, 409, "AlreadyExistsException"),
     (NamespaceNotEmptyError, 409, "NamespaceNotEmptyException"),
     (CommitFailedException, 409, "CommitFailedException"),
+    (Conflict, 409, "ConflictException"),
     (ValidationError, 400, "BadRequestException"),
     (ValueError, 400, "BadRequestException"),
 )
 
-_HTTP_TYPES = {400: "BadRequestException", 404: "NotFoundException", 405: "MethodNotAllowedException"}
+_HTTP_TYPES = {
+    400: "BadRequestException",
+    404: "NotFoundException",
+    405: "MethodNotAllowedException",
+    413: "RequestTooLargeException",
+}
 
 
 def error_response(code: int, error_type: str, message: str, *, head: bool = False) -> Response:

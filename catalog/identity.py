@@ -6,7 +6,9 @@ from typing import Any
 
 from catalog import SERVICE_NAME, __version__
 
-__all__ = ["health_payload", "matches", "redact_database_url"]
+__all__ = ["AUTH_SCHEME", "health_payload", "matches", "redact_database_url"]
+
+AUTH_SCHEME = "bearer"  # what every route but /healthz and the token endpoint requires
 
 
 def redact_database_url(database_url: str) -> str:
@@ -27,6 +29,7 @@ def health_payload(database_url: str, warehouse: str, catalog_name: str) -> dict
         "warehouse": warehouse,
         "database": redact_database_url(database_url),
         "catalog": catalog_name,
+        "auth": AUTH_SCHEME,
     }
 
 

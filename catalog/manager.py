@@ -1,7 +1,8 @@
 """Start the catalog service on demand, find it again, stop it.
 
 State lives in one folder: ``catalog.json`` (pid, port, uri of the live server, written atomically), ``catalog.log``
-(the server's stdout and stderr) and ``catalog.lock`` (an fcntl lock, so two CLIs starting at once start one server).
+(the server's stdout and stderr), ``catalog.lock`` (an fcntl lock, so two CLIs starting at once start one server) and
+``catalog.secret`` (mode 0600: the clients' secrets and the token key, written at first start; clients read it).
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from catalog.identity import matches, redact_database_url
+from catalog.credentials import SECRET_FILE, WRITER, ensure_secret_file, load_secret_file
+from catalog.identity import AUTH_SCHEME, matches, redact_database_url
 from lakehouse.errors import CatalogError
 
-__all__ = ["CatalogProcess", "ensure_running", "status", "stop"]
+__all__ = ["CatalogProcess", "credential", "ensure_running", "status", "stop"]
 
 STATE_FILE = "catalog.json"
 LOG_FILE = "catalog.log"
@@ -46,6 +48,12 @@ class CatalogProcess:
     port: int
     warehouse: str
     database: str
+    secret_file: str = ""
+
+
+def credential(state_dir: str | os.PathLike[str], client_id: str = WRITER) -> str:
+    """``client_id:secret`` of a client of the service run from ``state_dir`` (``analyst`` is the read-only one)."""
+    return load_secret_file(Path(state_dir) / SECRET_FILE).client(client_id).credential
 
 
 def ensure_running(
@@ -56,12 +64,14 @@ def ensure_running(
     database_url: str,
     warehouse: str,
     timeout: float = 30,
+    allow_external_locations: bool = False,
 ) -> CatalogProcess:
     """Return the catalog service for ``warehouse`` and ``database_url``, starting one if none is running.
 
     A server recorded in ``<state_dir>/catalog.json`` is reused when it is alive and its ``/healthz`` names the same
     warehouse and database. Otherwise a detached ``python -m catalog serve`` is started (``port=0`` picks a free
-    port) and this waits until it answers.
+    port) and this waits until it answers. The first start writes ``<state_dir>/catalog.secret`` (0600), whose
+    credentials every client passes (:func:`credential`).
 
     Example:
         >>> proc = ensure_running(".lakehouse", database_url="sqlite:///.lakehouse/catalog.db",
@@ -74,9 +84,11 @@ def ensure_running(
         recorded = _read_state(state)
         if recorded is not None:
             health = _health(recorded.uri) if _alive(recorded.pid) else None
+            outdated = health is not None and health.get("auth") != AUTH_SCHEME  # started before auth existed
             if health is not None and matches(health, database_url, warehouse) and health.get("pid") == recorded.pid:
-                return recorded
-            if health is not None and health.get("pid") == recorded.pid:
+                if not outdated:
+                    return recorded
+            elif health is not None and health.get("pid") == recorded.pid:
                 raise CatalogError(
                     f"A catalog service for another warehouse or database runs from {state} "
                     f"(pid {recorded.pid}, warehouse {health.get('warehouse')}, database {health.get('database')})",
@@ -86,7 +98,8 @@ def ensure_running(
                 )
             _terminate_if_ours(recorded.pid, timeout=5)
             (state / STATE_FILE).unlink(missing_ok=True)
-        return _start(state, host, port, database_url, warehouse, timeout)
+        ensure_secret_file(state / SECRET_FILE)
+        return _start(state, host, port, database_url, warehouse, timeout, allow_external_locations)
 
 
 def status(state_dir: str | os.PathLike[str]) -> CatalogProcess | None:
@@ -115,13 +128,16 @@ def stop(state_dir: str | os.PathLike[str], *, timeout: float = 10) -> bool:
 # -- starting ---------------------------------------------------------------------------------------------------
 
 
-def _start(state: Path, host: str, port: int, database_url: str, warehouse: str, timeout: float) -> CatalogProcess:
-    log_path, port_path = state / LOG_FILE, state / PORT_FILE
+def _start(
+    state: Path, host: str, port: int, database_url: str, warehouse: str, timeout: float, allow_external: bool
+) -> CatalogProcess:
+    log_path, port_path, secret_path = state / LOG_FILE, state / PORT_FILE, state / SECRET_FILE
     port_path.unlink(missing_ok=True)
     command = [
         sys.executable, "-m", "catalog", "serve",
         "--host", host, "--port", str(port), "--port-file", str(port_path),
-        "--database", database_url, "--warehouse", warehouse,
+        "--database", database_url, "--warehouse", warehouse, "--secret-file", str(secret_path),
+        *(["--allow-external-locations"] if allow_external else []),
     ]  # fmt: skip
     env = dict(os.environ)
     # `-m catalog` must resolve to this package whatever the caller's working directory.
@@ -148,7 +164,9 @@ def _start(state: Path, host: str, port: int, database_url: str, warehouse: str,
             uri = f"http://{connect_host}:{bound}"
             health = _health(uri)
             if health is not None and health.get("pid") == proc.pid:
-                record = CatalogProcess(uri, proc.pid, host, bound, warehouse, redact_database_url(database_url))
+                record = CatalogProcess(
+                    uri, proc.pid, host, bound, warehouse, redact_database_url(database_url), str(secret_path)
+                )
                 _write_state(state, record)
                 return record
         time.sleep(0.1)
@@ -187,7 +205,8 @@ def _locked(state: Path, timeout: float) -> Iterator[None]:
 def _read_state(state: Path) -> CatalogProcess | None:
     try:
         data = json.loads((state / STATE_FILE).read_text())
-        return CatalogProcess(**{k: data[k] for k in CatalogProcess.__dataclass_fields__})
+        fields = CatalogProcess.__dataclass_fields__
+        return CatalogProcess(**{k: data[k] if k != "secret_file" else data.get(k, "") for k in fields})
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

@@ -11,6 +11,8 @@ from pathlib import Path
 import uvicorn
 
 from catalog.app import create_app
+from catalog.credentials import ensure_secret_file
+from catalog.guard import DEFAULT_MAX_BODY, DEFAULT_TOKEN_TTL
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "serve"]
 
@@ -27,18 +29,31 @@ def serve(
     port_file: str | os.PathLike[str] | None = None,
     catalog_name: str = "lake",
     log_level: str = "info",
+    secret_file: str | os.PathLike[str],
+    allow_external_locations: bool = False,
+    max_body: int = DEFAULT_MAX_BODY,
+    token_ttl: int = DEFAULT_TOKEN_TTL,
 ) -> None:
     """Serve the REST catalog until SIGINT/SIGTERM. Logs go to stderr.
 
     ``port=0`` binds a free port; ``port_file`` receives the port actually bound (written atomically), which is how
-    the manager learns it without a race.
+    the manager learns it without a race. ``secret_file`` holds the clients and signing key (created 0600 when
+    missing, see :mod:`catalog.credentials`).
     """
     logging.basicConfig(
         stream=sys.stderr,
         level=log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    app = create_app(database_url, warehouse, catalog_name=catalog_name)
+    app = create_app(
+        database_url,
+        warehouse,
+        secrets=ensure_secret_file(secret_file),
+        catalog_name=catalog_name,
+        allow_external_locations=allow_external_locations,
+        max_body=max_body,
+        token_ttl=token_ttl,
+    )
     sock = _bind(host, port)
     bound = sock.getsockname()[1]
     if port_file is not None:

@@ -13,20 +13,24 @@ import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from pathlib import Path
 from typing import TypeVar
-from urllib.parse import unquote, urlparse
 
 from pyiceberg.catalog.rest import CreateTableRequest
-from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.catalog.sql import IcebergTables, SqlCatalog
 from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError, TableAlreadyExistsError
 from pyiceberg.io import FileIO
 from pyiceberg.partitioning import UNPARTITIONED_PARTITION_SPEC
+from pyiceberg.serializers import FromInputFile
 from pyiceberg.table import CommitTableResponse, StagedTable, Table
 from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.sorting import UNSORTED_SORT_ORDER
-from pyiceberg.table.update import AssertCreate, TableRequirement, TableUpdate
+from pyiceberg.table.update import AssertCreate, SetLocationUpdate, SetPropertiesUpdate, TableRequirement, TableUpdate
 from pyiceberg.typedef import Identifier
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from catalog.errors import BadRequest, Conflict
+from catalog.locations import Locations, local_path, table_location_of
 
 __all__ = ["ServiceCatalog", "open_catalog"]
 
@@ -49,11 +53,19 @@ class _Named:
 
 
 class ServiceCatalog(SqlCatalog):
-    """A ``SqlCatalog`` that cleans up after failed commits and serves the REST protocol's extra verbs."""
+    """A ``SqlCatalog`` that cleans up after failed commits and serves the REST protocol's extra verbs.
+
+    It keeps every table inside the warehouse (:class:`~catalog.locations.Locations`) and purges only files that lie
+    in the purged table's own folder.
+    """
+
+    locations: Locations
 
     # An instance method where the base has a staticmethod: it is always called as self._write_metadata(...).
     def _write_metadata(self, metadata: TableMetadata, io: FileIO, metadata_path: str) -> None:  # type: ignore
-
+        # every metadata file the service writes passes here: the last line of defence for the warehouse boundary
+        self.locations.check(metadata.location)
+        self.locations.check(metadata_path, "metadata file location")
         super()._write_metadata(metadata, io, metadata_path)
         if (written := _written.get()) is not None:
             written.append((io, metadata_path))
@@ -90,9 +102,37 @@ class ServiceCatalog(SqlCatalog):
         with self._cleanup_on_failure(identifier):
             return operation()
 
+    def _check_new_table(self, identifier: Identifier, request: CreateTableRequest) -> None:
+        self.locations.check_properties(request.properties)
+        if request.location:
+            self.locations.check(request.location)
+            self._refuse_overlap(request.location, identifier)
+
+    def _refuse_overlap(self, location: str, identifier: Identifier) -> None:
+        for other, other_location in self.table_locations():
+            if other == identifier:
+                continue
+            if Locations.contains(location, other_location) or Locations.contains(other_location, location):
+                raise Conflict(
+                    f"The location {location!r} overlaps table {'.'.join(other)} at {other_location!r}; "
+                    "a table folder may hold no other table"
+                )
+
+    def table_locations(self) -> list[tuple[Identifier, str]]:
+        """Every table of this catalog with the folder its current metadata file lies in."""
+        query = select(IcebergTables.table_namespace, IcebergTables.table_name, IcebergTables.metadata_location)
+        with Session(self.engine) as session:
+            rows = session.execute(query.where(IcebergTables.catalog_name == self.name)).all()
+        return [
+            ((*namespace.split("."), name), table_location_of(metadata))
+            for namespace, name, metadata in rows
+            if metadata
+        ]
+
     def create_from_request(self, namespace: Identifier, request: CreateTableRequest) -> Table:
         """Create and register a table from a REST ``CreateTableRequest``."""
         identifier = (*namespace, request.name)
+        self._check_new_table(identifier, request)
         return self.guarded(
             identifier,
             lambda: self.create_table(
@@ -112,6 +152,7 @@ class ServiceCatalog(SqlCatalog):
             raise NoSuchNamespaceError(f"Namespace does not exist: {'.'.join(namespace)}")
         if self.table_exists(identifier):
             raise TableAlreadyExistsError(f"Table {'.'.join(identifier)} already exists")
+        self._check_new_table(identifier, request)
         staged = self._create_staged_table(
             identifier,
             schema=request.table_schema,
@@ -120,6 +161,7 @@ class ServiceCatalog(SqlCatalog):
             sort_order=request.write_order or UNSORTED_SORT_ORDER,
             properties=request.properties,
         )
+        self.locations.check(staged.metadata.location)
         _make_local_table_dirs(staged.metadata.location)
         return staged
 
@@ -127,6 +169,11 @@ class ServiceCatalog(SqlCatalog):
         self, identifier: Identifier, requirements: tuple[TableRequirement, ...], updates: tuple[TableUpdate, ...]
     ) -> CommitTableResponse:
         """Apply a REST commit. With an ``assert-create`` requirement a missing table is created (CTAS, REPLACE)."""
+        for update in updates:
+            if isinstance(update, SetLocationUpdate):
+                self.locations.check(update.location)
+            elif isinstance(update, SetPropertiesUpdate):
+                self.locations.check_properties(update.updates)
         creating = any(isinstance(r, AssertCreate) for r in requirements)
         if creating:
             if not self.namespace_exists(identifier[:-1]):
@@ -138,43 +185,63 @@ class ServiceCatalog(SqlCatalog):
             lambda: self.commit_table(_Named(identifier), requirements, updates),  # type: ignore[arg-type]
         )
 
+    def register(self, identifier: Identifier, metadata_location: str) -> Table:
+        """Register an existing metadata file as a table, if it and the table it describes lie in the warehouse."""
+        self.locations.check(metadata_location, "metadata location")
+        io = self._load_file_io(location=metadata_location)
+        try:
+            metadata = FromInputFile.table_metadata(io.new_input(metadata_location))
+        except (OSError, ValueError) as exc:
+            raise BadRequest(f"Cannot read table metadata at {metadata_location!r}: {exc}") from None
+        self.locations.check(metadata.location)
+        self._refuse_overlap(metadata.location, identifier)
+        return self.register_table(identifier, metadata_location)
+
     def drop(self, identifier: Identifier, *, purge: bool) -> None:
-        """Drop a table; with ``purge`` also delete its data, manifests and metadata files."""
+        """Drop a table; with ``purge`` also delete its files, but only those inside its own folder.
+
+        A purge is refused (409, nothing dropped) when another table lives inside that folder, and it never deletes
+        a file outside it (a manifest may name any path) or a folder outside the warehouse.
+        """
         if not purge:
             self.drop_table(identifier)
             return
-        location = self.load_table(identifier).metadata.location
-        self.purge_table(identifier)
-        _remove_local_table_dir(location, self.properties.get("warehouse", ""))
+        table = self.load_table(identifier)
+        location = table.metadata.location
+        self._refuse_overlap(location, identifier)
+        self.drop_table(identifier)
+        io = self._load_file_io(table.metadata.properties, table.metadata_location)
+        files = {table.metadata_location, *(entry.metadata_file for entry in table.metadata.metadata_log)}
+        for snapshot in table.metadata.snapshots:
+            files.add(snapshot.manifest_list)
+            for manifest in snapshot.manifests(io):
+                files.add(manifest.manifest_path)
+                files.update(e.data_file.file_path for e in manifest.fetch_manifest_entry(io, discard_deleted=False))
+        for path in sorted(files):
+            if not Locations.contains(location, path):
+                logger.warning("purge of %s: kept %s, which lies outside the table folder", identifier, path)
+                continue
+            try:
+                io.delete(path)
+            except OSError:
+                logger.warning("purge of %s: could not delete %s", identifier, path, exc_info=True)
+        if self.locations.allow_external or self.locations.inside_warehouse(location):
+            # what the metadata does not know about (empty folders, stray files) goes with the folder
+            if (folder := local_path(location)) is not None and folder.exists():
+                shutil.rmtree(folder.resolve(), ignore_errors=True)
 
 
-def open_catalog(database_url: str, warehouse: str, *, name: str = "lake") -> ServiceCatalog:
+def open_catalog(
+    database_url: str, warehouse: str, *, name: str = "lake", allow_external_locations: bool = False
+) -> ServiceCatalog:
     """Open (and initialise if needed) the SQL catalog at ``database_url`` for ``warehouse``."""
-    return ServiceCatalog(name, uri=database_url, warehouse=warehouse)
-
-
-def _local_path(uri: str) -> Path | None:
-    parsed = urlparse(uri)
-    if parsed.scheme == "file":
-        return Path(unquote(parsed.path))
-    if parsed.scheme == "" and uri.startswith("/"):
-        return Path(uri)
-    return None
+    catalog = ServiceCatalog(name, uri=database_url, warehouse=warehouse)
+    catalog.locations = Locations(warehouse, allow_external_locations)
+    return catalog
 
 
 def _make_local_table_dirs(location: str) -> None:
     # Spark's Hadoop FileIO writes into these on a staged create; make them exist on a local warehouse.
-    if (path := _local_path(location)) is not None:
+    if (path := local_path(location)) is not None:
         (path / "metadata").mkdir(parents=True, exist_ok=True)
         (path / "data").mkdir(parents=True, exist_ok=True)
-
-
-def _remove_local_table_dir(location: str, warehouse: str) -> None:
-    # purge_table deletes the files the metadata knows about; remove what is left (empty folders, stray files),
-    # but only for a local table that lives inside this warehouse.
-    path, root = _local_path(location), _local_path(warehouse)
-    if path is None or root is None:
-        return
-    path, root = path.resolve(), root.resolve()
-    if path != root and root in path.parents and path.exists():
-        shutil.rmtree(path, ignore_errors=True)

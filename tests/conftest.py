@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from catalog.manager import CatalogProcess, ensure_running, stop
+from catalog.manager import CatalogProcess, credential, ensure_running, stop
 from lakehouse.config import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -32,6 +32,45 @@ class CatalogService:
     @property
     def warehouse(self) -> str:
         return self.process.warehouse
+
+    @property
+    def credential(self) -> str:
+        """``client_id:secret`` of the service's read-write client (from its 0600 secret file)."""
+        return credential(self.state_dir)
+
+    @property
+    def reader_credential(self) -> str:
+        """The read-only ``analyst`` client's credential."""
+        return credential(self.state_dir, "analyst")
+
+    @property
+    def catalog_settings(self) -> dict[str, str]:
+        """The ``catalog`` settings section that points a client at this service, authenticated."""
+        return {"uri": self.uri, "credential": self.credential}
+
+    @property
+    def env(self) -> dict[str, str]:
+        """``LAKEHOUSE__*`` variables that point a CLI subprocess at this service, authenticated."""
+        return {"LAKEHOUSE__CATALOG__URI": self.uri, "LAKEHOUSE__CATALOG__CREDENTIAL": self.credential}
+
+    def headers(self, *, read_only: bool = False) -> dict[str, str]:
+        """``Authorization: Bearer`` for raw HTTP calls (a fresh token from the service's token endpoint)."""
+        import httpx
+
+        client, _, secret = (self.reader_credential if read_only else self.credential).partition(":")
+        form = {"grant_type": "client_credentials", "client_id": client, "client_secret": secret}
+        answer = httpx.post(f"{self.uri}/v1/oauth/tokens", data=form, timeout=30)
+        answer.raise_for_status()
+        return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+    def pyiceberg(self, *, read_only: bool = False) -> dict[str, str]:
+        """Properties for ``pyiceberg.catalog.load_catalog("lake", type="rest", **props)``."""
+        return {
+            "uri": self.uri,
+            "warehouse": self.warehouse,
+            "credential": self.reader_credential if read_only else self.credential,
+            "oauth2-server-uri": f"{self.uri}/v1/oauth/tokens",
+        }
 
 
 @pytest.fixture(scope="session")
@@ -70,7 +109,7 @@ def lake_settings(catalog_service: CatalogService, tmp_path_factory: pytest.Temp
         environ={},
         home=str(home),
         warehouse=catalog_service.warehouse,
-        catalog={"uri": catalog_service.uri},
+        catalog=catalog_service.catalog_settings,
         spark={"master": "local[2]", "driver_memory": "2g", **_delta_jars_from_env()},
     )
 

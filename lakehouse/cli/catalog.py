@@ -25,11 +25,15 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     s.state_dir.mkdir(parents=True, exist_ok=True)
     if s.warehouse_path is not None:
         s.warehouse_path.mkdir(parents=True, exist_ok=True)
+    from catalog.credentials import SECRET_FILE
+
     run_server(
         host=host or s.catalog.host,
         port=port or s.catalog.port or 8181,
         database_url=s.catalog_database,
         warehouse=s.warehouse,
+        secret_file=s.state_dir / SECRET_FILE,
+        allow_external_locations=s.catalog.allow_external_locations,
     )
 
 
@@ -46,7 +50,12 @@ def start(ctx: click.Context, output: str) -> None:
 
     ensure_catalog(s)
     proc = ensure_running(
-        s.state_dir, host=s.catalog.host, port=s.catalog.port, database_url=s.catalog_database, warehouse=s.warehouse
+        s.state_dir,
+        host=s.catalog.host,
+        port=s.catalog.port,
+        database_url=s.catalog_database,
+        warehouse=s.warehouse,
+        allow_external_locations=s.catalog.allow_external_locations,
     )
     emit([{"uri": proc.uri, "pid": proc.pid, "warehouse": proc.warehouse, "database": proc.database}], output)
 
@@ -76,3 +85,18 @@ def stop(ctx: click.Context) -> None:
 
     s = ctx.obj["settings_factory"]()
     click.echo("stopped" if stop_service(s.state_dir) else "no catalog service was running")
+
+
+@catalog_group.command()
+@click.option("--read-only", is_flag=True, help="A token of the read-only 'analyst' client (loads, never commits).")
+@click.pass_context
+@handle_errors
+def token(ctx: click.Context, read_only: bool) -> None:
+    """Print a bearer token for the catalog (curl -H "Authorization: Bearer $(lakehouse catalog token)" ...).
+
+    The embedded service's clients and secrets are in <state>/catalog.secret (mode 0600); a token lasts an hour.
+    """
+    from lakehouse.table.catalog import connect_catalog
+
+    s = ctx.obj["settings_factory"]()
+    click.echo(connect_catalog(s, read_only=read_only).fetch_token())

@@ -123,6 +123,7 @@ def embedded_transports(settings: Settings) -> list[Transport]:
     if lineage.transport == "console":
         transports.append(ConsoleTransport(ConsoleConfig()))
     url = lineage.url
+    to_catalog = bool(url) and url == settings.catalog.uri
     if url is None and lineage.transport == "file" and settings.catalog.uri is None:
         # the embedded default also posts to the embedded catalog service, which stores events for /lineage;
         # its port changes between starts, so it is looked up, never configured
@@ -130,7 +131,29 @@ def embedded_transports(settings: Settings) -> list[Transport]:
 
         running = status(settings.state_dir)
         url = running.uri if running else None
+        to_catalog = running is not None
     if url and lineage.transport in ("file", "http"):
-        config = HttpConfig.from_dict({"url": url, "endpoint": "api/v1/lineage", "retry": HTTP_RETRY})
-        transports.append(HttpTransport(config))
+        http: dict[str, Any] = {"url": url, "endpoint": "api/v1/lineage", "retry": HTTP_RETRY}
+        if to_catalog:
+            http["auth"] = catalog_auth(settings, url)
+        transports.append(HttpTransport(HttpConfig.from_dict(http)))
     return transports
+
+
+def catalog_auth(settings: Settings, url: str) -> dict[str, Any]:
+    """The OpenLineage HTTP auth block for posting to the catalog service (which wants its bearer token): the
+    client's OAuth2 client-credentials provider, which caches the token and fetches a new one before it expires."""
+    from lakehouse.table.catalog import catalog_connection
+
+    conn = catalog_connection(settings, url)
+    if conn.token:
+        return {"type": "api_key", "apiKey": conn.token}
+    if conn.credential:
+        client_id, _, secret = conn.credential.rpartition(":")
+        return {
+            "type": "oauth2",
+            "clientId": client_id or "lakehouse",
+            "clientSecret": secret,
+            "tokenEndpoint": conn.token_endpoint,
+        }
+    return {}

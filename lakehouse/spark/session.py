@@ -83,6 +83,12 @@ def spark_conf(settings: Settings, catalog_uri: str, *, master: str | None = Non
         # Delta's catalog takes the session catalog (path tables are spark_catalog.delta.`<location>`); tables
         # named without a catalog still resolve in the Iceberg catalog, which stays the default.
         conf["spark.sql.catalog.spark_catalog"] = DELTA_CATALOG
+    # the catalog's bearer auth (credential or token, and the token endpoint): Iceberg's RESTCatalog takes the same
+    # properties as pyiceberg (lakehouse.table.catalog.CatalogConnection)
+    from lakehouse.table.catalog import catalog_connection
+
+    auth = catalog_connection(settings, catalog_uri).properties()
+    conf.update({f"spark.sql.catalog.{name}.{key}": value for key, value in auth.items()})
     conf.update(settings.spark.conf)
     return conf
 

@@ -14,7 +14,7 @@ import duckdb
 import pyarrow as pa
 
 from lakehouse.config import Settings, load_settings
-from lakehouse.errors import EnvironmentSetupError, SqlError
+from lakehouse.errors import CatalogError, CatalogUnavailableError, EnvironmentSetupError, SqlError
 from lakehouse.sql.execute import Executor
 from lakehouse.sql.hints import duckdb_hint
 from lakehouse.sql.render import in_list
@@ -34,8 +34,14 @@ def connect_duckdb(
     *,
     alias: str = "lake",
     database: str = ":memory:",
+    credential: str | None = None,
+    token: str | None = None,
+    oauth2_server_uri: str | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Open DuckDB with the Iceberg REST catalog at ``uri`` attached as ``alias``.
+
+    ``credential`` (``client_id:secret``, exchanged at ``oauth2_server_uri``, default ``<uri>/v1/oauth/tokens``, and
+    refreshed by the extension) or ``token`` authenticate to the catalog through a temporary iceberg secret.
 
     Example:
         >>> con = connect_duckdb(proc.uri, proc.warehouse, ".lakehouse/duckdb_extensions")  # doctest: +SKIP
@@ -58,14 +64,48 @@ def connect_duckdb(
                 con.load_extension(str(_extension_file(name)))
             except EnvironmentSetupError:
                 pass
-        con.execute(
-            f"ATTACH {_quote(warehouse)} AS {_identifier(alias)} "
-            f"(TYPE iceberg, ENDPOINT {_quote(uri)}, AUTHORIZATION_TYPE 'none')"
-        )
+        auth = "AUTHORIZATION_TYPE 'none'"
+        if credential or token:
+            secret = _identifier(f"{alias}_catalog_auth")
+            if token:
+                options = f"TOKEN {_quote(token)}"
+            else:
+                client_id, _, client_secret = str(credential).rpartition(":")
+                endpoint = oauth2_server_uri or f"{uri.rstrip('/')}/v1/oauth/tokens"
+                options = (
+                    f"CLIENT_ID {_quote(client_id)}, CLIENT_SECRET {_quote(client_secret)}, "
+                    f"OAUTH2_SERVER_URI {_quote(endpoint)}"
+                )
+            auth = f"SECRET {secret}"
+        try:
+            if credential or token:  # the extension fetches its token right here
+                con.execute(f"CREATE OR REPLACE TEMPORARY SECRET {secret} (TYPE iceberg, {options})")
+            con.execute(
+                f"ATTACH {_quote(warehouse)} AS {_identifier(alias)} (TYPE iceberg, ENDPOINT {_quote(uri)}, {auth})"
+            )
+        except duckdb.Error as exc:
+            raise _attach_error(uri, exc) from exc
     except BaseException:
         con.close()
         raise
     return con
+
+
+def _attach_error(uri: str, exc: duckdb.Error) -> CatalogError:
+    text = str(exc).strip()
+    lowered = text.lower()
+    if any(m in lowered for m in ("could not connect", "couldn't connect", "connection refused", "failed to connect")):
+        return CatalogUnavailableError(
+            f"The catalog service at {uri} is not reachable (DuckDB: {text[:200]})",
+            hint="run `lakehouse catalog start` (or any lakehouse command, which starts the embedded service); "
+            "`lakehouse catalog status` shows it; for an external catalog check catalog.uri",
+            uri=uri,
+        )
+    return CatalogError(
+        f"DuckDB could not attach the catalog at {uri}: {text[:500]}",
+        hint="a 401/403 means the credential is missing or wrong (catalog.credential / catalog.token)",
+        uri=uri,
+    )
 
 
 def _extension_file(name: str) -> Path:
@@ -109,15 +149,22 @@ class DuckDBExecutor(Executor):
     def __init__(
         self, settings: Settings | None = None, *, connection: duckdb.DuckDBPyConnection | None = None
     ) -> None:
-        from lakehouse.table import ensure_catalog
+        from lakehouse.table.catalog import connect_catalog
 
         self.settings = settings or load_settings()
-        self.con = connection or connect_duckdb(
-            ensure_catalog(self.settings),
-            self.settings.warehouse,
-            self.settings.state_dir / "duckdb_extensions",
-            alias=self.settings.catalog.name,
-        )
+        if connection is None:
+            # analyst SQL only reads: on the embedded service it runs as the read-only client
+            catalog = connect_catalog(self.settings, read_only=True)
+            connection = connect_duckdb(
+                catalog.uri,
+                self.settings.warehouse,
+                self.settings.state_dir / "duckdb_extensions",
+                alias=self.settings.catalog.name,
+                credential=catalog.credential,
+                token=catalog.token,
+                oauth2_server_uri=catalog.oauth2_server_uri,
+            )
+        self.con = connection
 
     def run(self, sql: str) -> pa.Table:
         try:

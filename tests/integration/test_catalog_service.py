@@ -41,7 +41,7 @@ def metadata_files(table: Table) -> list[Path]:
 
 @pytest.fixture
 def rest(catalog_service) -> Catalog:
-    return load_catalog("lake", type="rest", uri=catalog_service.uri, warehouse=catalog_service.warehouse)
+    return load_catalog("lake", type="rest", **catalog_service.pyiceberg())
 
 
 @pytest.fixture
@@ -79,7 +79,7 @@ def test_namespace_crud(rest: Catalog, catalog_service) -> None:
     with pytest.raises(NoSuchNamespaceError):
         rest.load_namespace_properties(name)
 
-    response = httpx.get(f"{catalog_service.uri}/v1/namespaces/{name}")
+    response = httpx.get(f"{catalog_service.uri}/v1/namespaces/{name}", headers=catalog_service.headers())
     assert response.status_code == 404
     assert response.json()["error"]["type"] == "NoSuchNamespaceException"
     assert response.json()["error"]["code"] == 404
@@ -112,12 +112,13 @@ def test_missing_table_is_a_clean_404(rest: Catalog, ns: str, catalog_service) -
         rest.load_table(f"{ns}.nope")
     assert not rest.table_exists(f"{ns}.nope")
 
-    response = httpx.get(f"{catalog_service.uri}/v1/namespaces/{ns}/tables/nope")
+    auth = catalog_service.headers()
+    response = httpx.get(f"{catalog_service.uri}/v1/namespaces/{ns}/tables/nope", headers=auth)
     assert response.status_code == 404
     assert response.json() == {
         "error": {"message": f"Table does not exist: {ns}.nope", "type": "NoSuchTableException", "code": 404}
     }
-    assert httpx.head(f"{catalog_service.uri}/v1/namespaces/{ns}/tables/nope").status_code == 404
+    assert httpx.head(f"{catalog_service.uri}/v1/namespaces/{ns}/tables/nope", headers=auth).status_code == 404
 
 
 def test_missing_namespace_is_404(rest: Catalog) -> None:
@@ -139,15 +140,20 @@ def test_duplicate_create_is_409_and_leaves_no_orphan(rest: Catalog, ns: str, ca
 
 
 def test_malformed_bodies_are_400(catalog_service, ns: str) -> None:
-    base = catalog_service.uri
-    not_json = httpx.post(f"{base}/v1/namespaces", content=b"{not json", headers={"content-type": "application/json"})
+    base, auth = catalog_service.uri, catalog_service.headers()
+    json_type = {"content-type": "application/json", **auth}
+    not_json = httpx.post(f"{base}/v1/namespaces", content=b"{not json", headers=json_type)
     assert not_json.status_code == 400
     assert not_json.json()["error"]["type"] == "BadRequestException"
 
-    bad_schema = httpx.post(f"{base}/v1/namespaces/{ns}/tables", json={"name": "t", "schema": {"type": "nope"}})
+    bad_schema = httpx.post(
+        f"{base}/v1/namespaces/{ns}/tables", json={"name": "t", "schema": {"type": "nope"}}, headers=auth
+    )
     assert bad_schema.status_code == 400
 
-    bad_update = httpx.post(f"{base}/v1/namespaces/{ns}/tables/t", json={"updates": [{"action": "explode"}]})
+    bad_update = httpx.post(
+        f"{base}/v1/namespaces/{ns}/tables/t", json={"updates": [{"action": "explode"}]}, headers=auth
+    )
     assert bad_update.status_code == 400
 
 
@@ -158,7 +164,9 @@ def test_failed_requirement_is_409(rest: Catalog, ns: str, catalog_service) -> N
         "requirements": [{"type": "assert-ref-snapshot-id", "ref": "main", "snapshot-id": 1}],
         "updates": [{"action": "set-properties", "updates": {"k": "v"}}],
     }
-    response = httpx.post(f"{catalog_service.uri}/v1/namespaces/{ns}/tables/req", json=body)
+    response = httpx.post(
+        f"{catalog_service.uri}/v1/namespaces/{ns}/tables/req", json=body, headers=catalog_service.headers()
+    )
     assert response.status_code == 409
     assert response.json()["error"]["type"] == "CommitFailedException"
     assert "k" not in rest.load_table(f"{ns}.req").properties
@@ -166,7 +174,7 @@ def test_failed_requirement_is_409(rest: Catalog, ns: str, catalog_service) -> N
 
 def test_concurrent_appends_lose_nothing_and_leave_no_orphans(catalog_service, ns: str) -> None:
     writers, rounds, per_append = 2, 6, 10
-    setup = load_catalog("lake", type="rest", uri=catalog_service.uri, warehouse=catalog_service.warehouse)
+    setup = load_catalog("lake", type="rest", **catalog_service.pyiceberg())
     setup.create_table(f"{ns}.hot", SCHEMA)
     log = catalog_service.state_dir / "catalog.log"
     conflicts_before = log.read_text().count("409 CommitFailedException")
@@ -175,7 +183,7 @@ def test_concurrent_appends_lose_nothing_and_leave_no_orphans(catalog_service, n
 
     def writer(index: int) -> None:
         try:
-            catalog = load_catalog("lake", type="rest", uri=catalog_service.uri, warehouse=catalog_service.warehouse)
+            catalog = load_catalog("lake", type="rest", **catalog_service.pyiceberg())
             table = catalog.load_table(f"{ns}.hot")
             for r in range(rounds):
                 barrier.wait(timeout=30)
@@ -268,7 +276,12 @@ def test_duckdb_reads_a_pyiceberg_table(rest: Catalog, ns: str, catalog_service,
     from lakehouse.sql.duckdb import connect_duckdb
 
     rest.create_table(f"{ns}.for_duck", SCHEMA).append(rows(0, 4))
-    con = connect_duckdb(catalog_service.uri, catalog_service.warehouse, tmp_path / "duckdb_extensions")
+    con = connect_duckdb(
+        catalog_service.uri,
+        catalog_service.warehouse,
+        tmp_path / "duckdb_extensions",
+        credential=catalog_service.reader_credential,
+    )
     try:
         assert con.sql(f"SELECT count(*), sum(id) FROM lake.{ns}.for_duck").fetchone() == (4, 6)
     finally:
