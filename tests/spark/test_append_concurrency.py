@@ -1,12 +1,14 @@
-"""Concurrent appends all land, once each: pyiceberg writers in threads and a Spark writer at the same time, on a
-table whose own commit retries are switched off (as on a table created elsewhere), so every lost race has to be
-retried by lakehouse. Delta appends from threads likewise. The 100-commit figure is a benchmark
+"""Concurrent appends all land, once each: pyiceberg and DuckDB writers in threads and a Spark writer at the same
+time, on a table whose own commit retries are switched off (as on a table created elsewhere), so every lost race has
+to be retried by lakehouse. Delta appends from threads likewise. The 100-commit figure is a benchmark
 (tests/benchmarks/bench_concurrency.py), not a test."""
 
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -14,7 +16,9 @@ import pytest
 
 from lakehouse.config import Settings
 from lakehouse.spark.write import table_properties, write_vector_table
+from lakehouse.sql.duckdb import connect_duckdb
 from lakehouse.table import VectorTable
+from lakehouse.table.duckdb_write import append_duckdb
 from lakehouse.table.retry import COMMIT_RETRY_PROPERTIES
 from lakehouse.vector import VectorSpec
 
@@ -24,6 +28,7 @@ SPEC = VectorSpec("embedding", dim=8)
 SCHEMA = pa.schema([("key", pa.string()), ("writer", pa.string()), ("embedding", pa.list_(pa.float32()))])
 THREADS, APPENDS, ROWS = 4, 5, 3
 SPARK_APPENDS = 3
+DUCKDB_THREADS = 2
 
 
 def _batch(writer: str, i: int) -> dict[str, list]:
@@ -58,7 +63,11 @@ def test_tables_are_created_with_generous_commit_retries(spark, lake_settings: S
     assert COMMIT_RETRY_PROPERTIES.items() <= table_properties(df, "lake.conc.props_spark").items()
 
 
-def test_concurrent_pyiceberg_and_spark_appends_all_land_once(spark, lake_settings: Settings) -> None:  # noqa: ANN001
+def test_concurrent_pyiceberg_duckdb_and_spark_appends_all_land_once(
+    spark,  # noqa: ANN001
+    lake_settings: Settings,
+    tmp_path: Path,
+) -> None:
     # No client-side retries of its own: without lakehouse's retry loop, every lost race reaches the caller.
     table = VectorTable.create(
         "conc.appends",
@@ -84,14 +93,36 @@ def test_concurrent_pyiceberg_and_spark_appends_all_land_once(spark, lake_settin
             df = spark.createDataFrame(rows, "key string, writer string, embedding array<float>")
             write_vector_table(df, "lake.conc.appends", specs=[SPEC], key_column="key", mode="append")
 
-    errors = _run_all([*(pyiceberg_writer(w) for w in range(THREADS)), spark_writer])
+    assert lake_settings.catalog.uri
+    connections = [
+        connect_duckdb(lake_settings.catalog.uri, lake_settings.warehouse, tmp_path / "ext")
+        for _ in range(DUCKDB_THREADS)
+    ]
+
+    def duckdb_writer(w: int) -> Callable[[], None]:
+        def job() -> None:
+            mine = VectorTable.load("conc.appends", settings=lake_settings)
+            for i in range(APPENDS):
+                append_duckdb(connections[w], mine, _batch(f"duck{w}", i))
+
+        return job
+
+    jobs = [*(pyiceberg_writer(w) for w in range(THREADS)), *(duckdb_writer(w) for w in range(DUCKDB_THREADS))]
+    errors = _run_all([*jobs, spark_writer])
+    for con in connections:
+        con.close()
     assert errors == [], errors
 
     table.refresh()
     keys = table.to_arrow(columns=["key"]).column("key").to_pylist()
-    commits = THREADS * APPENDS + SPARK_APPENDS
+    commits = (THREADS + DUCKDB_THREADS) * APPENDS + SPARK_APPENDS
     assert len(keys) == commits * ROWS, "no append lost"
     assert len(set(keys)) == len(keys), "no append committed twice"
+    per_writer = Counter(table.to_arrow(columns=["writer"]).column("writer").to_pylist())
+    expected = {
+        f"{kind}{w}": APPENDS * ROWS for kind, n in (("py", THREADS), ("duck", DUCKDB_THREADS)) for w in range(n)
+    }
+    assert per_writer == {**expected, "spark": SPARK_APPENDS * ROWS}
     appends = [s for s in table.iceberg.snapshots() if s.summary and s.summary.operation.value == "append"]
     assert len(appends) == commits
     assert table.properties["commit.retry.num-retries"] == "0", "a table's own retry setting is left alone"
