@@ -26,7 +26,7 @@ from catalog.credentials import SECRET_FILE, WRITER, ensure_secret_file, load_se
 from catalog.identity import AUTH_SCHEME, matches, redact_database_url
 from lakehouse.errors import CatalogError
 
-__all__ = ["CatalogProcess", "credential", "ensure_running", "status", "stop"]
+__all__ = ["CatalogProcess", "credential", "ensure_running", "recorded_uri", "status", "stop"]
 
 STATE_FILE = "catalog.json"
 LOG_FILE = "catalog.log"
@@ -54,6 +54,12 @@ class CatalogProcess:
 def credential(state_dir: str | os.PathLike[str], client_id: str = WRITER) -> str:
     """``client_id:secret`` of a client of the service run from ``state_dir`` (``analyst`` is the read-only one)."""
     return load_secret_file(Path(state_dir) / SECRET_FILE).client(client_id).credential
+
+
+def recorded_uri(state_dir: str | os.PathLike[str]) -> str | None:
+    """The URI of the service recorded in ``state_dir`` (alive or not), without asking it anything."""
+    recorded = _read_state(Path(state_dir))
+    return recorded.uri.rstrip("/") if recorded is not None else None
 
 
 def ensure_running(

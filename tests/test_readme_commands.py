@@ -58,7 +58,10 @@ def test_main_job_runs_end_to_end_on_a_small_corpus(tmp_path: Path) -> None:
 
         svc = status(settings.state_dir)
         assert svc is not None and svc.host == "127.0.0.1"
-        table = load_catalog("lake", type="rest", uri=svc.uri).load_table(("docs", "embeddings"))
+        from lakehouse.table.catalog import connect_catalog
+
+        conn = connect_catalog(settings)  # the embedded service's own credential, from its 0600 secret file
+        table = load_catalog("lake", type="rest", uri=svc.uri, **conn.properties()).load_table(("docs", "embeddings"))
         assert table.properties["lakehouse.vector.embedding.dim"] == "384"
         assert table.properties["lakehouse.vector.embedding.model"] == "all-MiniLM-L6-v2"
 
@@ -67,7 +70,7 @@ def test_main_job_runs_end_to_end_on_a_small_corpus(tmp_path: Path) -> None:
 
         events = settings.lineage_path.read_text().splitlines()
         assert sum('"COMPLETE"' in e for e in events) == 3, "demo, ingest and embed each completed"
-        runs = httpx.get(f"{svc.uri}/api/v1/lineage/runs", params={"job": "embed_table"}).json()
+        runs = httpx.get(f"{svc.uri}/api/v1/lineage/runs", params={"job": "embed_table"}, headers=conn.headers()).json()
         assert [r["state"] for r in runs] == ["COMPLETE"]
     finally:
         subprocess.run([str(LAKEHOUSE), "catalog", "stop"], cwd=tmp_path, env=env, capture_output=True, check=False)

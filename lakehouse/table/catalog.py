@@ -133,11 +133,14 @@ def catalog_connection(settings: Settings, uri: str, *, read_only: bool = False)
     without the embedded service's secret file (never started), the connection carries no auth."""
     from catalog.credentials import ANALYST, SECRET_FILE, WRITER
     from catalog.manager import credential as service_credential
+    from catalog.manager import recorded_uri
 
     cfg = settings.catalog
     embedded = cfg.uri is None
     credential = cfg.credential
-    if embedded and not (cfg.credential or cfg.token) and (settings.state_dir / SECRET_FILE).exists():
+    # a catalog.uri naming the service this state folder runs (a benchmark's lake) is as good as the embedded one
+    ours = embedded or recorded_uri(settings.state_dir) == (cfg.uri or "").rstrip("/")
+    if ours and not (cfg.credential or cfg.token) and (settings.state_dir / SECRET_FILE).exists():
         credential = service_credential(settings.state_dir, ANALYST if read_only else WRITER)
     return CatalogConnection(uri, settings.warehouse, embedded, credential, cfg.token, cfg.oauth2_server_uri)
 

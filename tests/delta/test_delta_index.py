@@ -227,6 +227,7 @@ def test_table_method_and_cli_find_a_delta_index_without_being_told_the_format(l
     res = again.index("embedding").search(q, 5)
     assert res.plan.path == "index" and res.keys == exact(vt, q, 5, vt.version, None)[0]
     env = {"LAKEHOUSE__CATALOG__URI": lake_settings.catalog.uri, "LAKEHOUSE__WAREHOUSE": lake_settings.warehouse}
+    env["LAKEHOUSE__CATALOG__CREDENTIAL"] = str(lake_settings.catalog.credential)
     r = CliRunner().invoke(
         cli, ["--home", str(lake_settings.home), "index", "status", vt.identifier, "-o", "json"], env=env
     )

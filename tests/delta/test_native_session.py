@@ -27,7 +27,7 @@ def test_configured_jars_that_do_not_load_are_refused(catalog_service, tmp_path:
 
         settings = load_settings(
             project_dir={str(tmp_path)!r}, environ={{}}, home={str(tmp_path / "home")!r},
-            catalog={{"uri": {catalog_service.uri!r}}},
+            catalog={catalog_service.catalog_settings!r},
             spark={{"master": "local[1]", "driver_memory": "1g", "delta_jars": {str(fake)!r}}},
         )
         try:

@@ -49,6 +49,7 @@ def env(lake_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> di
         "env": {
             "LAKEHOUSE_HOME": str(home),
             "LAKEHOUSE__CATALOG__URI": str(lake_settings.catalog.uri),
+            "LAKEHOUSE__CATALOG__CREDENTIAL": str(lake_settings.catalog.credential),
             "LAKEHOUSE__WAREHOUSE": lake_settings.warehouse,
         },
         "snapshots": made,

@@ -29,7 +29,7 @@ WHERE = "bucket < 10"  # 1% of the rows, drawn independently of the clusters
 def table(catalog_service, tmp_path_factory):  # noqa: ANN001, ANN201
     settings = load_settings(
         home=str(tmp_path_factory.mktemp("recall-home")),
-        catalog={"uri": catalog_service.uri},
+        catalog=catalog_service.catalog_settings,
         warehouse=catalog_service.warehouse,
         environ={},
     )

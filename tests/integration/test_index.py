@@ -36,7 +36,7 @@ FORMATS = ["iceberg", "delta"]
 def settings(catalog_service, tmp_path_factory):  # noqa: ANN001, ANN201
     home = tmp_path_factory.mktemp("index-home")
     return load_settings(
-        home=str(home), catalog={"uri": catalog_service.uri}, warehouse=catalog_service.warehouse, environ={}
+        home=str(home), catalog=catalog_service.catalog_settings, warehouse=catalog_service.warehouse, environ={}
     )
 
 
@@ -463,6 +463,7 @@ def test_cli_build_status_search(settings, fmt):  # noqa: ANN001
     rng = np.random.default_rng(23)
     vt = new_table(settings, rng, 600, fmt=fmt)
     env = {"LAKEHOUSE__CATALOG__URI": settings.catalog.uri, "LAKEHOUSE__WAREHOUSE": settings.warehouse}
+    env["LAKEHOUSE__CATALOG__CREDENTIAL"] = str(settings.catalog.credential)
     runner = CliRunner()
     home = ["--home", str(settings.home)]
     r = runner.invoke(
@@ -513,6 +514,7 @@ def test_refresh_job_main(settings, monkeypatch, capsys, fmt):  # noqa: ANN001
     rng = np.random.default_rng(29)
     vt = new_table(settings, rng, 200, fmt=fmt)
     monkeypatch.setenv("LAKEHOUSE__CATALOG__URI", settings.catalog.uri)
+    monkeypatch.setenv("LAKEHOUSE__CATALOG__CREDENTIAL", str(settings.catalog.credential))
     monkeypatch.setenv("LAKEHOUSE__WAREHOUSE", settings.warehouse)
     monkeypatch.setenv("LAKEHOUSE_HOME", str(settings.home))
     assert main(["--table", vt.identifier, "--format", fmt, "--store", "lang"]) == 0

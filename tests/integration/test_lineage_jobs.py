@@ -140,7 +140,10 @@ def test_events_command_lists_the_runs_of_the_chain(lake: Lake) -> None:
 
 
 def test_the_catalog_service_received_the_job_events(lake: Lake) -> None:
-    answer = httpx.get(f"{lake.service_uri}/api/v1/lineage/runs/{lake.embedded.run_id}", timeout=30)
+    from lakehouse.table.catalog import connect_catalog
+
+    auth = connect_catalog(lake.settings).headers()
+    answer = httpx.get(f"{lake.service_uri}/api/v1/lineage/runs/{lake.embedded.run_id}", headers=auth, timeout=30)
     assert answer.status_code == 200
     assert [e["eventType"] for e in answer.json()["events"]] == ["START", "COMPLETE"]
     assert answer.json()["parent_run_id"] == lake.demo_run_id

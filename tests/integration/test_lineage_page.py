@@ -30,6 +30,7 @@ from lakehouse.config import LineageSettings, Settings
 from lakehouse.ingest.demo import build_pydoc_corpus
 from lakehouse.lineage import LineageEmitter, file_input
 from lakehouse.table import VectorTable
+from lakehouse.table.catalog import connect_catalog
 
 pytestmark = [pytest.mark.spark, pytest.mark.integration]
 
@@ -222,15 +223,17 @@ def test_a_screenshot_of_the_page_shows_the_graph(page: Page, browser: Browser, 
 def test_the_service_accepts_lineage_events_and_rejects_non_events(page: Page) -> None:
     event = json.loads(page.settings.lineage_path.read_text().splitlines()[0])
     event["run"]["runId"] = "01890a5d-ac96-774b-bcce-b302099a8057"
-    posted = httpx.post(f"{page.service_uri}/api/v1/lineage", json=event, timeout=30)
+    auth = connect_catalog(page.settings).headers()
+    posted = httpx.post(f"{page.service_uri}/api/v1/lineage", json=event, headers=auth, timeout=30)
     assert posted.status_code == 201
-    assert httpx.get(f"{page.service_uri}/api/v1/lineage/runs/{event['run']['runId']}", timeout=30).status_code == 200
-    bad = httpx.post(f"{page.service_uri}/api/v1/lineage", json={"eventType": "START"}, timeout=30)
+    run = httpx.get(f"{page.service_uri}/api/v1/lineage/runs/{event['run']['runId']}", headers=auth, timeout=30)
+    assert run.status_code == 200
+    bad = httpx.post(f"{page.service_uri}/api/v1/lineage", json={"eventType": "START"}, headers=auth, timeout=30)
     assert bad.status_code == 422 and "'run' is a required property" in bad.text
 
 
 def test_the_service_serves_the_page(page: Page) -> None:
-    answer = httpx.get(f"{page.service_uri}/lineage", timeout=60)
+    answer = httpx.get(f"{page.service_uri}/lineage", headers=connect_catalog(page.settings).headers(), timeout=60)
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/html")
     assert DOCS in answer.text and EMB in answer.text
     assert str(page.embeddings[0]["embedding_id"]) in answer.text  # the service indexes embedding ids too
@@ -238,7 +241,9 @@ def test_the_service_serves_the_page(page: Page) -> None:
 
 @needs_chromium
 def test_chromium_renders_the_served_page(page: Page, browser: Browser) -> None:
-    dom = browser.dom(f"{page.service_uri}/lineage#q={quote(DOCS)}")
+    # a browser sends no Authorization header: the page takes a (read-only) token in the URL
+    token = connect_catalog(page.settings, read_only=True).fetch_token()
+    dom = browser.dom(f"{page.service_uri}/lineage?access_token={quote(token)}#q={quote(DOCS)}")
     nodes = dom.nodes()
     assert {DOCS, EMB, "embed_table"} <= set(nodes)
     assert "hit" in nodes[DOCS] and "dim" in nodes["embed_table"]

@@ -136,7 +136,7 @@ def world(catalog_service, tmp_path: Path) -> World:
         project_dir=tmp_path,
         environ={},
         home=str(tmp_path),
-        catalog={"uri": catalog_service.uri},
+        catalog=catalog_service.catalog_settings,
         warehouse=catalog_service.warehouse,
     )
     ns = f"lin_{uuid.uuid4().hex[:8]}"
