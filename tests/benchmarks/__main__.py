@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("index", "sql", "embed", "dedup", "lineage", "write")
+BENCHMARKS = ("index", "recall", "sql", "embed", "dedup", "lineage", "write", "concurrency")
 
 
 def main(argv: list[str]) -> int:

@@ -23,7 +23,10 @@ interactive shell), the first query of each path is a warm-up and not timed.
 the same data parameters; the split column attributes each query's time to the catalog round trip (table metadata),
 parsing and planning, the index search, assembling the candidate rows, rendering and the engine.
 
-Data as in ``bench_index``: vectors around ``clusters`` random centres, queries drawn around the same centres.
+Data as in ``bench_index``: vectors around ``clusters`` random centres (noise ``--noise`` per dimension), queries
+drawn around the same centres; ``--data tight`` is 1,000 clusters with noise 0.1 (:mod:`tests.benchmarks.datasets`),
+where a 1% filter leaves fewer matching rows per cluster than k, so the true filtered neighbours spread over the
+partitions. The filter (``key % 100 == 1``) is independent of the clusters either way.
 Prints a Markdown section (command, machine, date, load) and appends it to ``--output``. Never part of the test run
 (pytest collects ``test_*.py`` only).
 """
@@ -277,7 +280,9 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915 - one lin
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--dim", type=int, default=384)
-    ap.add_argument("--clusters", type=int, default=256)
+    ap.add_argument("--clusters", type=int, default=None, help="default: 256 (noisy), 1,000 (tight)")
+    ap.add_argument("--noise", type=float, default=None, help="default: 0.35 (noisy), 0.1 (tight)")
+    ap.add_argument("--data", choices=("noisy", "tight"), default="noisy")
     ap.add_argument("--queries", type=int, default=100, help="ANN path (plus one warm-up)")
     ap.add_argument("--exact-queries", type=int, default=10, help="DuckDB exact (plus one warm-up)")
     ap.add_argument("--spark-queries", type=int, default=3, help="each Spark path (plus one warm-up)")
@@ -292,6 +297,10 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915 - one lin
         "--dim, --clusters and --index-type (delete the folder to rebuild, e.g. after a table layout change)",
     )
     args = ap.parse_args(argv)
+    from tests.benchmarks.datasets import SHAPES
+
+    args.clusters = args.clusters or SHAPES[args.data][0]
+    args.noise = SHAPES[args.data][1] if args.noise is None else args.noise
 
     from catalog.manager import stop
     from lakehouse.config import load_settings
@@ -308,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915 - one lin
     rng = np.random.default_rng(0)
     centers = rng.normal(size=(args.clusters, dim)).astype(np.float32)
     if args.cache:
-        root = Path(args.cache).resolve() / f"{n}x{dim}-c{args.clusters}-{args.index_type}"
+        root = Path(args.cache).resolve() / f"{n}x{dim}-c{args.clusters}-n{args.noise}-{args.index_type}"
         if not (root / "built.json").exists():  # nothing cached, or a build that did not finish: start clean
             stop(root / "state")
             shutil.rmtree(root, ignore_errors=True)
@@ -335,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915 - one lin
             spark={"master": "local[2]", "driver_memory": "3g"},
             lineage={"transport": "none"},
         )
-        m = clustered(rng, centers, n)
+        m = clustered(rng, centers, n, args.noise)
         ids = np.arange(n)
         lang = np.where(ids % 100 == 1, "yy", "en")
         schema = pa.schema(
@@ -360,7 +369,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915 - one lin
                 }
             )
             build_log.append(
-                f"- table write ({n:,} x {dim}, {args.clusters} clusters, noise 0.35): {time.perf_counter() - t0:.1f} s"
+                f"- table write ({n:,} x {dim}, {args.clusters} clusters, noise {args.noise}): "
+                f"{time.perf_counter() - t0:.1f} s"
             )
             log(build_log[-1])
             t0 = time.perf_counter()
@@ -376,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915 - one lin
         loads.append(os.getloadavg()[0])
 
         count = max(args.queries, args.exact_queries, args.spark_queries) + 1
-        queries = clustered(np.random.default_rng(1), centers, count)
+        queries = clustered(np.random.default_rng(1), centers, count, args.noise)
         mask = lang == "yy"
         truth = {False: exact_top(m, ids, queries), True: exact_top(m[mask], ids[mask], queries)}
         log(f"- filter `{FILTER}` keeps {int(mask.sum()):,} rows ({mask.mean():.1%})")
