@@ -52,6 +52,12 @@ def index_group() -> None:
 @column_option
 @click.option("--type", "index_type", type=click.Choice(_TYPES), default="auto", show_default=True)
 @click.option("--store", default="", help="Comma-separated columns to store in the index for filtering.")
+@click.option(
+    "--text",
+    "text_columns",
+    default="",
+    help="Text column(s) to store with a full-text (BM25) index, for `index search --hybrid` (e.g. chunk_text).",
+)
 @click.option("--wait", type=float, default=0.0, help="Seconds to wait for a running refresh/build.")
 @format_option
 @output_option
@@ -63,6 +69,7 @@ def build_cmd(
     column: str,
     index_type: str,
     store: str,
+    text_columns: str,
     wait: float,
     table_format: str | None,
     output: str,
@@ -72,7 +79,8 @@ def build_cmd(
 
     settings = ctx.obj["settings_factory"]()
     vt = _table(settings, table, table_format)
-    result = build(vt, column, index_type=index_type, store=_store(store) or (), settings=settings, wait=wait)
+    stored, text = _store(store) or (), _store(text_columns) or ()
+    result = build(vt, column, index_type=index_type, store=stored, text=text, settings=settings, wait=wait)
     emit([result.to_dict()], output, title="index build")
 
 
@@ -138,6 +146,10 @@ def status_cmd(ctx: click.Context, table: str, column: str, table_format: str | 
 )
 @click.option("--nprobes", type=int, default=None)
 @click.option("--refine-factor", type=int, default=None)
+@click.option("--hybrid", is_flag=True, help="Fuse BM25 on the index's text column with the vector results (RRF).")
+@click.option("--text-weight", type=float, default=None, help="--hybrid: the BM25 leg's weight (vector's is 1).")
+@click.option("--rrf-k", type=float, default=None, help="--hybrid: the rank fusion constant (default 60).")
+@click.option("--depth", type=int, default=None, help="--hybrid: candidates per leg (default max(k, 50)).")
 @click.option("--explain", is_flag=True, help="Also print how the search was answered.")
 @click.option("--no-serve", is_flag=True, help="Search in this process even when `lakehouse serve` is running.")
 @format_option
@@ -155,6 +167,10 @@ def search_cmd(
     as_of: int | None,
     nprobes: int | None,
     refine_factor: int | None,
+    hybrid: bool,
+    text_weight: float | None,
+    rrf_k: float | None,
+    depth: int | None,
     explain: bool,
     no_serve: bool,
     table_format: str | None,
@@ -163,8 +179,11 @@ def search_cmd(
     """The k nearest rows; consistent with the table even when the index lags.
 
     With `lakehouse serve` running for this home, the search runs there (model and index already loaded)."""
-    if (text is None) == (vector is None):
-        raise click.UsageError("give exactly one of --text or --vector")
+    if (text is None) == (vector is None) and not (hybrid and text is not None):
+        raise click.UsageError("give exactly one of --text or --vector (--hybrid: --text, and --vector if you have it)")
+    if hybrid and text is None:
+        raise click.UsageError("--hybrid needs --text (the BM25 leg reads it)")
+    fusion = {n: v for n, v in (("text_weight", text_weight), ("rrf_k", rrf_k), ("depth", depth)) if v is not None}
     query: object = text
     if vector is not None:
         try:
@@ -178,10 +197,27 @@ def search_cmd(
         info = running(settings)
         if info is not None:
             body = {"table": table, "column": column, "k": k, "filter": where, "as_of": as_of}
-            body.update({"text": text} if text is not None else {"vector": query})
+            body.update({"text": text} if text is not None else {})
+            body.update({"vector": query} if vector is not None else {})
+            body.update({"hybrid": fusion or True} if hybrid else {})
             body.update({n: v for n, v in (("nprobes", nprobes), ("refine_factor", refine_factor)) if v})
             _print_served(call(settings, info, "/v1/search", body), k, explain, output)
             return
+    if hybrid:
+        from lakehouse.index import Fusion, hybrid_search, open_index
+
+        result = hybrid_search(
+            open_index(_table(settings, table, table_format), column, settings=settings),
+            text,  # type: ignore[arg-type]  # checked above
+            k,
+            vector=query if vector is not None else None,  # type: ignore[arg-type]
+            where=where,
+            as_of=as_of,
+            fusion=Fusion(**fusion),
+            **{n: v for n, v in (("nprobes", nprobes), ("refine_factor", refine_factor)) if v},
+        )
+        _print_result(result, k, explain, output)
+        return
     from lakehouse.index import search
 
     result = search(
@@ -195,12 +231,18 @@ def search_cmd(
         nprobes=nprobes,
         refine_factor=refine_factor,
     )
+    _print_result(result, k, explain, output)
+
+
+def _print_result(result: Any, k: int, explain: bool, output: str) -> None:
     if output == "json" and explain:
         click.echo(json.dumps({"rows": result.to_pylist(), "plan": result.plan.to_dict()}, indent=2, default=str))
         return
     emit(result.to_pylist(), output, title=f"{k} nearest ({result.plan.path})")
     if explain:
         click.echo(f"path: {result.plan.path}: {result.plan.reason}", err=True)
+        for note in result.plan.notes:
+            click.echo(f"  {note}", err=True)
 
 
 def _print_served(answer: dict[str, Any], k: int, explain: bool, output: str) -> None:

@@ -159,3 +159,27 @@ def test_errors(settings) -> None:  # noqa: ANN001
         hybrid_search(index, "  ", 3, vector=Q)
     with pytest.raises(VectorIndexError, match="not string columns"):
         build(vt, "embedding", text="chunk_index", settings=settings)
+
+
+def test_cli_build_text_and_search_hybrid(settings) -> None:  # noqa: ANN001
+    import json
+
+    from click.testing import CliRunner
+
+    from lakehouse.cli.main import cli
+
+    vt = new_table(settings)
+    env = {"LAKEHOUSE__CATALOG__URI": settings.catalog.uri, "LAKEHOUSE__WAREHOUSE": settings.warehouse}
+    env["LAKEHOUSE__CATALOG__CREDENTIAL"] = str(settings.catalog.credential)
+    home = ["--home", str(settings.home)]
+    runner = CliRunner()
+    r = runner.invoke(cli, [*home, "index", "build", vt.identifier, "--text", "chunk_text", "-o", "json"], env=env)
+    assert r.exit_code == 0, r.output
+    search = [*home, "index", "search", vt.identifier, "--text", "vacuum", "--vector", json.dumps(Q.tolist())]
+    r = runner.invoke(cli, [*search, "--hybrid", "-k", "4", "--no-serve", "-o", "json"], env=env)
+    assert r.exit_code == 0, r.output
+    assert [row["key"] for row in json.loads(r.output)] == ["d", "a", "b", "c"]
+    r = runner.invoke(cli, [*search, "--hybrid", "--text-weight", "0.01", "--no-serve", "-o", "json"], env=env)
+    assert [row["key"] for row in json.loads(r.output)] == ["b", "c", "a", "d"]
+    r = runner.invoke(cli, [*search, "--no-serve"], env=env)
+    assert r.exit_code != 0 and "exactly one of --text or --vector" in r.output
