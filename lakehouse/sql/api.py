@@ -97,7 +97,7 @@ class SqlSession:
         lines = [f"engine: {self.engine}"]
         if plan.path == "ann" and plan.topk is not None:
             top = plan.topk
-            found = top.index.search(top.query, top.k, where=top.where)
+            found = top.index.search(top.query, top.k, where=top.where, as_of=top.as_of)
             p = found.plan
             unit = _unit(top)
             lines += [

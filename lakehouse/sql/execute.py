@@ -67,7 +67,7 @@ class Executor(ABC):
         if plan.path == "ann" and plan.topk is not None:
             top = plan.topk
             started = time.perf_counter()
-            found = top.index.search(top.query, top.k, where=top.where, with_vectors=self.relations)
+            found = top.index.search(top.query, top.k, where=top.where, as_of=top.as_of, with_vectors=self.relations)
             searched = time.perf_counter()
             rows = self.candidates.read(top.table, top.column, top.reads, found) if self.relations else None
             name = f"lakehouse_candidates_{next(_names)}"

@@ -24,6 +24,7 @@ from lakehouse.sql.candidates import columns_read
 from lakehouse.sql.dialect import DIRECTIONS, METRIC_OF, NAME_OF
 from lakehouse.sql.parse import DIALECT, literal_value
 from lakehouse.sql.resolve import LakeTable, Resolved, vector_values
+from lakehouse.sql.timetravel import AS_OF
 
 __all__ = ["Plan", "TopK", "plan_query"]
 
@@ -67,6 +68,7 @@ class TopK:
     where: str | None
     index: Any = None
     reads: tuple[str, ...] | None = None  # the table's columns the query reads (None: all of them)
+    as_of: int | None = None  # the snapshot the query reads the table at (time travel), None: the current one
 
 
 @dataclass
@@ -182,7 +184,8 @@ def _top_k(
     if problem:
         return problem + ", exact scan"
     q = np.asarray(query, dtype=np.float32)
-    return TopK(select, node, lake, column.name, name, metric, q, k, where, index, columns_read(select, node, lake))
+    reads = columns_read(select, node, lake)
+    return TopK(select, node, lake, column.name, name, metric, q, k, where, index, reads, node.meta.get(AS_OF))
 
 
 def _open_index(lake: LakeTable, column: str, settings: Any, indexes: dict[tuple[str, ...], Any] | None) -> Any:

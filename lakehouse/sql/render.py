@@ -10,6 +10,7 @@ from sqlglot import exp
 from lakehouse.sql.dialect import METRIC_OF, ConstVector
 from lakehouse.sql.resolve import vector_texts
 from lakehouse.sql.targets import TARGETS, LakeScan, Render, Target, VectorLiteral, dialect_for
+from lakehouse.sql.timetravel import AS_OF
 
 __all__ = ["prepare", "render", "scan_tables"]
 
@@ -65,6 +66,8 @@ def scan_tables(
         ns, name = lake.identifier.rsplit(".", 1)
         table = exp.table_(name, db=ns, catalog=catalog)
         how = (restrict or {}).get(id(orig), {})
+        if orig.meta.get(AS_OF) is not None and "relation" not in how:  # time travel: the table at that snapshot
+            how = {"snapshot": orig.meta[AS_OF], **how}
         relation = how.get("relation")
         vector_casts = [(c, s.dim) for c, s in lake.specs.items()] if casts and relation is None else []
         delta = getattr(lake, "delta_location", None)  # a Delta table is never read through the catalog

@@ -18,6 +18,7 @@ from lakehouse.config import Settings
 from lakehouse.errors import ModelError, SqlError, SqlParseError, SqlPlanError
 from lakehouse.sql.dialect import ConstVector, CosineSimilarity, Embed, VectorSearch, is_vector_function
 from lakehouse.sql.parse import DIALECT, literal_value
+from lakehouse.sql.timetravel import has_time_travel, resolve_time_travel
 from lakehouse.table import VectorTable
 from lakehouse.vector import METRICS, VectorSpec
 
@@ -129,6 +130,12 @@ def resolve(
     ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
     for node in tree.find_all(exp.Table):
         if not isinstance(node.this, exp.Identifier) or (not node.db and node.name.lower() in ctes):
+            if has_time_travel(node):
+                raise SqlPlanError(
+                    f"{node.sql(DIALECT)}: only catalog tables can be read at a snapshot",
+                    hint="put the time-travel clause on the catalog table inside the WITH clause",
+                    table=node.name,
+                )
             continue
         if node.catalog and node.catalog != settings.catalog.name:
             raise SqlPlanError(
@@ -139,6 +146,9 @@ def resolve(
             )
         lake = r.table(".".join(p for p in (node.db, node.name) if p))
         node.meta["lake"] = lake
+        travelled = resolve_time_travel(node, lake)
+        if travelled:
+            r.notes.append(travelled)
         if lake not in out.tables:
             out.tables.append(lake)
     for func in list(tree.find_all(*_vector_nodes())):
