@@ -7,9 +7,10 @@ trial here). :func:`append_duckdb` validates the batch exactly as :meth:`VectorT
 commit with the same backoff and re-validation (:func:`~lakehouse.table.retry.retry_commit`); DuckDB reads the
 table's current metadata again in the next transaction, so a retried INSERT lands on the new snapshot.
 
-The analyst SQL entry points stay read-only; this is a writer's API.
+The analyst SQL entry points stay read-only (their connection authenticates as the read-only client); this is a
+writer's API, over a connection that authenticates as a writer (:func:`connect_writer`).
 
-    >>> con = connect_duckdb(uri, warehouse, extension_dir)                      # doctest: +SKIP
+    >>> con = connect_writer()                                                   # doctest: +SKIP
     >>> append_duckdb(con, VectorTable.load("docs.embeddings"), batch)           # doctest: +SKIP
 """
 
@@ -27,7 +28,27 @@ from lakehouse.vector import refuse_empty
 if TYPE_CHECKING:
     import duckdb
 
+    from lakehouse.config import Settings
     from lakehouse.table.vector_table import VectorTable
+
+
+def connect_writer(settings: Settings | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with the project's catalog attached (as ``settings.catalog.name``) with write access."""
+    from lakehouse.config import load_settings
+    from lakehouse.sql.duckdb import connect_duckdb
+    from lakehouse.table.catalog import connect_catalog
+
+    settings = settings or load_settings()
+    catalog = connect_catalog(settings)
+    return connect_duckdb(
+        catalog.uri,
+        settings.warehouse,
+        settings.state_dir / "duckdb_extensions",
+        alias=settings.catalog.name,
+        credential=catalog.credential,
+        token=catalog.token,
+        oauth2_server_uri=catalog.oauth2_server_uri,
+    )
 
 
 def _quote(name: str) -> str:
@@ -50,7 +71,8 @@ def append_duckdb(
     timeout_s: float | None = None,
 ) -> int:
     """Validate ``data`` against ``table``'s vector spec and key, then ``INSERT`` it through ``con``'s attached
-    Iceberg catalog ``alias`` in one commit, retrying lost commit races; returns the number of rows appended.
+    Iceberg catalog ``alias`` (the catalog setting's name, ``lake`` by default) in one commit, retrying lost commit
+    races; returns the number of rows appended.
 
     Bad input raises :class:`~lakehouse.errors.VectorValidationError` before anything reaches DuckDB.
     """

@@ -40,7 +40,6 @@ from typing import Any
 
 import numpy as np
 
-
 _LOCK = threading.Lock()  # the writers of a case share its counters
 
 
@@ -102,9 +101,8 @@ class Lake:
 def _writer(lake: Lake, case: Case, kind: str, ident: str, tags: list[str]) -> Callable[[], None]:
     """One writer thread's work: its appends, one after the other, each timed and its outcome recorded."""
     from lakehouse.spark.write import write_vector_table
-    from lakehouse.sql.duckdb import connect_duckdb
     from lakehouse.table import VectorTable, load_catalog
-    from lakehouse.table.duckdb_write import append_duckdb
+    from lakehouse.table.duckdb_write import append_duckdb, connect_writer
 
     raw = case.name == "raw"
     lock = _LOCK
@@ -131,7 +129,7 @@ def _writer(lake: Lake, case: Case, kind: str, ident: str, tags: list[str]) -> C
             timed(tag, lambda tag=tag: table.append(_batch(tag, lake.rows, lake.dim)))
 
     def duckdb() -> None:
-        con = connect_duckdb(lake.proc.uri, lake.proc.warehouse, lake.root / "ext")
+        con = connect_writer(lake.settings)
         mine = VectorTable.load(ident, settings=lake.settings)
 
         def insert(batch: Any) -> None:

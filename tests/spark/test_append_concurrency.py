@@ -8,7 +8,6 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -16,9 +15,8 @@ import pytest
 
 from lakehouse.config import Settings
 from lakehouse.spark.write import table_properties, write_vector_table
-from lakehouse.sql.duckdb import connect_duckdb
 from lakehouse.table import VectorTable
-from lakehouse.table.duckdb_write import append_duckdb
+from lakehouse.table.duckdb_write import append_duckdb, connect_writer
 from lakehouse.table.retry import COMMIT_RETRY_PROPERTIES
 from lakehouse.vector import VectorSpec
 
@@ -66,7 +64,6 @@ def test_tables_are_created_with_generous_commit_retries(spark, lake_settings: S
 def test_concurrent_pyiceberg_duckdb_and_spark_appends_all_land_once(
     spark,  # noqa: ANN001
     lake_settings: Settings,
-    tmp_path: Path,
 ) -> None:
     # No client-side retries of its own: without lakehouse's retry loop, every lost race reaches the caller.
     table = VectorTable.create(
@@ -93,11 +90,7 @@ def test_concurrent_pyiceberg_duckdb_and_spark_appends_all_land_once(
             df = spark.createDataFrame(rows, "key string, writer string, embedding array<float>")
             write_vector_table(df, "lake.conc.appends", specs=[SPEC], key_column="key", mode="append")
 
-    assert lake_settings.catalog.uri
-    connections = [
-        connect_duckdb(lake_settings.catalog.uri, lake_settings.warehouse, tmp_path / "ext")
-        for _ in range(DUCKDB_THREADS)
-    ]
+    connections = [connect_writer(lake_settings) for _ in range(DUCKDB_THREADS)]
 
     def duckdb_writer(w: int) -> Callable[[], None]:
         def job() -> None:

@@ -3,8 +3,6 @@ cosine column, a null key, an append of no rows (which used to commit an empty s
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
@@ -13,9 +11,8 @@ from lakehouse.config import Settings
 from lakehouse.errors import VectorValidationError
 from lakehouse.spark.delta_write import write_delta_table
 from lakehouse.spark.write import write_vector_table
-from lakehouse.sql.duckdb import connect_duckdb
 from lakehouse.table import VectorTable
-from lakehouse.table.duckdb_write import append_duckdb
+from lakehouse.table.duckdb_write import append_duckdb, connect_writer
 from lakehouse.vector import VectorSpec
 
 pytestmark = [pytest.mark.spark, pytest.mark.integration]
@@ -91,10 +88,9 @@ def test_spark_delta_writes_refuse_and_leave_the_version(spark, lake_settings: S
     assert VectorTable.load("refuse.spark", settings=lake_settings, format="delta").count() == 1
 
 
-def test_duckdb_appends_refuse_and_leave_the_snapshot(lake_settings: Settings, tmp_path: Path) -> None:
+def test_duckdb_appends_refuse_and_leave_the_snapshot(lake_settings: Settings) -> None:
     table = VectorTable.create("refuse.duck", SCHEMA, vectors=[SPEC], key="key", settings=lake_settings)
-    assert lake_settings.catalog.uri
-    con = connect_duckdb(lake_settings.catalog.uri, lake_settings.warehouse, tmp_path / "ext")
+    con = connect_writer(lake_settings)
     assert append_duckdb(con, table, _arrow([("first", GOOD)])) == 1
     before = table.refresh().snapshot_id
     short = [("a", GOOD), ("s", GOOD[:3])]
