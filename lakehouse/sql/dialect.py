@@ -1,4 +1,5 @@
-"""The ``lakehouse`` SQL dialect: DuckDB's syntax plus the similarity functions, ``embed`` and ``vector_search``.
+"""The ``lakehouse`` SQL dialect: DuckDB's syntax plus the similarity functions, ``embed``, ``vector_search`` and
+``hybrid_search``.
 
 Names map to expression nodes by table (as sqlglot's own dialects do), reusing sqlglot's ``CosineDistance``,
 ``DotProduct`` and ``EuclideanDistance``; sqlglot has no cosine *similarity* node, so one is added here.
@@ -24,6 +25,7 @@ __all__ = [
     "ConstVector",
     "CosineSimilarity",
     "Embed",
+    "HybridSearch",
     "Lakehouse",
     "VectorSearch",
     "is_vector_function",
@@ -49,6 +51,25 @@ class VectorSearch(exp.Expression, exp.Func):
 
     arg_types = {"table": True, "column": True, "query": True, "k": True, "filter": False, "metric": False}
     _sql_names = ["VECTOR_SEARCH"]
+
+
+class HybridSearch(exp.Expression, exp.Func):
+    """``hybrid_search(table => ..., column => ..., query => 'text', k => ... [, filter => ...] [, text_weight => ...]
+    [, vector_weight => ...] [, rrf_k => ...] [, depth => ...])``: BM25 and vector search fused (lakehouse.sql.hybrid).
+    """
+
+    arg_types = {
+        "table": True,
+        "column": True,
+        "query": True,
+        "k": True,
+        "filter": False,
+        "text_weight": False,
+        "vector_weight": False,
+        "rrf_k": False,
+        "depth": False,
+    }
+    _sql_names = ["HYBRID_SEARCH"]
 
 
 class ConstVector(exp.Expression):
@@ -102,6 +123,7 @@ DIRECTIONS: dict[type[exp.Func], bool] = {
     exp.DotProduct: True,
 }
 VECTOR_SEARCH_ARGS = ("table", "column", "query", "k", "filter", "metric")
+HYBRID_SEARCH_ARGS = ("table", "column", "query", "k", "filter", "text_weight", "vector_weight", "rrf_k", "depth")
 
 
 def is_vector_function(node: exp.Expression) -> bool:
@@ -129,30 +151,34 @@ def _embed(args: list[exp.Expression]) -> exp.Expression:
     return Embed(this=args[0], model=args[1] if len(args) > 1 else None)
 
 
-def _vector_search(args: list[exp.Expression]) -> exp.Expression:
+def _named_args(func: str, args: list[exp.Expression], names: tuple[str, ...], example: str) -> dict[str, Any]:
+    """A table function's arguments by name: positional ones first (in ``names`` order), then ``name => value``."""
     named: dict[str, exp.Expression] = {}
+    keywords = False
     for i, arg in enumerate(args):
         if isinstance(arg, exp.Kwarg | exp.PropertyEQ | exp.EQ) and isinstance(arg.this, exp.Var | exp.Column):
-            name, value = arg.this.name.lower(), arg.expression
-        elif i < len(VECTOR_SEARCH_ARGS) and not named:
-            name, value = VECTOR_SEARCH_ARGS[i], arg
+            name, value, keywords = arg.this.name.lower(), arg.expression, True
+        elif i < len(names) and not keywords:
+            name, value = names[i], arg
         else:
-            raise SqlError(
-                "vector_search(): positional arguments must come before named ones",
-                hint="vector_search(table => 'ns.t', column => 'embedding', query => embed('x'), k => 10)",
-            )
-        if name not in VECTOR_SEARCH_ARGS:
-            raise SqlError(
-                f"vector_search() has no argument {name!r}", hint=f"arguments: {', '.join(VECTOR_SEARCH_ARGS)}"
-            )
+            raise SqlError(f"{func}(): positional arguments must come before named ones", hint=example)
+        if name not in names:
+            raise SqlError(f"{func}() has no argument {name!r}", hint=f"arguments: {', '.join(names)}")
         named[name] = value
-    missing = [a for a in VECTOR_SEARCH_ARGS[:4] if a not in named]
+    missing = [a for a in names[:4] if a not in named]
     if missing:
-        raise SqlError(
-            f"vector_search() is missing {', '.join(missing)}",
-            hint="vector_search(table => 'ns.t', column => 'embedding', query => embed('x'), k => 10)",
-        )
-    return VectorSearch(**named)
+        raise SqlError(f"{func}() is missing {', '.join(missing)}", hint=example)
+    return named
+
+
+def _vector_search(args: list[exp.Expression]) -> exp.Expression:
+    example = "vector_search(table => 'ns.t', column => 'embedding', query => embed('x'), k => 10)"
+    return VectorSearch(**_named_args("vector_search", args, VECTOR_SEARCH_ARGS, example))
+
+
+def _hybrid_search(args: list[exp.Expression]) -> exp.Expression:
+    example = "hybrid_search(table => 'ns.t', column => 'embedding', query => 'vacuum full', k => 10)"
+    return HybridSearch(**_named_args("hybrid_search", args, HYBRID_SEARCH_ARGS, example))
 
 
 def _rename(name: str) -> Any:
@@ -168,6 +194,7 @@ class Lakehouse(DuckDB):
             **{name: _binary(node) for name, node in {**SIMILARITY_FUNCTIONS, **_ALIASES}.items()},
             "EMBED": _embed,
             "VECTOR_SEARCH": _vector_search,
+            "HYBRID_SEARCH": _hybrid_search,
         }
 
     class Generator(DuckDB.Generator):
@@ -179,5 +206,9 @@ class Lakehouse(DuckDB):
             VectorSearch: lambda self, e: self.func(
                 "VECTOR_SEARCH",
                 *(exp.Kwarg(this=exp.var(a), expression=e.args[a]) for a in VECTOR_SEARCH_ARGS if e.args.get(a)),
+            ),
+            HybridSearch: lambda self, e: self.func(
+                "HYBRID_SEARCH",
+                *(exp.Kwarg(this=exp.var(a), expression=e.args[a]) for a in HYBRID_SEARCH_ARGS if e.args.get(a)),
             ),
         }

@@ -16,7 +16,8 @@ from sqlglot import exp
 
 from lakehouse.config import Settings
 from lakehouse.errors import ModelError, SqlError, SqlParseError, SqlPlanError
-from lakehouse.sql.dialect import ConstVector, CosineSimilarity, Embed, VectorSearch, is_vector_function
+from lakehouse.sql.dialect import ConstVector, CosineSimilarity, Embed, HybridSearch, VectorSearch, is_vector_function
+from lakehouse.sql.hybrid import expand_hybrid_search
 from lakehouse.sql.parse import DIALECT, literal_value
 from lakehouse.sql.timetravel import has_time_travel, resolve_time_travel
 from lakehouse.table import VectorTable
@@ -121,6 +122,8 @@ def resolve(
         if isinstance(node.this, VectorSearch):
             args = vector_search_args(node, r)
             node.replace((vector_search and vector_search(node, args)) or _expand_vector_search(node, args, r))
+        elif isinstance(node.this, HybridSearch):
+            node.replace(expand_hybrid_search(node, r, bind=bind))
     if not bind:
         for func in list(tree.find_all(*_vector_nodes())):
             _bind_function(func, tree, r, out)

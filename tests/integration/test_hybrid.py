@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from lakehouse.errors import VectorIndexError
+from lakehouse.errors import SqlError, VectorIndexError
 from lakehouse.index import build, open_index, refresh
 from lakehouse.index.fulltext import bm25, tokens
 from lakehouse.index.hybrid import Fusion, hybrid_search, rrf
@@ -183,3 +183,121 @@ def test_cli_build_text_and_search_hybrid(settings) -> None:  # noqa: ANN001
     assert [row["key"] for row in json.loads(r.output)] == ["b", "c", "a", "d"]
     r = runner.invoke(cli, [*search, "--no-serve"], env=env)
     assert r.exit_code != 0 and "exactly one of --text or --vector" in r.output
+
+
+@pytest.fixture(scope="module")
+def text_table(lake_settings):  # noqa: ANN001, ANN201
+    """The same texts embedded with the hashing model, so SQL can embed the query text itself."""
+    from lakehouse.embed import get_model
+
+    model = get_model("hash-16")
+    texts = {k: t for k, (t, _) in ROWS.items()} | {"e": "analyze collects planner statistics"}
+    vectors = np.asarray(model.embed(list(texts.values())), np.float32)
+    schema = pa.schema(
+        [
+            ("key", pa.string()),
+            ("chunk_index", pa.int32()),
+            ("chunk_text", pa.string()),
+            ("embedding", pa.list_(pa.float32())),
+        ]
+    )
+    vt = VectorTable.create(
+        f"hyb.s{uuid.uuid4().hex[:10]}",
+        schema,
+        key="key",
+        settings=lake_settings,
+        vectors=[VectorSpec("embedding", dim=16, metric="cosine", model="hash-16", model_version=model.version)],
+    )
+    vt.append(
+        pa.table(
+            {
+                "key": list(texts),
+                "chunk_index": pa.array([0, 1, 0, 1, 0], pa.int32()),
+                "chunk_text": list(texts.values()),
+                "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), type=vector_type(16)),
+            }
+        )
+    )
+    build(vt, "embedding", store=["chunk_index"], text="chunk_text", settings=lake_settings)
+    return vt.refresh()
+
+
+def test_sql_hybrid_search_duckdb(text_table, lake_settings) -> None:  # noqa: ANN001
+    from lakehouse.sql import query
+    from lakehouse.sql.api import explain
+
+    vt = text_table
+    api = hybrid_search(open_index(vt, "embedding", settings=lake_settings), "planner statistics vacuum", 3)
+    sql = (
+        f"SELECT h.key, h.chunk_text, h.score, h.text_rank FROM hybrid_search(table => '{vt.identifier}', "
+        "column => 'embedding', query => 'planner statistics vacuum', k => 3) AS h ORDER BY h.score DESC"
+    )
+    out = query(sql, settings=lake_settings)
+    assert out.column("key").to_pylist() == api.keys
+    assert out.column("score").to_pylist() == pytest.approx(api.scores.tolist(), abs=1e-12)
+    assert out.column("text_rank").to_pylist() == api.table.column("text_rank").to_pylist()
+    assert out.column("chunk_text").to_pylist() == api.table.column("chunk_text").to_pylist()
+    # options and filter reach the search; an empty answer is an empty relation with the same columns
+    weighted = query(
+        f"SELECT key FROM hybrid_search(table => '{vt.identifier}', column => 'embedding', query => 'vacuum', k => 2, "
+        "filter => 'chunk_index = 1', text_weight => 0.25, rrf_k => 10) ORDER BY score DESC",
+        settings=lake_settings,
+    )
+    index = open_index(vt, "embedding", settings=lake_settings)
+    want = hybrid_search(index, "vacuum", 2, where="chunk_index = 1", fusion=Fusion(text_weight=0.25, rrf_k=10))
+    assert weighted.column("key").to_pylist() == want.keys
+    none = query(
+        f"SELECT * FROM hybrid_search(table => '{vt.identifier}', column => 'embedding', query => 'vacuum', k => 2, "
+        "filter => 'chunk_index = 7')",
+        settings=lake_settings,
+    )
+    assert none.num_rows == 0 and {"embedding", "score", "text_rank"} <= set(none.column_names)
+    plan = explain(sql, settings=lake_settings)
+    assert "hybrid_search(" in plan and "reciprocal rank fusion" in plan
+    with pytest.raises(SqlError, match="no argument 'weight'"):
+        query(
+            f"SELECT * FROM hybrid_search('{vt.identifier}', 'embedding', 'x', 2, weight => 1)",
+            settings=lake_settings,
+        )
+    with pytest.raises(SqlError, match="k must be a positive integer"):
+        query(f"SELECT * FROM hybrid_search('{vt.identifier}', 'embedding', 'x', 0)", settings=lake_settings)
+
+
+def test_sql_hybrid_search_does_not_transpile(text_table, lake_settings) -> None:  # noqa: ANN001
+    from lakehouse.sql.transpile import transpile
+
+    with pytest.raises(SqlError, match="lakehouse engines only"):
+        transpile(
+            f"SELECT * FROM hybrid_search('{text_table.identifier}', 'embedding', 'x', 2)",
+            "snowflake",
+            settings=lake_settings,
+        )
+
+
+@pytest.mark.spark
+def test_sql_hybrid_search_spark(text_table, lake_settings, spark) -> None:  # noqa: ANN001
+    from lakehouse.sql import query
+
+    vt = text_table
+    sql = (
+        f"SELECT h.key, h.score FROM hybrid_search(table => '{vt.identifier}', column => 'embedding', "
+        "query => 'planner statistics vacuum', k => 3) AS h ORDER BY h.score DESC"
+    )
+    duck = query(sql, settings=lake_settings)
+    on_spark = query(sql, engine="spark", settings=lake_settings, spark=spark)
+    assert on_spark.column("key").to_pylist() == duck.column("key").to_pylist()
+    assert on_spark.column("score").to_pylist() == pytest.approx(duck.column("score").to_pylist(), abs=1e-12)
+
+
+def test_table_function_arguments_positional_then_named() -> None:
+    import sqlglot
+
+    from lakehouse.sql.dialect import HybridSearch, VectorSearch
+
+    vs = sqlglot.parse_one("SELECT * FROM vector_search('t', 'v', [1, 0], 3, filter => 'n = 1')", read="lakehouse")
+    node = vs.find(VectorSearch)
+    assert node is not None and node.args["k"].this == "3" and node.args["filter"].this == "n = 1"
+    hs = sqlglot.parse_one("SELECT * FROM hybrid_search('t', 'v', 'text', 3, rrf_k => 10)", read="lakehouse")
+    assert hs.find(HybridSearch).args["rrf_k"].this == "10"
+    with pytest.raises(SqlError, match="positional arguments must come before named ones"):
+        sqlglot.parse_one("SELECT * FROM hybrid_search(table => 't', 'v', 'text', 3)", read="lakehouse")
