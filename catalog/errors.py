@@ -63,7 +63,7 @@ _HTTP_TYPES = {
 def error_response(code: int, error_type: str, message: str, *, head: bool = False) -> Response:
     """Render one error in the spec's shape (a HEAD answer carries no body)."""
     if head:
-        return Response(status_code=code)
+        return Response(status_code=code, media_type="application/json")
     body = ErrorResponse(error=ErrorResponseMessage(message=message, type=error_type, code=code))
     return Response(body.model_dump_json(), status_code=code, media_type="application/json")
 
