@@ -8,19 +8,28 @@ through one REST catalog that Spark, pyiceberg and DuckDB share.
 'cosine'
 """
 
+from typing import TYPE_CHECKING
+
 from lakehouse.config import Settings, load_settings
 from lakehouse.errors import LakehouseError
-from lakehouse.vector import VectorSpec
+
+if TYPE_CHECKING:
+    from lakehouse.table import VectorTable
+    from lakehouse.vector import VectorSpec
 
 __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> object:
-    # VectorTable pulls in pyiceberg; keep `import lakehouse` light.
+    # VectorTable pulls in pyiceberg, VectorSpec numpy and pyarrow: keep `import lakehouse` (every CLI start) light
     if name == "VectorTable":
         from lakehouse.table import VectorTable
 
         return VectorTable
+    if name == "VectorSpec":
+        from lakehouse.vector import VectorSpec
+
+        return VectorSpec
     raise AttributeError(name)
 
 

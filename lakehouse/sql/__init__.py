@@ -10,7 +10,21 @@ other engines through :mod:`.targets`.
 'SELECT (1 - VECTOR_COSINE_SIMILARITY(v, [1, 0]::VECTOR(FLOAT, 2))) FROM t'
 """
 
-from lakehouse.sql.api import Engine, SqlSession, explain, query
+from typing import TYPE_CHECKING
+
 from lakehouse.sql.transpile import TRANSPILE_TARGETS, Transpiled, transpile
+
+if TYPE_CHECKING:
+    from lakehouse.sql.api import Engine, SqlSession, explain, query
+
+
+def __getattr__(name: str) -> object:
+    # the executors pull in the index, DuckDB and the payload readers: transpiling needs none of them
+    if name in ("Engine", "SqlSession", "explain", "query"):
+        import lakehouse.sql.api as api
+
+        return getattr(api, name)
+    raise AttributeError(name)
+
 
 __all__ = ["TRANSPILE_TARGETS", "Engine", "SqlSession", "Transpiled", "explain", "query", "transpile"]
