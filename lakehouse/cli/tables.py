@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from lakehouse.cli.output import emit, handle_errors, output_option
+from lakehouse.errors import LakehouseError
 
 
 @click.command()
@@ -13,9 +16,13 @@ from lakehouse.cli.output import emit, handle_errors, output_option
 @handle_errors
 def tables(ctx: click.Context, output: str) -> None:
     """List the catalog's tables with row counts, snapshot ids and vector columns."""
+    settings = ctx.obj["settings_factory"]()
+    rows = _listed(settings)
+    if rows is not None:
+        emit(rows, output, title="tables")
+        return
     from lakehouse.table import VectorTable, load_catalog
 
-    settings = ctx.obj["settings_factory"]()
     cat = load_catalog(settings)
     rows = []
     for (ns,) in cat.list_namespaces():
@@ -30,6 +37,72 @@ def tables(ctx: click.Context, output: str) -> None:
                 }
             )
     emit(rows, output, title="tables")
+
+
+def _listed(settings: Any) -> list[dict[str, Any]] | None:
+    """The rows of `lakehouse tables` read straight from the embedded catalog service's REST API, or None to use
+    pyiceberg (an external catalog, a table whose snapshot summary has no row count, any error on the way).
+
+    Importing pyiceberg's REST client and building a table object per table cost ~0.4 s at idle and 3-4 s under a
+    load of 15-20 on 2 cores; three plain GETs per table and a token minted from the service's secret file need
+    neither (1.1-2.1 s for the whole command at that load, 4.6-5.2 s through pyiceberg).
+    """
+    if settings.catalog.uri:
+        return None
+    import json
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    from lakehouse.serve.auth import client_token
+    from lakehouse.table import ensure_catalog
+
+    uri = ensure_catalog(settings).rstrip("/")
+    try:
+        headers = {"Authorization": f"Bearer {client_token(settings)}"}
+    except LakehouseError:
+        return None
+
+    def get(path: str) -> Any:
+        request = urllib.request.Request(uri + path, headers=headers)  # noqa: S310 - the service we started
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            return json.loads(response.read())
+
+    rows = []
+    try:
+        for ns in get("/v1/namespaces")["namespaces"]:
+            encoded = urllib.parse.quote("\x1f".join(ns), safe="")
+            for ident in get(f"/v1/namespaces/{encoded}/tables")["identifiers"]:
+                name = urllib.parse.quote(ident["name"], safe="")
+                meta = get(f"/v1/namespaces/{encoded}/tables/{name}")["metadata"]
+                row = _row(".".join([*ns, ident["name"]]), meta)
+                if row is None:
+                    return None
+                rows.append(row)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return rows
+
+
+def _row(identifier: str, meta: dict[str, Any]) -> dict[str, Any] | None:
+    from lakehouse.vector.spec import specs_from_properties
+
+    current = meta.get("current-snapshot-id")
+    current = None if current in (None, -1) else current
+    count = 0
+    if current is not None:
+        snap = next((s for s in meta.get("snapshots") or [] if s.get("snapshot-id") == current), None)
+        total = ((snap or {}).get("summary") or {}).get("total-records")
+        if total is None:
+            return None
+        count = int(total)
+    specs = specs_from_properties(meta.get("properties") or {})
+    return {
+        "table": identifier,
+        "rows": count,
+        "snapshot_id": current,
+        "vectors": ", ".join(f"{s.column}[{s.dim},{s.metric},{s.model}]" for s in specs.values()),
+    }
 
 
 @click.command()

@@ -57,14 +57,30 @@ def test_sql_transpile_loads_no_model_engine_or_index(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
-def test_tables_loads_no_model_jvm_or_engine(tmp_path: Path, catalog_service) -> None:  # noqa: ANN001
-    argv = ["lakehouse", "tables", "-o", "json"]
-    env = {
-        "LAKEHOUSE_HOME": str(tmp_path / "home"),
-        "LAKEHOUSE__WAREHOUSE": catalog_service.warehouse,
-        **catalog_service.env,
-    }
-    code = f"import sys\nsys.argv = {argv!r}\nfrom lakehouse.cli.main import main\nmain()\n"
-    loaded = _modules(tmp_path, code, env)
-    assert "lakehouse.cli.tables" in loaded
-    assert not loaded & set(NEVER_AT_START)
+def test_tables_on_the_embedded_catalog_needs_no_pyiceberg(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from catalog.manager import stop
+    from lakehouse.config import load_settings
+    from lakehouse.table import VectorTable
+    from lakehouse.vector import VectorSpec
+
+    home = tmp_path / "home"
+    settings = load_settings(project_dir=tmp_path, environ={}, home=str(home))
+    try:
+        schema = pa.schema([("id", pa.string()), ("v", pa.list_(pa.float32()))])
+        t = VectorTable.create("cold.t", schema, vectors=[VectorSpec("v", dim=2)], key="id", settings=settings)
+        t.append(pa.table({"id": ["a", "b", "c"], "v": pa.array([[1.0, 0.0]] * 3, pa.list_(pa.float32()))}))
+        listing = tmp_path / "tables.json"
+        argv = ["lakehouse", "--home", str(home), "tables", "-o", "json"]
+        code = (
+            f"import sys, contextlib\nsys.argv = {argv!r}\nfrom lakehouse.cli.main import main\n"
+            f"with open({str(listing)!r}, 'w') as out, contextlib.redirect_stdout(out):\n    main()\n"
+        )
+        loaded = _modules(tmp_path, code)
+        rows = json.loads(listing.read_text())
+        snapshot = t.refresh().snapshot_id
+    finally:
+        stop(home / "state")
+    assert rows == [{"table": "cold.t", "rows": 3, "snapshot_id": snapshot, "vectors": "v[2,cosine,None]"}]
+    assert not loaded & {*NEVER_AT_START, "pyiceberg"}
