@@ -2,25 +2,32 @@
 
 DuckDB would download its extensions on first use; here they come from the ``duckdb-extension-*`` wheels, loaded by
 path, with autoinstall off and the extension directory inside the project's state folder.
+
+Once the catalog is attached the connection is locked down with DuckDB's own settings (:func:`lock_down`):
+``allowed_directories`` is the warehouse (and the Delta root), ``enable_external_access=false`` refuses every other
+file and every URL (no ``read_csv('/etc/passwd')``, no ``read_csv('http://...')``, no COPY elsewhere, no extension
+loading), and ``lock_configuration=true`` refuses any SET that would undo it. The attached catalog keeps working: the
+iceberg extension talks to it through its own HTTP client, not through DuckDB's file systems.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
 from lakehouse.config import Settings, load_settings
-from lakehouse.errors import CatalogError, CatalogUnavailableError, EnvironmentSetupError, SqlError
+from lakehouse.errors import CatalogError, CatalogUnavailableError, EnvironmentSetupError, SqlError, UnsafeSqlError
 from lakehouse.sql.execute import Executor
 from lakehouse.sql.hints import duckdb_hint
 from lakehouse.sql.render import in_list
 from lakehouse.sql.targets import Render
 
-__all__ = ["DuckDBExecutor", "connect_duckdb"]
+__all__ = ["DuckDBExecutor", "connect_duckdb", "lock_down"]
 
 # httpfs carries the HTTP client the iceberg extension uses to talk to a REST catalog; avro reads manifests.
 _EXTENSIONS = ("httpfs", "avro", "iceberg")
@@ -37,8 +44,13 @@ def connect_duckdb(
     credential: str | None = None,
     token: str | None = None,
     oauth2_server_uri: str | None = None,
+    allowed_directories: Sequence[str] = (),
+    lock: bool = True,
 ) -> duckdb.DuckDBPyConnection:
     """Open DuckDB with the Iceberg REST catalog at ``uri`` attached as ``alias``.
+
+    With ``lock`` (the default) the connection then reads and writes files only under ``warehouse`` and
+    ``allowed_directories``, opens no URL itself, and cannot change a setting (:func:`lock_down`).
 
     ``credential`` (``client_id:secret``, exchanged at ``oauth2_server_uri``, default ``<uri>/v1/oauth/tokens``, and
     refreshed by the extension) or ``token`` authenticate to the catalog through a temporary iceberg secret.
@@ -85,6 +97,8 @@ def connect_duckdb(
             )
         except duckdb.Error as exc:
             raise _attach_error(uri, exc) from exc
+        if lock:
+            lock_down(con, [warehouse, *allowed_directories])
     except BaseException:
         con.close()
         raise
@@ -106,6 +120,25 @@ def _attach_error(uri: str, exc: duckdb.Error) -> CatalogError:
         hint="a 401/403 means the credential is missing or wrong (catalog.credential / catalog.token)",
         uri=uri,
     )
+
+
+def lock_down(con: duckdb.DuckDBPyConnection, folders: Sequence[str]) -> None:
+    """Let ``con`` touch files only under ``folders`` (local paths or URIs) and no URL, and freeze its settings.
+
+    Irreversible for the connection: any later SET or RESET fails with "the configuration has been locked".
+    """
+    prefixes = sorted({_folder(f) for f in folders if f})
+    con.execute(f"SET allowed_directories = [{', '.join(_quote(p) for p in prefixes)}]")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+
+
+def _folder(location: str) -> str:
+    """A folder as an ``allowed_directories`` prefix: a local path made absolute, with the trailing slash that keeps
+    ``/wh`` from also allowing ``/wh-other``."""
+    if location.startswith("file://") or "://" not in location:
+        location = str(Path(_local(location)).expanduser().resolve())
+    return location.rstrip("/") + "/"
 
 
 def _extension_file(name: str) -> Path:
@@ -150,6 +183,7 @@ class DuckDBExecutor(Executor):
         self, settings: Settings | None = None, *, connection: duckdb.DuckDBPyConnection | None = None
     ) -> None:
         from lakehouse.table.catalog import connect_catalog
+        from lakehouse.table.formats import delta_root
 
         self.settings = settings or load_settings()
         if connection is None:
@@ -163,12 +197,21 @@ class DuckDBExecutor(Executor):
                 credential=catalog.credential,
                 token=catalog.token,
                 oauth2_server_uri=catalog.oauth2_server_uri,
+                allowed_directories=[delta_root(self.settings)],  # Delta tables are read with delta_scan(path)
             )
         self.con = connection
 
     def run(self, sql: str) -> pa.Table:
         try:
             return self.con.sql(sql).to_arrow_table()
+        except duckdb.PermissionException as exc:  # the lock-down, for SQL that got past the dialect's allow-lists
+            raise UnsafeSqlError(
+                f"the DuckDB session refused access outside the warehouse: {str(exc).strip().splitlines()[0]}",
+                hint="analyst SQL reads tables through the catalog (FROM lake.<namespace>.<table>)",
+                statement="file access",
+                engine="duckdb",
+                sql=sql[:2000],
+            ) from exc
         except duckdb.Error as exc:
             raise SqlError(
                 f"DuckDB could not run the query: {str(exc).strip()}",

@@ -17,8 +17,9 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from lakehouse.errors import SqlError, SqlParseError, UnsafeSqlError
+from lakehouse.errors import SqlError, SqlParseError, SqlTooDeepError, UnsafeSqlError
 from lakehouse.sql.dialect import ConstVector, Lakehouse
+from lakehouse.sql.safety import check_query, check_text
 
 __all__ = ["Statement", "parse_sql"]
 
@@ -95,6 +96,7 @@ def parse_sql(sql: str) -> Statement:
             highlight="",
         )
     _check_nesting(text)
+    check_text(text)
     try:
         trees = _parse_lifted(text)
         if trees is None:
@@ -120,6 +122,7 @@ def parse_sql(sql: str) -> Statement:
         )
     tree = trees[0]
     _check_read_only(tree)
+    check_query(tree)  # relations, functions and table-function arguments on the allow-lists
     return Statement(tree, explain, text)  # type: ignore[arg-type]
 
 
@@ -138,11 +141,11 @@ def _check_nesting(text: str) -> None:
             depth = max(depth - 1, 0)
 
 
-def _too_deep(text: str, what: str, line: int, column: int) -> SqlParseError:
+def _too_deep(text: str, what: str, line: int, column: int) -> SqlTooDeepError:
     src = (text.splitlines() or [""])[line - 1]
     start = max(column - 30, 0)
     marked = src[start : column + 10] + "\n" + " " * (column - 1 - start) + "^"
-    return SqlParseError(
+    return SqlTooDeepError(  # a parse error, and a refusal of what could exhaust the parser's stack
         f"{what} (line {line}, column {column})",
         hint=f"nest at most {MAX_NESTING} levels: flatten redundant parentheses, or move inner parts into a WITH "
         "clause (common table expression)",
@@ -150,6 +153,7 @@ def _too_deep(text: str, what: str, line: int, column: int) -> SqlParseError:
         column=column,
         text=src[column - 1 : column],
         highlight=marked,
+        statement="deep nesting",
     )
 
 

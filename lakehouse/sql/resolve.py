@@ -19,6 +19,7 @@ from lakehouse.errors import ModelError, SqlError, SqlParseError, SqlPlanError
 from lakehouse.sql.dialect import ConstVector, CosineSimilarity, Embed, HybridSearch, VectorSearch, is_vector_function
 from lakehouse.sql.hybrid import expand_hybrid_search
 from lakehouse.sql.parse import DIALECT, literal_value
+from lakehouse.sql.safety import check_query
 from lakehouse.sql.timetravel import has_time_travel, resolve_time_travel
 from lakehouse.table import VectorTable
 from lakehouse.vector import METRICS, VectorSpec
@@ -117,6 +118,7 @@ def resolve(
     """
     r = Resolver(settings, catalog)
     tree = tree.copy()
+    check_query(tree)  # again after parameters were bound: a bound filter or k is checked like a written one
     out = Resolved(tree)
     for node in list(tree.find_all(exp.Table)):
         if isinstance(node.this, VectorSearch):
