@@ -25,6 +25,7 @@ from lakehouse.errors import CatalogError, CatalogUnavailableError, EnvironmentS
 from lakehouse.sql.execute import Executor
 from lakehouse.sql.hints import duckdb_hint
 from lakehouse.sql.render import in_list
+from lakehouse.sql.rowembed import register_duckdb
 from lakehouse.sql.targets import Render
 
 __all__ = ["DuckDBExecutor", "connect_duckdb", "lock_down"]
@@ -200,6 +201,7 @@ class DuckDBExecutor(Executor):
                 allowed_directories=[delta_root(self.settings)],  # Delta tables are read with delta_scan(path)
             )
         self.con = connection
+        register_duckdb(self.con)  # embed(<column>, 'model') runs as lakehouse_embed (lakehouse.sql.rowembed)
 
     def run(self, sql: str) -> pa.Table:
         try:

@@ -33,6 +33,13 @@ def prepare(tree: exp.Expression, target: Target, *, copy: bool = True) -> exp.E
             elif target.cast_columns and isinstance(arg, exp.Column) and len(dims) == 1:
                 arg.replace(exp.Cast(this=arg.copy(), to=exp.DataType.build(f"FLOAT[{dims.pop()}]", dialect="duckdb")))
     for const in list(tree.find_all(ConstVector)):
+        cast = const.parent
+        if isinstance(cast, exp.Cast) and cast.this is const:  # a query vector outside a function (embed('x', m))
+            literal = VectorLiteral(values=const.texts)
+            if cast is tree:
+                return literal
+            cast.replace(literal)
+            continue
         if const is tree:
             return const.to_array()
         const.replace(const.to_array())

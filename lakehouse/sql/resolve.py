@@ -19,6 +19,7 @@ from lakehouse.errors import ModelError, SqlError, SqlParseError, SqlPlanError
 from lakehouse.sql.dialect import ConstVector, CosineSimilarity, Embed, HybridSearch, VectorSearch, is_vector_function
 from lakehouse.sql.hybrid import expand_hybrid_search
 from lakehouse.sql.parse import DIALECT, literal_value
+from lakehouse.sql.rowembed import embed_rows, is_constant_text
 from lakehouse.sql.safety import check_query
 from lakehouse.sql.timetravel import has_time_travel, resolve_time_travel
 from lakehouse.table import VectorTable
@@ -129,7 +130,7 @@ def resolve(
     if not bind:
         for func in list(tree.find_all(*_vector_nodes())):
             _bind_function(func, tree, r, out)
-        _no_embed_left(tree)
+        _no_embed_left(tree, r)
         out.notes.extend(r.notes)
         return out
     ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
@@ -158,13 +159,23 @@ def resolve(
             out.tables.append(lake)
     for func in list(tree.find_all(*_vector_nodes())):
         _bind_function(func, tree, r, out)
-    _no_embed_left(tree)
+    _no_embed_left(tree, r)
     out.notes.extend(r.notes)
     return out
 
 
-def _no_embed_left(tree: exp.Expression) -> None:
+def _no_embed_left(tree: exp.Expression, r: Resolver | None = None) -> None:
+    """An ``embed`` outside a similarity function: a constant vector (a text) or one per row (an expression) where
+    the model is named, else an error (no column tells the model)."""
     for node in list(tree.find_all(Embed)):
+        model = node.args.get("model")
+        if model is not None and r is not None and not node.find_ancestor(VectorSearch):
+            name = str(literal_value(model, "embed()'s model"))
+            if is_constant_text(node.this):
+                node.replace(vector_literal(r.embed(node.this.this, name, None, "the query")))
+            else:
+                node.replace(embed_rows(node.this, name, None, "the query"))
+            continue
         raise SqlPlanError(
             f"{node.sql(DIALECT)} is not compared to a vector column, so its model is unknown",
             hint="name the model: embed('text', 'all-MiniLM-L6-v2'), or use it inside "
@@ -185,7 +196,8 @@ def _bind_function(func: exp.Expression, tree: exp.Query, r: Resolver, out: Reso
     where = next((f"{b[0].identifier}.{b[1].column}" for b in bound if b), "the other argument")
     for arg in args:
         if isinstance(arg, Embed):
-            text = str(literal_value(arg.this, "embed()'s text"))
+            constant = is_constant_text(arg.this)
+            text = str(literal_value(arg.this, "embed()'s text")) if constant else arg.this.sql(DIALECT)
             model = arg.args.get("model")
             name = str(literal_value(model, "embed()'s model")) if model else (spec.model if spec else None)
             if not name:
@@ -194,6 +206,9 @@ def _bind_function(func: exp.Expression, tree: exp.Query, r: Resolver, out: Reso
                     hint="name one: embed('text', 'all-MiniLM-L6-v2')",
                     model=None,
                 )
+            if not constant:  # a column or expression: one vector per row, embedded by the engine
+                arg.replace(embed_rows(arg.this, name, spec, where))
+                continue
             vec = r.embed(text, name, spec, where)
             arg.replace(vector_literal(vec))
     for arg in (func.this, func.expression):

@@ -87,6 +87,23 @@ def _embed_udf(model_name: str) -> Any:
     return embed
 
 
+def _row_embed_udf() -> Any:
+    """``lakehouse_embed(text, model)``: what ``embed(<column>, 'model')`` runs as (:mod:`lakehouse.sql.rowembed`)."""
+    from pyspark.sql.functions import pandas_udf
+    from pyspark.sql.types import ArrayType, FloatType
+
+    @pandas_udf(ArrayType(FloatType()))  # type: ignore[call-overload]
+    def lakehouse_embed(texts: pd.Series, models: pd.Series) -> pd.Series:
+        from lakehouse.sql.rowembed import embed_texts
+
+        vectors = embed_texts(
+            [t if isinstance(t, str) else None for t in texts], [m if isinstance(m, str) else None for m in models]
+        )
+        return pd.Series(vectors, dtype=object)
+
+    return lakehouse_embed
+
+
 def register_functions(spark: SparkSession, settings: Settings | None = None) -> None:
     """Register ``cosine_similarity``, ``cosine_distance``, ``l2_distance``, ``inner_product`` and ``embed``.
 
@@ -100,6 +117,7 @@ def register_functions(spark: SparkSession, settings: Settings | None = None) ->
     for name in KERNELS:
         spark.udf.register(name, _vector_udf(name))
     spark.udf.register("embed", _embed_udf(settings.embed.model))
+    spark.udf.register("lakehouse_embed", _row_embed_udf())
 
 
 class SparkExecutor(Executor):
@@ -116,7 +134,7 @@ class SparkExecutor(Executor):
     def __init__(self, spark: SparkSession, settings: Settings | None = None) -> None:
         self.spark = spark
         self.settings = settings or load_settings()
-        if not spark.catalog.functionExists("cosine_similarity"):  # a session not built by build_spark
+        if not spark.catalog.functionExists("lakehouse_embed"):  # a session not built by build_spark
             register_functions(spark, self.settings)
 
     def run(self, sql: str) -> pa.Table:

@@ -15,6 +15,8 @@ from sqlglot.dialects.dialect import Dialect
 
 from lakehouse.errors import TranspileError
 from lakehouse.sql.dialect import CosineSimilarity
+from lakehouse.sql.rowembed import FUNCTION as EMBED_FUNCTION
+from lakehouse.sql.rowembed import EmbedRows
 
 __all__ = ["ENGINE_TARGETS", "TARGETS", "LakeScan", "Raw", "Target", "VectorLiteral", "dialect_for"]
 
@@ -206,6 +208,32 @@ TARGETS: dict[str, Target] = {
 }
 
 
+def _embed_rows(template: str) -> Render:
+    """``embed(<expression>, model)`` per row as the engine's ``lakehouse_embed`` function: ``{f}`` the call."""
+
+    def render(g: Any, e: exp.Expression) -> str:
+        call = f"{EMBED_FUNCTION.upper()}({g.sql(e, 'this')}, {g.sql(exp.Literal.string(e.args['model']))})"
+        return template.format(f=call, dim=e.args["dim"])
+
+    return render
+
+
+def _embed_rows_refused(target: str) -> Render:
+    return _refuse(
+        target,
+        "embed(<column>, model)",
+        "it embeds every row with a lakehouse model, which only lakehouse's engines run (lakehouse sql, DuckDB or "
+        "Spark); embed the column with `lakehouse embed` and compare with the stored vectors instead",
+    )
+
+
+# per-row embedding where the lakehouse functions exist: Spark sessions from build_spark, the DuckDB executor
+TARGETS["spark"] = replace(TARGETS["spark"], extra={EmbedRows: _embed_rows("{f}")})
+TARGETS["lakehouse"] = replace(
+    TARGETS["lakehouse"], extra={EmbedRows: lambda g, e: g.func("EMBED", e.this, exp.Literal.string(e.args["model"]))}
+)
+
+
 def _duckdb_vector_text(values: list[str]) -> str:
     return f"'[{', '.join(values)}]'::FLOAT[{len(values)}]"
 
@@ -215,7 +243,12 @@ def _duckdb_vector_text(values: list[str]) -> str:
 # rest of a query over 10 candidate rows ~1 ms), and DuckDB's text-to-float conversion gives back exactly the query's
 # float32 values, which the literal list did not (a last-bit difference in each of 200 random 384-d vectors tried).
 ENGINE_TARGETS: dict[str, Target] = {
-    "duckdb": replace(TARGETS["duckdb"], name="duckdb_engine", vector=_duckdb_vector_text)
+    "duckdb": replace(
+        TARGETS["duckdb"],
+        name="duckdb_engine",
+        vector=_duckdb_vector_text,
+        extra={EmbedRows: _embed_rows("CAST({f} AS FLOAT[{dim}])")},
+    )
 }
 
 _DIALECTS: dict[str, type[Dialect]] = {}
@@ -230,6 +263,7 @@ def dialect_for(target: Target, scan: Render | None = None) -> type[Dialect]:
             **target.functions,
             VectorLiteral: lambda g, e: target.vector(list(e.args["values"])),
             Raw: lambda g, e: e.this,
+            EmbedRows: _embed_rows_refused(target.name),
             **target.extra,
         }
         if scan is not None:
