@@ -1,7 +1,8 @@
 """An Iceberg REST catalog service over pyiceberg's SQL catalog, shared by Spark, pyiceberg and DuckDB.
 
 Start it on demand with :func:`ensure_running` (reuses a live server for the same warehouse and database), or run
-``python -m catalog serve --database URL --warehouse URI``. :func:`create_app` builds the ASGI app itself.
+``python -m catalog serve --database URL --warehouse URI --secret-file PATH``. :func:`create_app` builds the ASGI
+app itself. Every route but ``/healthz`` and ``POST /v1/oauth/tokens`` needs a bearer token (:mod:`catalog.guard`).
 """
 
 from __future__ import annotations

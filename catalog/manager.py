@@ -82,7 +82,8 @@ def ensure_running(
     Example:
         >>> proc = ensure_running(".lakehouse", database_url="sqlite:///.lakehouse/catalog.db",
         ...                       warehouse="file:///data/warehouse")  # doctest: +SKIP
-        >>> load_catalog("lake", type="rest", uri=proc.uri, warehouse=proc.warehouse)  # doctest: +SKIP
+        >>> load_catalog("lake", type="rest", uri=proc.uri, warehouse=proc.warehouse,
+        ...              credential=credential(".lakehouse"))  # doctest: +SKIP
     """
     state = Path(state_dir)
     state.mkdir(parents=True, exist_ok=True)

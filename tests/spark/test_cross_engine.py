@@ -39,7 +39,12 @@ def test_spark_pyiceberg_and_duckdb_see_each_others_rows(spark, lake_settings: S
     spark_keys = {r.key for r in spark.table(f"lake.{ident}").collect()}
     assert spark_keys == {"s1", "s2", "s3", "p1", "p2"}, "Spark sees pyiceberg's append"
 
-    con = connect_duckdb(load_catalog_uri(lake_settings), lake_settings.warehouse, tmp_path / "ext")
+    con = connect_duckdb(
+        load_catalog_uri(lake_settings),
+        lake_settings.warehouse,
+        tmp_path / "ext",
+        credential=lake_settings.catalog.credential,  # the service wants a bearer token (issue 12)
+    )
     got = con.sql(f"SELECT key, len(embedding) AS n FROM lake.{ident} ORDER BY key").fetchall()
     assert got == [("p1", 384), ("p2", 384), ("s1", 384), ("s2", 384), ("s3", 384)], "DuckDB sees both"
 
