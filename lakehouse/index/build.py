@@ -82,7 +82,7 @@ def choose_params(rows: int, dim: int, index_type: str = "auto", **overrides: An
     ('ivf_pq', 316, 48, 20, 30)
     >>> p = choose_params(1_000_000, 384)
     >>> (p.index_type, p.num_partitions, p.m, p.nprobes, p.ef, p.refine_factor)
-    ('ivf_hnsw_sq', 8, 16, 2, 252, 2)
+    ('ivf_hnsw_sq', 61, 16, 5, 252, 4)
     """
     if index_type not in INDEX_TYPES:
         raise VectorIndexError(
@@ -94,20 +94,22 @@ def choose_params(rows: int, dim: int, index_type: str = "auto", **overrides: An
     if index_type == "flat":
         params = IndexParams("flat")
     elif index_type == "ivf_hnsw_sq":
-        # few, large partitions: the HNSW graph inside each one does the narrowing. SQ (8-bit) distances alone
-        # capped recall@10 near 0.95 at 100k (ef made no difference); re-ranking k*2 candidates by the full vectors
-        # (refine_factor=2) lifted it to 0.998 for ~1.5 ms more. Denser data needs a wider beam: at 1M (8 partitions,
-        # nprobes 2, refine 2) ef 64 / 128 / 192 / 256 gave recall@10 0.87 / 0.95 / 0.97 / 0.98 (BENCHMARKS.md).
-        parts = max(1, round(rows / 131_072))
+        # partitions of ~16k rows, each with its own HNSW graph. Few large partitions (131k rows each, 8 at 1M) routed
+        # queries badly when the data holds many more clusters than partitions: a partition's centroid is then the
+        # mean of ~125 unrelated cluster centres, and at 1M x 384 in 1,000 tight clusters recall@10 was 0.676 with 2
+        # of 8 probed. At 200k in 1,000 clusters, 12 partitions (2 probed) gave 0.992 where 2 gave 0.964, for the
+        # same latency (BENCHMARKS.md). SQ (8-bit) distances alone capped recall@10 near 0.95 (ef made no
+        # difference); re-ranking k * refine_factor candidates by their full vectors lifts it for ~1 ms more.
+        parts = max(1, round(rows / 16_384))
         ef = max(64, min(512, int(80 * math.sqrt(rows / 100_000))))
         params = IndexParams(
             "ivf_hnsw_sq",
             num_partitions=parts,
             m=16,
             ef_construction=100,
-            nprobes=max(1, min(parts, 2)),
+            nprobes=max(1, min(parts, max(2, round(parts / 12)))),
             ef=ef,
-            refine_factor=2,
+            refine_factor=4,
         )
     else:
         parts = max(1, min(4096, int(math.sqrt(rows))))

@@ -43,3 +43,14 @@ def test_unknown_type_is_refused() -> None:
 def test_meta_round_trips() -> None:
     meta = IndexMeta("docs.e", "embedding", "key", ("lang",), 16, "cosine", params={"nprobes": 4})
     assert IndexMeta.from_json(meta.to_json()) == meta
+
+
+@pytest.mark.parametrize("rows", [300_001, 1_000_000, 5_000_000])
+def test_hnsw_partitions_stay_small_so_queries_route_to_their_cluster(rows: int) -> None:
+    # ~16k rows a partition: at 1M, 8 partitions of 131k rows (2 probed) routed queries on data with 1,000 tight
+    # clusters to the wrong partitions (recall@10 0.676); the probes grow with the partitions
+    p = choose_params(rows, 384)
+    assert p.index_type == "ivf_hnsw_sq" and p.num_partitions and p.nprobes
+    assert 12_000 <= rows / p.num_partitions <= 24_000
+    assert p.nprobes >= 2 and p.nprobes >= p.num_partitions / 16
+    assert p.refine_factor and p.refine_factor >= 4 and p.ef and p.ef >= 10 * p.refine_factor
