@@ -352,6 +352,23 @@ def test_a_killed_service_is_a_project_error_that_says_what_to_run(tmp_path: Pat
     catalog.create_namespace("alive")
     process = status(settings.state_dir)
     assert process is not None
+    # the embedded lineage default posts to this service, with a token of its own
+    from lakehouse.lineage.transports import embedded_transports
+
+    (http,) = [t for t in embedded_transports(settings) if type(t).__name__ == "HttpTransport"]
+    bearer = http.config.auth.get_bearer()
+    assert httpx.get(f"{process.uri}/api/v1/lineage/runs", headers={"Authorization": bearer}).status_code == 200
+    # analyst SQL's DuckDB attaches as the read-only client: even a write that got past the SQL checks is refused
+    import duckdb
+
+    from lakehouse.sql.duckdb import DuckDBExecutor
+
+    analyst = DuckDBExecutor(settings).con
+    assert analyst.sql("SELECT count(*) FROM (SHOW ALL TABLES)").fetchone() is not None
+    with pytest.raises(duckdb.Error, match="403|read-only|Forbidden"):
+        analyst.execute("CREATE SCHEMA lake.sneaky")
+    analyst.close()
+    assert ("sneaky",) not in catalog.list_namespaces()
     _kill(process.pid)
 
     with pytest.raises(CatalogUnavailableError) as raised:
