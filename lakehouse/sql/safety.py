@@ -125,7 +125,7 @@ def check_filter(node: exp.Expression, where: str = "vector_search's filter") ->
             raise _refuse(
                 f"a subquery in {where}",
                 "a filter is an expression over the table's own columns",
-                'write a predicate such as "chunk_index = 0 AND source_key LIKE \'doc%\'"; join in the outer query',
+                "write a predicate such as \"chunk_index = 0 AND source_key LIKE 'doc%'\"; join in the outer query",
             )
         if isinstance(n, exp.Func) and not isinstance(n, exp.Connector):
             _check_function(n)
