@@ -23,6 +23,14 @@ def _log(message: str) -> None:
 @click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--table", default=None, help="Target table (default: <namespace>.documents).")
 @click.option("--limit", type=int, default=None, help="Ingest at most this many files.")
+@click.option("--keep-missing", is_flag=True, help="Keep the rows of files that are no longer in the directory.")
+@click.option(
+    "--max-bytes",
+    type=click.IntRange(min=1),
+    default=10_000_000,
+    show_default=True,
+    help="Skip (and report) documents larger than this many bytes.",
+)
 @click.option(
     "--format",
     "table_format",
@@ -34,22 +42,28 @@ def _log(message: str) -> None:
 @click.pass_context
 @handle_errors
 def ingest(
-    ctx: click.Context, path: Path, table: str | None, limit: int | None, table_format: str | None, master: str | None
+    ctx: click.Context,
+    path: Path,
+    table: str | None,
+    limit: int | None,
+    keep_missing: bool,
+    max_bytes: int,
+    table_format: str | None,
+    master: str | None,
 ) -> None:
-    """Ingest a directory of .txt/.md/.rst/.html files into a documents table (merge on key).
+    """Make a documents table reflect a directory of .txt/.md/.rst/.html/.pdf files, in one commit.
 
-    Binary, unreadable and empty files are listed and skipped.
+    New files are inserted, changed ones updated (merge on key), rows of files that are gone deleted (unless
+    --keep-missing). HTML keeps its main text (no navigation); PDFs their pages' text. Binary, unreadable, empty and
+    oversized (--max-bytes) files are listed and skipped.
     """
-    from jobs.ingest_documents import IngestParams, run
+    from jobs.ingest_documents import IngestParams, run, summary
     from lakehouse.spark import build_spark
 
     settings = _settings(ctx)
     spark = build_spark(settings, app_name="lakehouse ingest", master=master)
-    r = run(spark, IngestParams(path, table, limit, table_format), settings, log=_log)
-    _log(
-        f"{r.table}: {r.inserted} inserted, {r.updated} updated, {r.unchanged} unchanged, {len(r.skipped)} skipped; "
-        f"{r.total_rows} rows at snapshot {r.snapshot_id} ({r.seconds:.1f} s)"
-    )
+    params = IngestParams(path, table, limit, table_format, keep_missing=keep_missing, max_bytes=max_bytes)
+    _log(summary(run(spark, params, settings, log=_log)))
 
 
 @click.command()

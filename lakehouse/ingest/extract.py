@@ -112,8 +112,8 @@ def _rst_title(text: str) -> str | None:
 def extract_title(text: str, mime: str, html_title: str | None = None) -> str:
     """The document title: html ``<title>``, md ``# `` heading, rst underlined title, else the first line."""
     title: str | None = None
-    if mime == "text/html":
-        title = html_title
+    if mime in ("text/html", "application/pdf"):
+        title = html_title  # the format's own title: <title>, a PDF's /Title
     elif mime == "text/markdown":
         title = _markdown_title(text)
     elif mime == "text/x-rst":

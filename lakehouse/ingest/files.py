@@ -1,7 +1,10 @@
-"""Scan a folder tree for text documents.
+"""Scan a folder tree for documents: text (.txt/.md/.rst), HTML (main text only) and PDF.
 
-Unreadable, binary (NUL bytes in the first 8 KiB, or not valid UTF-8) and empty files are reported in
-``skipped`` with a reason; they never raise. Only a missing root or a tree with no matching files raises.
+Unreadable, binary (NUL bytes in the first 8 KiB, or not valid UTF-8; PDFs excepted), empty and oversized files
+(more than ``max_bytes``, 10 MB by default) are reported in ``skipped`` with a reason; they never raise. Only a
+missing root or a tree with no matching files raises. HTML pages keep their main text, without navigation and
+boilerplate (:mod:`lakehouse.ingest.maintext`); PDFs their pages' text (:mod:`lakehouse.ingest.pdf`). The stored
+``text`` is what chunk spans index into.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lakehouse.errors import IngestError
-from lakehouse.ingest.extract import extract_title, html_to_text
+from lakehouse.ingest.extract import extract_title
 
-DEFAULT_EXTENSIONS = (".txt", ".md", ".rst", ".html", ".htm")
+DEFAULT_EXTENSIONS = (".txt", ".md", ".rst", ".html", ".htm", ".pdf")
+DEFAULT_MAX_BYTES = 10_000_000  # a document larger than this is skipped (--max-bytes; None: no limit)
 MIME_TYPES = {
     ".txt": "text/plain",
     ".text": "text/plain",
@@ -24,6 +28,7 @@ MIME_TYPES = {
     ".rst": "text/x-rst",
     ".html": "text/html",
     ".htm": "text/html",
+    ".pdf": "application/pdf",
 }
 BINARY_SNIFF_BYTES = 8192
 
@@ -101,31 +106,66 @@ def list_files(
     return found, walk_errors
 
 
-def read_document(rel: str, full: Path) -> Document | Skipped:
-    """Read one file into a :class:`Document`, or say why it is skipped (unreadable, binary, not UTF-8, empty)."""
-    try:
-        raw = full.read_bytes()
-    except OSError as exc:
-        return Skipped(rel, f"unreadable: {exc.strerror or exc}")
-    if not raw:
-        return Skipped(rel, "empty file")
+def check_max_bytes(max_bytes: int | None) -> None:
+    if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1):
+        raise IngestError(
+            f"the size limit per document must be a positive number of bytes, got {max_bytes!r}",
+            hint="e.g. --max-bytes 50000000 for 50 MB; the default is 10 MB",
+        )
+
+
+def too_large(size: int, max_bytes: int) -> str:
+    """The skip reason of a file over the size limit (one wording for the scanner and the ingest report)."""
+    return f"too large: {size:,} bytes, over the {max_bytes:,}-byte limit per document (raise it with --max-bytes)"
+
+
+def _extract(rel: str, raw: bytes, mime: str) -> tuple[str, str | None] | Skipped:
+    """(text, title from the format's own metadata) of a file's bytes, or why it is skipped."""
+    if mime == "application/pdf":
+        from lakehouse.ingest.pdf import PdfUnreadable, pdf_to_text
+
+        try:
+            pdf = pdf_to_text(raw)
+        except PdfUnreadable as exc:
+            return Skipped(rel, f"unreadable PDF: {exc}")
+        if not pdf.text.strip():
+            return Skipped(rel, f"empty: no text in its {pdf.pages} page(s) (a scan needs OCR first)")
+        return pdf.text, pdf.title
     if b"\x00" in raw[:BINARY_SNIFF_BYTES]:
         return Skipped(rel, "binary: NUL byte in the first 8 KiB")
     try:
         decoded = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         return Skipped(rel, f"binary or not UTF-8: invalid byte at offset {exc.start}")
-    mime = MIME_TYPES.get(full.suffix.lower(), "text/plain")
-    html_title = None
-    text = decoded
     if mime == "text/html":
-        text, html_title = html_to_text(decoded)
-    if not text.strip():
-        return Skipped(rel, "empty: no visible text" if mime == "text/html" else "empty: whitespace only")
+        from lakehouse.ingest.maintext import html_main_text
+
+        text, title = html_main_text(decoded)
+        return (text, title) if text.strip() else Skipped(rel, "empty: no visible text")
+    return (decoded, None) if decoded.strip() else Skipped(rel, "empty: whitespace only")
+
+
+def read_document(rel: str, full: Path, *, max_bytes: int | None = DEFAULT_MAX_BYTES) -> Document | Skipped:
+    """Read one file into a :class:`Document`, or say why it is skipped (unreadable, over ``max_bytes``, binary,
+    not UTF-8, empty)."""
+    try:
+        size = full.stat().st_size
+        if max_bytes is not None and size > max_bytes:
+            return Skipped(rel, too_large(size, max_bytes))  # never read into memory
+        raw = full.read_bytes()
+    except OSError as exc:
+        return Skipped(rel, f"unreadable: {exc.strerror or exc}")
+    if not raw:
+        return Skipped(rel, "empty file")
+    mime = MIME_TYPES.get(full.suffix.lower(), "text/plain")
+    extracted = _extract(rel, raw, mime)
+    if isinstance(extracted, Skipped):
+        return extracted
+    text, meta_title = extracted
     return Document(
         key=document_key(rel),
         path=rel,
-        title=extract_title(text, mime, html_title),
+        title=extract_title(text, mime, meta_title),
         text=text,
         mime=mime,
         bytes=len(raw),
@@ -138,6 +178,7 @@ def iter_documents(
     *,
     extensions: Sequence[str] = DEFAULT_EXTENSIONS,
     limit: int | None = None,
+    max_bytes: int | None = DEFAULT_MAX_BYTES,
 ) -> Iterator[Document | Skipped]:
     """Yield a :class:`Document` or :class:`Skipped` per matching file, in path order, reading lazily.
 
@@ -146,13 +187,14 @@ def iter_documents(
     """
     if limit is not None and limit < 0:
         raise IngestError(f"limit must be >= 0, got {limit}")
+    check_max_bytes(max_bytes)
     found, walk_errors = list_files(root, extensions=extensions)
     yield from walk_errors
     documents = 0
     for rel, full in found:
         if limit is not None and documents >= limit:
             return
-        item = read_document(rel, full)
+        item = read_document(rel, full, max_bytes=max_bytes)
         documents += isinstance(item, Document)
         yield item
 
@@ -162,6 +204,7 @@ def scan_documents(
     *,
     extensions: Sequence[str] = DEFAULT_EXTENSIONS,
     limit: int | None = None,
+    max_bytes: int | None = DEFAULT_MAX_BYTES,
 ) -> ScanResult:
     """Read every matching file under ``root`` (recursively, sorted by relative path).
 
@@ -170,6 +213,6 @@ def scan_documents(
     [('guide/intro.md', 'text/markdown', 'Introduction')]
     """
     result = ScanResult()
-    for item in iter_documents(root, extensions=extensions, limit=limit):
+    for item in iter_documents(root, extensions=extensions, limit=limit, max_bytes=max_bytes):
         (result.documents if isinstance(item, Document) else result.skipped).append(item)  # type: ignore[arg-type]
     return result

@@ -74,8 +74,9 @@ INGEST_SCHEMA = pa.schema(
 INGEST_DDL = ", ".join(f"{f.name} {'bigint' if f.type == pa.int64() else 'string'}" for f in INGEST_SCHEMA)
 
 
-def read_documents(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """(rel, full) path rows -> document rows; files that cannot be ingested come back with ``skip_reason`` set."""
+def read_documents(batches: Iterator[pa.RecordBatch], *, max_bytes: int | None = None) -> Iterator[pa.RecordBatch]:
+    """(rel, full) path rows -> document rows; files that cannot be ingested (unreadable, binary, empty, over
+    ``max_bytes``) come back with ``skip_reason`` set."""
     from pathlib import Path
 
     from lakehouse.ingest.files import Document, read_document
@@ -87,7 +88,7 @@ def read_documents(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch
                 item = None
                 reason: str | None = "unreadable folder"
             else:
-                item = read_document(rel, Path(full))
+                item = read_document(rel, Path(full), max_bytes=max_bytes)
                 reason = None if isinstance(item, Document) else item.reason
             doc = item if isinstance(item, Document) else None
             rows["key"].append(doc.key if doc else None)

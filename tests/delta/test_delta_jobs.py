@@ -130,25 +130,26 @@ def test_reingest_and_incremental_embed_merge_in_one_commit_each(  # noqa: PLR09
 ) -> None:
     (corpus / "doc1.txt").write_text("document 1 was edited\n")
     (corpus / "doc9.txt").write_text("a new document\n")
+    (corpus / "doc4.txt").unlink()  # a vanished file: its row goes in the same commit
     docs_before = DeltaVectorTable.load(DOCS, settings=lake_settings).version
     again = run_ingest(spark, IngestParams(corpus, DOCS, format="delta"), lake_settings, log=_quiet)
-    assert (again.inserted, again.updated, again.unchanged) == (1, 1, 5)
+    assert (again.inserted, again.updated, again.deleted, again.unchanged) == (1, 1, 1, 4)
     docs = DeltaVectorTable.load(DOCS, settings=lake_settings)
-    assert docs.version == docs_before + 1 and docs.count() == 7, "one merge commit"
+    assert docs.version == docs_before + 1 and docs.count() == 6, "one merge commit"
     # a source row deleted outside the job
     docs.delta.delete("path = 'doc5.txt'")
     docs.refresh()
-    assert docs.count() == 6
+    assert docs.count() == 5
 
     before = _rows(lake_settings)
     out_version = DeltaVectorTable.load(OUT, settings=lake_settings).version
     params = _embed_params()
     result = run_embed(spark, params, lake_settings, log=_quiet)
     assert result.plan is not None
-    assert (result.plan.insert, result.plan.update, result.plan.delete, result.plan.keep) == (1, 1, 1, 4)
+    assert (result.plan.insert, result.plan.update, result.plan.delete, result.plan.keep) == (1, 1, 2, 3)
     after = _rows(lake_settings)
     k = {i: document_key(f"doc{i}.txt") for i in (0, 1, 2, 3, 4, 5, 9)}
-    assert set(after) == {k[i] for i in (0, 1, 2, 3, 4, 9)}
+    assert set(after) == {k[i] for i in (0, 1, 2, 3, 9)}
     assert after[k[1]]["run_id"] == params.run_id and after[k[9]]["run_id"] == params.run_id
     assert after[k[0]]["run_id"] == before[k[0]]["run_id"], "unchanged rows are not rewritten"
     assert {after[k[i]]["source_snapshot_id"] for i in (1, 9)} == {docs.version}
