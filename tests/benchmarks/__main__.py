@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("index", "recall", "sql", "embed", "dedup", "lineage", "write", "concurrency")
+BENCHMARKS = ("index", "recall", "sql", "embed", "dedup", "lineage", "write", "concurrency", "retrieval")
 
 
 def main(argv: list[str]) -> int:
@@ -25,7 +25,7 @@ def main(argv: list[str]) -> int:
     for name in chosen:
         module = importlib.import_module(f"tests.benchmarks.bench_{name}")
         args = list(extra) if extra else []
-        if "--output" not in args and name in ("embed", "dedup", "lineage"):
+        if "--output" not in args and name in ("embed", "dedup", "lineage", "retrieval"):
             args += ["--output", "BENCHMARKS.md"]  # these print only unless told where to append
         code = module.main(args)
         if code:
