@@ -179,7 +179,8 @@ def test_concurrent_merges_from_threads_lose_and_duplicate_nothing(tmp_path: Pat
 
 # -- Spark change sets (merge_delta_frame), files path and native path -----------------------------------------------
 def _frame(spark, rows: dict[str, int], deletes: tuple[str, ...] = ()):  # noqa: ANN001, ANN202
-    data = [(k, "docs", v, [float(v)] * DIM, "upsert") for k, v in rows.items()]
+    # v + 1: a cosine column refuses the all-zero vector that v = 0 would give
+    data = [(k, "docs", v, [float(v) + 1.0] * DIM, "upsert") for k, v in rows.items()]
     data += [(k, "docs", 0, None, "delete") for k in deletes]
     return spark.createDataFrame(data, "id string, source string, v long, embedding array<float>, op string")
 
@@ -231,4 +232,4 @@ def test_spark_merges_from_threads_end_as_the_union(spark, lake_settings: Settin
     table = DeltaTable(loc)
     assert table.transaction_version("job-a") == table.transaction_version("job-b") == 1
     vectors = read_version(table, loc, ["id", "v", "embedding"]).to_pylist()
-    assert all(np.allclose(r["embedding"], [float(r["v"])] * DIM) for r in vectors), "vectors moved with their rows"
+    assert all(np.allclose(r["embedding"], [float(r["v"]) + 1.0] * DIM) for r in vectors), "vectors moved with rows"
