@@ -19,7 +19,9 @@ a query that got past this check still could not read outside the warehouse.
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Iterator
 
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
@@ -107,8 +109,7 @@ def check_text(text: str) -> None:
 
 def check_query(tree: exp.Expression) -> None:
     """Refuse relations, functions and nesting outside the allow-lists (raises :class:`UnsafeSqlError`)."""
-    _check_depth(tree)
-    for node in tree.walk():
+    for node in _walk(tree):
         if isinstance(node, exp.Into):
             raise _refuse("SELECT ... INTO", "it creates a table", "write tables with Spark jobs or the table API")
         if isinstance(node, exp.Table):
@@ -119,8 +120,7 @@ def check_query(tree: exp.Expression) -> None:
 
 def check_filter(node: exp.Expression, where: str = "vector_search's filter") -> None:
     """A filter is a predicate over the table's columns: no subquery, no table, allow-listed functions only."""
-    _check_depth(node)
-    for n in node.walk():
+    for n in _walk(node):
         if isinstance(n, exp.Query | exp.Subquery | exp.Table):
             raise _refuse(
                 f"a subquery in {where}",
@@ -131,7 +131,8 @@ def check_filter(node: exp.Expression, where: str = "vector_search's filter") ->
             _check_function(n)
 
 
-def _check_depth(tree: exp.Expression) -> None:
+def _walk(tree: exp.Expression) -> Iterator[exp.Expression]:
+    """Every node, parents before children, without recursion; refuses trees deeper than :data:`MAX_DEPTH`."""
     stack: list[tuple[exp.Expression, int]] = [(tree, 1)]
     while stack:
         node, depth = stack.pop()
@@ -141,6 +142,7 @@ def _check_depth(tree: exp.Expression) -> None:
                 f"the expression nests more than {MAX_DEPTH} levels deep",
                 "split long chains (a IN (...) instead of many ORs), or move parts into a WITH clause",
             )
+        yield node
         stack.extend((child, depth + 1) for child in node.iter_expressions())
 
 
@@ -152,14 +154,20 @@ def _name(node: exp.Func) -> str:
     return node.name.upper() if isinstance(node, exp.Anonymous) else node.sql_name()
 
 
-def _names(node: exp.Func) -> list[str]:
-    return [node.name.upper()] if isinstance(node, exp.Anonymous) else list(type(node).sql_names())
+def _allowed(node: exp.Func) -> bool:
+    if isinstance(node, exp.Anonymous):
+        return node.name.upper() in FUNCTIONS
+    cls = type(node)
+    if cls not in _ALLOWED_CLASSES:
+        _ALLOWED_CLASSES[cls] = cls in _VECTOR_NODES or any(n in FUNCTIONS for n in cls.sql_names())
+    return _ALLOWED_CLASSES[cls]
+
+
+_ALLOWED_CLASSES: dict[type[exp.Func], bool] = {}
 
 
 def _check_function(node: exp.Func) -> None:
-    if type(node) in _VECTOR_NODES:
-        return
-    if not any(n in FUNCTIONS for n in _names(node)):
+    if not _allowed(node):
         name = _name(node).lower()
         raise _refuse(
             f"function {name}()",
@@ -216,6 +224,7 @@ def _check_table_function_args(func: exp.Func) -> None:
         check_filter(_parse_filter(flt.name), f"{name}'s filter")
 
 
+@functools.lru_cache(maxsize=256)  # the same filter text comes back query after query; the tree is only read
 def _parse_filter(text: str) -> exp.Expression:
     from lakehouse.sql.parse import DIALECT
 
