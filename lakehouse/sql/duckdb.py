@@ -7,7 +7,11 @@ Once the catalog is attached the connection is locked down with DuckDB's own set
 ``allowed_directories`` is the warehouse (and the Delta root), ``enable_external_access=false`` refuses every other
 file and every URL (no ``read_csv('/etc/passwd')``, no ``read_csv('http://...')``, no COPY elsewhere, no extension
 loading), and ``lock_configuration=true`` refuses any SET that would undo it. The attached catalog keeps working: the
-iceberg extension talks to it through its own HTTP client, not through DuckDB's file systems.
+iceberg extension talks to it through its own HTTP client, not through DuckDB's file systems. (External access off
+alone refuses the warehouse too: every Iceberg scan failed on its manifest list; hence the allowed directories.) Not
+gated by these settings, so refused by the dialect instead (lakehouse.sql.safety): a new ``ATTACH ... (TYPE
+iceberg, ENDPOINT ...)`` still calls its endpoint, and ``delta_scan`` reads a ``_delta_log`` outside the allowed
+directories (its data files are refused).
 """
 
 from __future__ import annotations
@@ -209,7 +213,8 @@ class DuckDBExecutor(Executor):
         except duckdb.PermissionException as exc:  # the lock-down, for SQL that got past the dialect's allow-lists
             raise UnsafeSqlError(
                 f"the DuckDB session refused access outside the warehouse: {str(exc).strip().splitlines()[0]}",
-                hint="analyst SQL reads tables through the catalog (FROM lake.<namespace>.<table>)",
+                hint="analyst SQL reads tables through the catalog (FROM lake.<namespace>.<table>); a table stored "
+                "outside the warehouse and the Delta root (catalog.allow_external_locations) cannot be read here",
                 statement="file access",
                 engine="duckdb",
                 sql=sql[:2000],
