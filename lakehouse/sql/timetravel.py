@@ -23,7 +23,7 @@ from lakehouse.errors import SnapshotNotFoundError, SqlPlanError
 if TYPE_CHECKING:
     from lakehouse.sql.resolve import LakeTable
 
-__all__ = ["AS_OF", "has_time_travel", "resolve_time_travel"]
+__all__ = ["AS_OF", "has_time_travel", "resolve_time_travel", "transpile_time_travel"]
 
 AS_OF = "as_of"  # node.meta key: the snapshot id the table is read at
 _DIALECT = "duckdb"
@@ -64,15 +64,68 @@ def resolve_time_travel(node: exp.Table, lake: LakeTable) -> str | None:
 
 
 def _kind_and_value(clause: exp.Expression, lake: LakeTable, written: str) -> tuple[str, exp.Expression]:
+    kind, value, problem = _point(clause)
+    if problem:
+        raise _refuse(written, lake, problem)
+    return kind, value
+
+
+def _point(clause: exp.Expression) -> tuple[str, exp.Expression, str | None]:
+    """(VERSION or TIMESTAMP, the value, why it is not one point in the table's history or None)."""
     if isinstance(clause, exp.HistoricalData):
         point, kind = str(clause.this).upper(), str(clause.args.get("kind") or "").upper()
         if point != "AT" or kind not in ("VERSION", "TIMESTAMP"):
-            raise _refuse(written, lake, f"{point} ({kind} => ...) is not a point lakehouse can read a table at")
-        return kind, clause.expression
+            return kind, clause.expression, f"{point} ({kind} => ...) is not a point lakehouse can read a table at"
+        return kind, clause.expression, None
     kind, how = str(clause.this).upper(), str(clause.args.get("kind") or "").upper()
     if how != "AS OF" or kind not in ("VERSION", "TIMESTAMP"):
-        raise _refuse(written, lake, f"{how} reads a range of versions; a query reads the table at one snapshot")
-    return kind, clause.expression
+        return kind, clause.expression, f"{how} reads a range of versions; a query reads the table at one snapshot"
+    return kind, clause.expression, None
+
+
+# how each transpile target writes "this table at version V / at time T" (None: it cannot)
+_VERSION_FORM = {"duckdb": "at", "spark": "as_of", "databricks": "as_of", "trino": "as_of"}
+_TIME_FORM = {
+    "duckdb": "at",
+    "spark": "as_of",
+    "databricks": "as_of",
+    "trino": "as_of_typed",
+    "bigquery": "as_of_typed",
+    "snowflake": "at_typed",
+}
+
+
+def transpile_time_travel(tree: exp.Expression, target: str) -> None:
+    """Rewrite every table's time-travel clause into ``target``'s own syntax, in place, or refuse it
+    (:class:`~lakehouse.errors.TranspileError`) where the target cannot read a table at that point."""
+    from lakehouse.errors import TranspileError
+
+    for node in tree.find_all(exp.Table):
+        clause = node.args.get("when") or node.args.get("version")
+        if clause is None:
+            continue
+        written = clause.sql(_DIALECT)
+        kind, value, problem = _point(clause)
+        form = (_VERSION_FORM if kind == "VERSION" else _TIME_FORM).get(target)
+        if problem or form is None:
+            raise TranspileError(
+                f"{node.sql(_DIALECT)} cannot be expressed in {target}: "
+                + (problem or f"{target} cannot read a table at a {kind.lower()}"),
+                hint="read the table at a time (FOR TIMESTAMP AS OF) where the target has only that, or run the "
+                "query with lakehouse sql",
+                target=target,
+                construct=written,
+            )
+        value = value.copy()
+        if form.endswith("_typed") and isinstance(value, exp.Literal) and value.is_string:
+            typed = "TIMESTAMPTZ" if target == "bigquery" else "TIMESTAMP"  # BigQuery's TIMESTAMP is an instant
+            value = exp.Cast(this=value, to=exp.DataType.build(typed))
+        node.set("when", None)
+        node.set("version", None)
+        if form.startswith("at"):
+            node.set("when", exp.HistoricalData(this="AT", kind=kind, expression=value))
+        else:
+            node.set("version", exp.Version(this=kind, expression=value, kind="AS OF"))
 
 
 def _version(value: exp.Expression, lake: LakeTable, written: str) -> tuple[int, str]:

@@ -20,6 +20,7 @@ from lakehouse.sql.parse import parse_sql
 from lakehouse.sql.render import render
 from lakehouse.sql.resolve import VectorSearchArgs, resolve, vector_texts
 from lakehouse.sql.targets import TARGETS, Raw, Target
+from lakehouse.sql.timetravel import transpile_time_travel
 
 __all__ = ["TRANSPILE_TARGETS", "Transpiled", "transpile"]
 
@@ -145,6 +146,7 @@ def transpile(
     settings = settings or (load_settings() if needs_catalog else _NO_SETTINGS())
     bind = any(not e.args.get("model") for e in stmt.tree.find_all(Embed) if not e.find_ancestor(VectorSearch))
     resolved = resolve(stmt.tree, settings, bind=bind, vector_search=ann)
+    transpile_time_travel(resolved.tree, to)
     notes.extend(resolved.notes)
     return Transpiled(render(resolved.tree, target), to, tuple(dict.fromkeys(notes)))
 
