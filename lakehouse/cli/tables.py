@@ -160,6 +160,18 @@ def _submit_args(settings: object) -> list[str]:
 
     conf = spark_conf(settings, ensure_catalog(settings))  # type: ignore[arg-type]
     args = ["--master", conf.pop("spark.master")]
+    # the catalog credential goes in a 0600 properties file, not on a command line every local user can read
+    secret = {k: conf.pop(k) for k in [k for k in conf if k.endswith((".credential", ".token"))]}
+    if secret:
+        import os
+
+        path = settings.state_dir / "spark-catalog-auth.conf"  # type: ignore[attr-defined]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.writelines(f"{k} {v}\n" for k, v in secret.items())
+        args += ["--properties-file", str(path)]
     if "spark.jars" in conf:
         args += ["--jars", conf.pop("spark.jars")]
     if "spark.jars.packages" in conf:

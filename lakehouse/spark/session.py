@@ -88,6 +88,8 @@ def spark_conf(settings: Settings, catalog_uri: str, *, master: str | None = Non
     from lakehouse.table.catalog import catalog_connection
 
     auth = catalog_connection(settings, catalog_uri).properties()
+    if auth:
+        auth["rest.auth.type"] = "oauth2"  # named, or Iceberg logs that it inferred it
     conf.update({f"spark.sql.catalog.{name}.{key}": value for key, value in auth.items()})
     conf.update(settings.spark.conf)
     return conf

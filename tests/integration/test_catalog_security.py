@@ -393,3 +393,31 @@ def test_a_killed_service_is_a_project_error_that_says_what_to_run(tmp_path: Pat
     from catalog.manager import stop
 
     stop(settings.state_dir)
+
+
+def test_spark_args_keep_the_credential_off_the_command_line(catalog_service, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from lakehouse.cli.main import cli
+
+    env = {"LAKEHOUSE_HOME": str(tmp_path / "home"), **catalog_service.env}
+    result = CliRunner().invoke(cli, ["spark-args"], env=env)
+    assert result.exit_code == 0, result.output
+    secret = catalog_service.credential.partition(":")[2]
+    assert secret not in result.output and "--properties-file" in result.output
+    path = Path(result.output.split("--properties-file", 1)[1].split()[0])
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert f"spark.sql.catalog.lake.credential {catalog_service.credential}" in path.read_text()
+    assert "spark.sql.catalog.lake.oauth2-server-uri" in result.output
+
+
+def test_the_cli_prints_a_token_for_curl(catalog_service, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from lakehouse.cli.main import cli
+
+    env = {"LAKEHOUSE_HOME": str(tmp_path / "home"), **catalog_service.env}
+    result = CliRunner().invoke(cli, ["catalog", "token"], env=env)
+    assert result.exit_code == 0, result.output
+    headers = {"Authorization": f"Bearer {result.output.strip()}"}
+    assert httpx.get(f"{catalog_service.uri}/v1/config", headers=headers).status_code == 200
