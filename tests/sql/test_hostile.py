@@ -66,9 +66,8 @@ def test_refused_on_duckdb(names: str, probes: str, sql: str, duck: SqlSession) 
 @pytest.mark.integration
 def test_refused_on_spark(spark, lake_settings, sql_tables) -> None:  # noqa: ANN001
     session = SqlSession(lake_settings, engine="spark", spark=spark)
-    for names, _, sql in CORPUS:  # one test: the Spark session is shared, each refusal is instant
+    for names, _, sql in CORPUS:  # one test: each refusal is instant (no Spark job; test_spark runs the real ones)
         _refused(session.query, sql, names)
-    assert session.query("SELECT count(*) AS n FROM lake.sqlt.documents").column("n").to_pylist() == [30]
 
 
 def test_deep_nesting_is_a_refusal_not_a_recursion_error() -> None:
