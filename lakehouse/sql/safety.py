@@ -10,7 +10,7 @@ construct and what to write instead:
   or one of :data:`TABLE_FUNCTIONS`; each name part is a plain identifier (no path, URL or quote in it);
 - every function is in :data:`FUNCTIONS` (pure scalar, aggregate and window functions, and the vector functions);
 - a table function's ``filter =>`` string is an expression only: no subquery, no table, the same function allow-list;
-  its ``k =>`` is at most :data:`MAX_K`;
+  its ``k =>`` (and ``depth =>``) at most :data:`MAX_K`;
 - expression trees deeper than :data:`MAX_DEPTH` are refused (long operator chains parse without brackets).
 
 DuckDB sessions are also locked down by the engine's own settings (:func:`lakehouse.sql.duckdb.connect_duckdb`), so
@@ -212,13 +212,14 @@ def _check_table_function_args(func: exp.Func) -> None:
     column = args.get("column")
     if column is not None and not (isinstance(column, exp.Literal) and _NAME.fullmatch(column.name)):
         raise _refuse(f"{name}'s column {column.sql()[:80]}", "it must name a column", "column => 'embedding'")
-    k = args.get("k")
-    if isinstance(k, exp.Literal) and not k.is_string and k.name.isdigit() and int(k.name) > MAX_K:
-        raise _refuse(
-            f"{name}'s k => {k.name}",
-            f"k asks for more than {MAX_K:,} rows",
-            f"ask for at most {MAX_K:,} rows (k => 100), and filter or aggregate to narrow the search",
-        )
+    for arg in ("k", "depth"):  # rows asked for, and (hybrid_search) candidates per retriever
+        n = args.get(arg)
+        if isinstance(n, exp.Literal) and not n.is_string and n.name.isdigit() and int(n.name) > MAX_K:
+            raise _refuse(
+                f"{name}'s {arg} => {n.name}",
+                f"{arg} asks for more than {MAX_K:,} rows",
+                f"ask for at most {MAX_K:,} rows ({arg} => 100), and filter or aggregate to narrow the search",
+            )
     flt = args.get("filter")
     if isinstance(flt, exp.Literal) and flt.is_string:
         check_filter(_parse_filter(flt.name), f"{name}'s filter")
