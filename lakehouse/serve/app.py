@@ -153,7 +153,20 @@ def create_app(warm: Warm, secrets: Any) -> Any:
     def sql(body: SqlBody) -> dict[str, Any]:
         return warm.sql(body.sql, body.params, max_rows=body.max_rows)
 
-    return Auth(app, secrets)
+    return Auth(_JsonBodies(app), secrets)
+
+
+class _JsonBodies:
+    """Every body is read as JSON, whatever Content-Type the client sent (``curl -d`` says form-urlencoded)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            headers = [(k, v) for k, v in scope.get("headers") or [] if k.lower() != b"content-type"]
+            scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+        await self.app(scope, receive, send)
 
 
 _HINTS = {

@@ -68,7 +68,6 @@ class Warm:
         self._sessions: queue.LifoQueue[SqlSession] = queue.LifoQueue()
         self._session_slots = threading.BoundedSemaphore(max(1, sql_sessions))
         self._all_sessions: list[SqlSession] = []
-        self._payload: Any = None
         self.requests = {"search": 0, "sql": 0}
 
     # -- shared pieces ----------------------------------------------------------------------------------------
@@ -87,29 +86,34 @@ class Warm:
         return VectorTable.load(name, catalog=self.catalog(), settings=self.settings)
 
     def index(self, vt: VectorTable, column: str) -> Any:
-        """The kept index of ``vt.column`` over this request's table handle, or None when there is none."""
+        """The kept index of ``vt.column`` over this request's table handle (this request's own copy: it mutates
+        its caches while searching), or None when there is none. :meth:`keep` puts it back once done."""
         from lakehouse.index import VectorIndex
 
-        key = (vt.identifier, _identity(vt), column)
         with self._indexes_lock:
-            kept = self._indexes.get(key)
-        if kept is not None:
-            index = kept.with_table(vt)
-        else:
-            index = VectorIndex(vt, column, settings=self.settings)
-            if not index.store.exists() or index.indexed_snapshot is None:
-                return None
-        with self._indexes_lock:
-            self._indexes[key] = index
+            kept = self._indexes.get(_index_key(vt, column))
+            if kept is not None:
+                return kept.with_table(vt)
+        index = VectorIndex(vt, column, settings=self.settings)
+        if not index.store.exists() or index.indexed_snapshot is None:
+            return None
         return index
+
+    def keep(self, index: Any) -> None:
+        """Keep a finished request's index (ANN structures loaded, tags, file lists) for the next request."""
+        with self._indexes_lock:
+            self._indexes[_index_key(index.table, index.column)] = index
 
     @property
     def payload(self) -> Any:
-        if self._payload is None:
-            from lakehouse.sql.candidates import CandidateReader
+        """This thread's payload reader (its file listings and footers are kept between requests; its caches are
+        not shared between threads)."""
+        reader = getattr(self._local, "payload", None)
+        if reader is None:
+            from lakehouse.sql.payload import PayloadReader
 
-            self._payload = CandidateReader()
-        return self._payload
+            reader = self._local.payload = PayloadReader()
+        return reader
 
     @contextmanager
     def session(self) -> Iterator[SqlSession]:
@@ -163,6 +167,8 @@ class Warm:
         embedded = time.perf_counter()
         index = self.index(vt, q.column)
         found = self._find(vt, index, q, query)
+        if index is not None:
+            self.keep(index)
         searched = time.perf_counter()
         rows = self._rows(vt, q, found)
         done = time.perf_counter()
@@ -204,7 +210,6 @@ class Warm:
     def _rows(self, vt: VectorTable, q: SearchQuery, found: SearchResult) -> list[dict[str, Any]]:
         """Each hit with its row's columns (read by key at the searched snapshot), text, source and span."""
         from lakehouse.index.store import FILE_COLUMN, SCORE_COLUMN
-        from lakehouse.sql.resolve import LakeTable
 
         names = tuple(vt.schema().names) if getattr(vt, "format", None) == "delta" else _iceberg_columns(vt)
         vectors = set(vt.specs)
@@ -219,15 +224,17 @@ class Warm:
             )
         hits = found.table
         key = found.key
-        lake = LakeTable(vt.identifier, vt, names)
         have = set(hits.column_names)
-        table = hits
-        if not set(wanted) <= have and hits.num_rows:
-            got = self.payload.read(lake, q.column, wanted, found) if q.column in have else None
-            table = got.rows if got is not None else self._by_key(vt, found, wanted)
+        missing = [c for c in wanted if c not in have]
+        extra = None
+        if missing and hits.num_rows:
+            extra = self._payload_rows(vt, found, missing)
+            if extra is None:
+                extra = self._by_key(vt, found, missing)
+        columns = {c: (hits if c in have else extra).column(c) for c in wanted if c in have or extra is not None}  # type: ignore[union-attr]
         scores = hits.column(SCORE_COLUMN).to_pylist()
         extras = [c for c in ("vector_score", "text_score", "vector_rank", "text_rank") if c in have]
-        records = table.select([c for c in wanted if c in table.column_names]).to_pylist() if hits.num_rows else []
+        records = pa.table(columns).to_pylist() if hits.num_rows else []
         sources = self._sources(records)
         out = []
         for i, record in enumerate(records):
@@ -244,6 +251,22 @@ class Warm:
             item["row"] = {c: v for c, v in record.items() if c != FILE_COLUMN}
             out.append(item)
         return out
+
+    def _payload_rows(self, vt: VectorTable, found: SearchResult, columns: Sequence[str]) -> pa.Table | None:
+        """``columns`` for the hits' keys, in their order, from the data files they came from (``_file``, when the
+        search carried it; else the snapshot's files, pruned by key statistics); None when that cannot be exact."""
+        from lakehouse.index.store import FILE_COLUMN
+
+        hits, snapshot = found.table, found.plan.snapshot_id
+        if snapshot is None:
+            return None
+        files = list(dict.fromkeys(hits.column(FILE_COLUMN).to_pylist())) if FILE_COLUMN in hits.column_names else None
+        keys = hits.column(found.key)
+        if getattr(vt, "format", None) == "delta":
+            got = self.payload.read_delta(vt, snapshot, found.key, keys, columns, files)
+        else:
+            got = self.payload.read(vt.iceberg, snapshot, found.key, keys, columns, files)
+        return None if got is None else got[0]
 
     def _by_key(self, vt: VectorTable, found: SearchResult, wanted: Sequence[str]) -> pa.Table:
         """The rows of ``found``'s keys at its snapshot, in its order (when the payload reader cannot say exactly)."""
@@ -326,6 +349,10 @@ def _hybrid() -> tuple[Any, Any]:
             hint="search without 'hybrid', or upgrade lakehouse",
         ) from exc
     return hybrid_search, Fusion
+
+
+def _index_key(vt: VectorTable, column: str) -> tuple[str, str, str]:
+    return (vt.identifier, _identity(vt), column)  # a dropped and re-created table is another table
 
 
 def _identity(vt: VectorTable) -> str:
