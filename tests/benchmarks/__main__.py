@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("index", "recall", "sql", "embed", "dedup", "lineage", "write", "concurrency", "retrieval", "serve")
+BENCHMARKS = ("index", "recall", "sql", "embed", "dedup", "lineage", "write", "concurrency", "retrieval", "serve", "cli")
 
 
 def main(argv: list[str]) -> int:
