@@ -233,3 +233,21 @@ def test_a_placeholder_cannot_smuggle_a_subquery_into_a_filter(duck: SqlSession)
     with pytest.raises(UnsafeSqlError, match="k =>"):
         duck.query(sql, params={"k": MAX_K + 1, "f": "chunk_index = 0"})
     assert duck.query(sql, params={"k": 3, "f": "chunk_index = 0"}).num_rows == 3
+
+
+@pytest.mark.integration
+def test_lakehouse_sql_refuses_a_file_read_with_exit_code_3(lake_settings, sql_tables, monkeypatch) -> None:  # noqa: ANN001
+    from click.testing import CliRunner
+
+    import lakehouse.cli.main as main
+    from lakehouse.cli.main import cli
+
+    monkeypatch.setattr(main, "load_settings", lambda **kw: lake_settings)
+    for sql, names in (
+        ("SELECT * FROM read_csv('/etc/passwd')", "read_csv"),
+        ("SELECT reflect('java.lang.System', 'getProperty', 'user.name')", "reflect"),
+    ):
+        obj = {"settings_factory": lambda **kw: lake_settings}
+        result = CliRunner().invoke(cli, ["sql", "--no-serve", sql], obj=obj, catch_exceptions=False)
+        assert result.exit_code == 3, result.output
+        assert names in result.output and "root:" not in result.output
