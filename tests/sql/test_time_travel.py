@@ -47,6 +47,7 @@ def _batch(start: int, n: int, near: bool, rng: np.random.Generator) -> pa.Table
         {
             "key": [f"r{start + i:03d}" for i in range(n)],
             "grp": ["a" if (start + i) % 2 else "b" for i in range(n)],
+            "n": pa.array(range(start, start + n), pa.int64()),  # not stored in the index: read by key at S
             "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), DIM),
         }
     )
@@ -56,7 +57,9 @@ def _make(settings: Settings, fmt: str) -> Travelled:
     from lakehouse.index import build
 
     rng = np.random.default_rng(5)
-    schema = pa.schema([("key", pa.string()), ("grp", pa.string()), ("embedding", pa.list_(pa.float32()))])
+    schema = pa.schema(
+        [("key", pa.string()), ("grp", pa.string()), ("n", pa.int64()), ("embedding", pa.list_(pa.float32()))]
+    )
     name = f"tt.{fmt}_{uuid.uuid4().hex[:6]}"
     vt = VectorTable.create(
         name,
@@ -149,6 +152,12 @@ def test_top_k_at_an_older_snapshot_uses_the_index_tagged_for_it(session: SqlSes
     assert session.last["snapshot_id"] == s1
     assert session.last["index"]["path"] == "index", "the index version tagged for S1"
     assert old.column("key").to_pylist() == _top(t, 1)
+    # a column the index does not store comes from the table's files at S1
+    with_payload = session.query(
+        f"SELECT key, n FROM lake.{t.name} {at} ORDER BY cosine_similarity(embedding, {LITERAL}) DESC LIMIT {K}"
+    )
+    assert session.last["path"] == "ann" and session.last["snapshot_id"] == s1
+    assert with_payload.to_pylist() == [{"key": k, "n": int(k[1:])} for k in _top(t, 1)]
     # S0 has no tagged index version: the index searches exactly at S0
     old = session.query(sql.format(at=f"FOR VERSION AS OF {s0}"))
     assert session.last["snapshot_id"] == s0 and session.last["index"]["path"] == "exact"
