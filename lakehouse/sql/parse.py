@@ -221,7 +221,11 @@ def _parse_error(text: str, exc: ParseError) -> SqlParseError:
     return SqlParseError(
         f"syntax error at line {line}, column {column} near {token!r}: {reason}\n"
         f"  {marked.replace(chr(10), chr(10) + '  ')}",
-        hint="check the SQL near the marked text",
+        hint=(
+            "a time-travel clause goes before the table's alias: FROM lake.ns.t FOR VERSION AS OF 5 AS e"
+            if token.upper() == "FOR" and re.search(r"\bAS\s+OF\b", text, re.IGNORECASE)
+            else "check the SQL near the marked text"
+        ),
         line=line,
         column=column,
         text=token,

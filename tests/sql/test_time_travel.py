@@ -218,5 +218,6 @@ def test_iceberg_tag_names_a_snapshot(lake_settings: Settings) -> None:
 def test_a_misplaced_clause_is_a_parse_error() -> None:
     from lakehouse.sql.parse import parse_sql
 
-    with pytest.raises(SqlParseError):
+    with pytest.raises(SqlParseError) as info:
         parse_sql("SELECT * FROM lake.tt.x AS e FOR VERSION AS OF 5")
+    assert "before the table's alias" in info.value.hint
