@@ -165,7 +165,7 @@ def _top_k(
     if not use_index:
         return "the index was turned off for this query (use_index=False), exact scan"
     metric = METRIC_OF[type(func)]
-    unreadable = _delta_unreadable(lake)
+    unreadable = _delta_unreadable(lake, node.meta.get(AS_OF))
     if unreadable:
         return unreadable
     try:
@@ -214,16 +214,20 @@ def _table_identity(lake: LakeTable) -> str:
     return str(lake.table.iceberg.metadata.table_uuid)
 
 
-def _delta_unreadable(lake: LakeTable) -> str | None:
-    """Why the index cannot answer for a Delta table whose version the file-by-file reader refuses (deletion vectors,
-    column mapping: the index's exact tail and payload reads would return deleted or misnamed rows), else None."""
+def _delta_unreadable(lake: LakeTable, version: int | None = None) -> str | None:
+    """Why the index cannot answer for a Delta table whose version (the current one, or ``version`` for a query
+    that travels back) the file-by-file reader refuses (deletion vectors, column mapping: the index's exact tail and
+    payload reads would return deleted or misnamed rows), else None."""
     if lake.delta_location is None:
         return None
+    from deltalake import DeltaTable
+
     from lakehouse.errors import UnsupportedDeltaFeatureError
     from lakehouse.table.delta import check_file_readable
 
+    dt = lake.table.delta if version is None else DeltaTable(lake.delta_location, version=version)  # type: ignore[attr-defined]
     try:
-        check_file_readable(lake.table.delta, lake.delta_location)  # type: ignore[attr-defined]
+        check_file_readable(dt, lake.delta_location)
     except UnsupportedDeltaFeatureError as exc:
         return f"the index cannot follow {lake.identifier} ({str(exc).splitlines()[0]}), exact scan"
     return None

@@ -221,3 +221,18 @@ def test_a_misplaced_clause_is_a_parse_error() -> None:
     with pytest.raises(SqlParseError) as info:
         parse_sql("SELECT * FROM lake.tt.x AS e FOR VERSION AS OF 5")
     assert "before the table's alias" in info.value.hint
+
+
+def test_a_delta_feature_added_later_does_not_stop_the_index_at_an_older_version(lake_settings: Settings) -> None:
+    from deltalake import DeltaTable, TableFeatures
+
+    t = _make(lake_settings, "delta")
+    location = VectorTable.load(t.name, settings=lake_settings).location
+    DeltaTable(location).alter.add_feature(TableFeatures.DeletionVectors, allow_protocol_versions_increase=True)
+    sql = f"SELECT key FROM lake.{t.name} {{at}} ORDER BY cosine_similarity(embedding, {LITERAL}) DESC LIMIT {K}"
+    with SqlSession(lake_settings) as s:
+        assert s.query(sql.format(at="")).column("key").to_pylist() == _top(t, 2)
+        assert s.last["path"] == "exact" and "deletionVectors" in s.last["reason"]
+        old = s.query(sql.format(at=f"AT (VERSION => {t.snapshots[1]})"))
+        assert s.last["path"] == "ann", s.last["reason"]
+        assert old.column("key").to_pylist() == _top(t, 1)
