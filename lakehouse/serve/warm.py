@@ -155,6 +155,7 @@ class Warm:
     # -- POST /v1/search --------------------------------------------------------------------------------------
     def search(self, q: SearchQuery) -> dict[str, Any]:
         self.requests["search"] += 1
+        _one_torch_thread()
         started = time.perf_counter()
         vt = self.table(q.table)
         spec = vt.spec(q.column)
@@ -164,6 +165,7 @@ class Warm:
             from lakehouse.index.query import query_vector
 
             query = query_vector(spec, q.text)  # the model loads here, once per process
+            _one_torch_thread()
         embedded = time.perf_counter()
         index = self.index(vt, q.column)
         found = self._find(vt, index, q, query)
@@ -318,11 +320,13 @@ class Warm:
     # -- POST /v1/sql -----------------------------------------------------------------------------------------
     def sql(self, text: str, params: Any = None, *, max_rows: int = 10_000) -> dict[str, Any]:
         self.requests["sql"] += 1
+        _one_torch_thread()
         started = time.perf_counter()
         with self.session() as s:
             s.last = {}  # an EXPLAIN leaves it as it was
             result = s.query(text, params)
             last = dict(s.last)
+        _one_torch_thread()
         truncated = result.num_rows > max_rows
         if truncated:
             result = result.slice(0, max_rows)
@@ -337,6 +341,17 @@ class Warm:
             "plan": plan,
             "ms": {**{k: round(v, 3) for k, v in (last.get("ms") or {}).items()}, "total": round(elapsed, 3)},
         }
+
+
+def _one_torch_thread() -> None:
+    """One intra-op thread for the model, once it is loaded: a request embeds one short query, and requests run in
+    parallel. torch's default (one thread per core) spins its workers against each other and the other requests:
+    one query took 650-970 ms with 2 threads and 61 ms with 1 at a load of 25 on 2 cores."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
 
 
 def _hybrid() -> tuple[Any, Any]:
