@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from lakehouse.spark.delta_merge import DeltaEmbeddings
     from lakehouse.spark.embed_io import SourceRows
     from lakehouse.spark.incremental import EmbedPlan
+    from lakehouse.spark.progress import UnitsAddress
 
 _THROUGHPUT_PROP = "lakehouse.embeddings.throughput"  # chunks/s of the last run that embedded anything
 
@@ -87,15 +88,16 @@ def chunk_rows(df: DataFrame, params: EmbedParams, *, source_snapshot_id: int | 
     )
 
 
-def with_embeddings(rows: DataFrame, params: EmbedParams) -> DataFrame:
-    """Add the ``embedding`` column, spread over several tasks per core (finer progress, no straggler stage)."""
+def with_embeddings(rows: DataFrame, params: EmbedParams, progress: UnitsAddress | None = None) -> DataFrame:
+    """Add the ``embedding`` column, spread over several tasks per core (finer progress, no straggler stage);
+    ``progress``: where the tasks report chunks as they embed them (:class:`lakehouse.spark.progress.UnitCounter`)."""
     from pyspark.sql import functions as F
 
     from lakehouse.spark.udfs import embed_udf
 
     partitions = params.partitions or max(2, rows.sparkSession.sparkContext.defaultParallelism * 8)
     return rows.repartition(partitions).withColumn(
-        "embedding", embed_udf(params.model, params.batch_size)(F.col("chunk_text"))
+        "embedding", embed_udf(params.model, params.batch_size, progress)(F.col("chunk_text"))
     )
 
 
@@ -242,11 +244,13 @@ def _embed(
     read_target: Callable[[], DataFrame],
     delta: DeltaEmbeddings | None = None,
 ) -> EmbedResult:
+    from contextlib import ExitStack
+
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     from lakehouse.spark.incremental import EmbedPlan, count_ops, diff_chunks, merge_changes
-    from lakehouse.spark.progress import track
+    from lakehouse.spark.progress import UnitCounter, track
     from lakehouse.spark.write import translate_vector_errors, with_vector_checks, write_vector_table
     from lakehouse.table import VectorTable
 
@@ -285,6 +289,7 @@ def _embed(
         existing_count = existing.count()
         existing = existing.join(F.broadcast(source.keys), "source_key", "left_semi")
     diff = diff_chunks(rows, existing).persist(StorageLevel.MEMORY_AND_DISK)
+    stack = ExitStack()  # the chunk counter's socket, once opened
     try:
         plan = count_ops(diff, read=source.read, existing=existing_count)
         log(f"plan for {params.source} -> {output}: {plan.describe(throughput)}")
@@ -296,9 +301,11 @@ def _embed(
             "lakehouse.embeddings.source-table": params.source,
         }
         columns = [*rows.columns, "embedding"]
-        to_embed = with_embeddings(diff.filter(F.col("op").isin("insert", "update")), params)
+        counter = stack.enter_context(UnitCounter.open(spark))
+        to_embed = with_embeddings(diff.filter(F.col("op").isin("insert", "update")), params, counter.address)
         embed_started = time.perf_counter()
-        with track(spark, f"embedding {plan.to_embed} chunks", log=log):
+        label = f"embedding {plan.to_embed} chunks"
+        with track(spark, label, log=log, units=counter, total=plan.to_embed, unit="chunks embedded"):
             if not exists and delta:
                 delta.write(to_embed.select(*columns), spec, new_props)
             elif not exists:
@@ -335,6 +342,7 @@ def _embed(
             set_table_properties(spark.table(target), target, {**new_props, **spec.to_properties()})  # type: ignore[attr-defined]
         return result(plan, embed_seconds)
     finally:
+        stack.close()
         diff.unpersist()
 
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pandas as pd  # module level: pandas_udf resolves the type hints below against this module's globals
 import pyarrow as pa
+
+if TYPE_CHECKING:
+    from lakehouse.spark.progress import UnitsAddress
 
 CHUNK_SCHEMA = pa.schema(
     [
@@ -38,10 +42,15 @@ def chunk_batches(
         yield pa.RecordBatch.from_pydict(cols, schema=CHUNK_SCHEMA)
 
 
-def embed_udf(model_name: str, batch_size: int):  # noqa: ANN201 - returns a pandas UDF
-    """A pandas UDF ``string -> array<float>`` that loads ``model_name`` once per Python worker."""
+def embed_udf(model_name: str, batch_size: int, progress: UnitsAddress | None = None):  # noqa: ANN201 - a pandas UDF
+    """A pandas UDF ``string -> array<float>`` that loads ``model_name`` once per Python worker.
+
+    With ``progress`` (a :class:`~lakehouse.spark.progress.UnitCounter`'s address), each slice of a few batches is
+    reported to the driver as it is embedded, so progress moves inside long tasks."""
     from pyspark.sql.functions import pandas_udf
     from pyspark.sql.types import ArrayType, FloatType
+
+    step = max(1, batch_size) * 2
 
     @pandas_udf(ArrayType(FloatType(), containsNull=False))  # type: ignore[call-overload]
     def embed(texts: pd.Series) -> pd.Series:
@@ -50,8 +59,17 @@ def embed_udf(model_name: str, batch_size: int):  # noqa: ANN201 - returns a pan
         model = get_model(model_name, batch_size=batch_size)
         if hasattr(model, "num_threads") and model.num_threads != 1:
             model.num_threads = 1  # one torch thread per Spark task slot
-        vectors = model.embed(texts.tolist())
-        return pd.Series(list(vectors))
+        values = texts.tolist()
+        if progress is None:
+            return pd.Series(list(model.embed(values)))
+        from lakehouse.spark.progress import report_units
+
+        vectors = []
+        for i in range(0, len(values), step):
+            part = model.embed(values[i : i + step])
+            vectors.extend(part)
+            report_units(progress, len(part))
+        return pd.Series(vectors)
 
     return embed
 

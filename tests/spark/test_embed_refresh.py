@@ -63,7 +63,12 @@ def test_plan_on_a_first_run_reports_and_writes_nothing(spark, docs: VectorTable
 
 
 def test_refresh_after_insert_update_and_delete_runs(spark, docs: VectorTable, lake_settings: Settings) -> None:  # noqa: ANN001
-    run_embed(spark, _params(), lake_settings, log=lambda _m: None)
+    lines: list[str] = []
+    first = run_embed(spark, _params(), lake_settings, log=lines.append)
+    # progress counts chunks, reported by the executors as they embed them (not Spark tasks)
+    assert first.plan is not None and first.plan.to_embed > 0
+    done = [line for line in lines if f"embedding {first.plan.to_embed} chunks: done in" in line]
+    assert len(done) == 1 and f", {first.plan.to_embed} chunks embedded (" in done[0], lines
     build(OUT, "embedding", store=["source_key", "chunk_index"], settings=lake_settings)
     _index_agrees_with_table(lake_settings)
 
