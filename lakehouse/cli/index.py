@@ -203,11 +203,16 @@ def search_cmd(
             body.update({n: v for n, v in (("nprobes", nprobes), ("refine_factor", refine_factor)) if v})
             _print_served(call(settings, info, "/v1/search", body), k, explain, output)
             return
+    vt = _table(settings, table, table_format)
+    if text is not None and vector is None:
+        from lakehouse.cli.threads import load_query_model
+
+        load_query_model(vt.spec(column).model)  # the query text is embedded in this process
     if hybrid:
         from lakehouse.index import Fusion, hybrid_search, open_index
 
         result = hybrid_search(
-            open_index(_table(settings, table, table_format), column, settings=settings),
+            open_index(vt, column, settings=settings),
             text,  # type: ignore[arg-type]  # checked above
             k,
             vector=query if vector is not None else None,  # type: ignore[arg-type]
@@ -221,7 +226,7 @@ def search_cmd(
     from lakehouse.index import search
 
     result = search(
-        _table(settings, table, table_format),
+        vt,
         column,
         query,
         k,
