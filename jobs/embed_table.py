@@ -88,17 +88,23 @@ def chunk_rows(df: DataFrame, params: EmbedParams, *, source_snapshot_id: int | 
     )
 
 
-def with_embeddings(rows: DataFrame, params: EmbedParams, progress: UnitsAddress | None = None) -> DataFrame:
-    """Add the ``embedding`` column, spread over several tasks per core (finer progress, no straggler stage);
-    ``progress``: where the tasks report chunks as they embed them (:class:`lakehouse.spark.progress.UnitCounter`)."""
+def with_embeddings(
+    rows: DataFrame, params: EmbedParams, progress: UnitsAddress | None = None, *, chunks: int | None = None
+) -> DataFrame:
+    """Add the ``embedding`` column, the rows spread evenly over tasks sized by their count (``chunks``, when known:
+    :func:`lakehouse.spark.embed_io.embed_partitions`; else several tasks per core); ``progress``: where the tasks
+    report chunks as they embed them (:class:`lakehouse.spark.progress.UnitCounter`)."""
     from pyspark.sql import functions as F
 
+    from lakehouse.spark.embed_io import balance_chunks
     from lakehouse.spark.udfs import embed_udf
 
-    partitions = params.partitions or max(2, rows.sparkSession.sparkContext.defaultParallelism * 8)
-    return rows.repartition(partitions).withColumn(
-        "embedding", embed_udf(params.model, params.batch_size, progress)(F.col("chunk_text"))
-    )
+    slots = rows.sparkSession.sparkContext.defaultParallelism
+    if chunks is None:
+        balanced = rows.repartition(params.partitions or max(2, slots * 8))
+    else:
+        balanced = balance_chunks(rows, chunks, slots, partitions=params.partitions)
+    return balanced.withColumn("embedding", embed_udf(params.model, params.batch_size, progress)(F.col("chunk_text")))
 
 
 def transform(df: DataFrame, params: EmbedParams, *, source_snapshot_id: int | None, model_version: str) -> DataFrame:
@@ -302,7 +308,8 @@ def _embed(
         }
         columns = [*rows.columns, "embedding"]
         counter = stack.enter_context(UnitCounter.open(spark))
-        to_embed = with_embeddings(diff.filter(F.col("op").isin("insert", "update")), params, counter.address)
+        inserts = diff.filter(F.col("op").isin("insert", "update"))
+        to_embed = with_embeddings(inserts, params, counter.address, chunks=plan.to_embed)
         embed_started = time.perf_counter()
         label = f"embedding {plan.to_embed} chunks"
         with track(spark, label, log=log, units=counter, total=plan.to_embed, unit="chunks embedded"):

@@ -29,3 +29,14 @@ def test_chunks_are_spread_evenly_whatever_the_documents(spark) -> None:  # noqa
     sizes = [r["n"] for r in balanced.groupBy(F.spark_partition_id().alias("p")).agg(F.count("*").alias("n")).collect()]
     assert len(sizes) == 4 and max(sizes) - min(sizes) <= 1 and sum(sizes) == 1000
     assert balance_chunks(df, 1000, 2, partitions=7).rdd.getNumPartitions() == 7  # --partitions still wins
+
+
+def test_the_embed_job_sizes_its_tasks_by_chunks(spark) -> None:  # noqa: ANN001
+    from jobs.embed_table import EmbedParams, with_embeddings
+
+    df = spark.createDataFrame([(f"k{i}", "text") for i in range(40)], "embedding_id string, chunk_text string")
+    params = EmbedParams(source="ns.docs", output="ns.emb", model="hash-16")
+    slots = spark.sparkContext.defaultParallelism
+    # 40 chunks: one task per slot (a fixed 8 tasks per core gave 16, most of them nearly empty)
+    assert with_embeddings(df, params, chunks=40).rdd.getNumPartitions() == embed_partitions(40, slots) == slots
+    assert with_embeddings(df.coalesce(1), params, chunks=40).count() == 40
