@@ -312,7 +312,7 @@ def _embed(
         to_embed = with_embeddings(inserts, params, counter.address, chunks=plan.to_embed)
         embed_started = time.perf_counter()
         label = f"embedding {plan.to_embed} chunks"
-        with track(spark, label, log=log, units=counter, total=plan.to_embed, unit="chunks embedded"):
+        with track(spark, label, log=log, units=counter, total=plan.to_embed, unit="chunks"):
             if not exists and delta:
                 delta.write(to_embed.select(*columns), spec, new_props)
             elif not exists:

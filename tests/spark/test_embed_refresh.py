@@ -68,7 +68,7 @@ def test_refresh_after_insert_update_and_delete_runs(spark, docs: VectorTable, l
     # progress counts chunks, reported by the executors as they embed them (not Spark tasks)
     assert first.plan is not None and first.plan.to_embed > 0
     done = [line for line in lines if f"embedding {first.plan.to_embed} chunks: done in" in line]
-    assert len(done) == 1 and f", {first.plan.to_embed} chunks embedded (" in done[0], lines
+    assert len(done) == 1 and f", {first.plan.to_embed} chunks (" in done[0], lines
     build(OUT, "embedding", store=["source_key", "chunk_index"], settings=lake_settings)
     _index_agrees_with_table(lake_settings)
 
