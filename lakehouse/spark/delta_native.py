@@ -14,11 +14,12 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from lakehouse.errors import DeltaCommitConflictError, VectorSpecError
+from lakehouse.errors import DeltaCommitConflictError, VectorSpecError, VectorValidationError
 from lakehouse.spark.delta_read import delta_sql_identifier
 from lakehouse.spark.delta_write import DeltaWriteMode, DeltaWriteResult, _reconcile
 from lakehouse.spark.write import translate_vector_errors, with_vector_checks
 from lakehouse.vector import VectorSpec
+from lakehouse.vector.validate import _HINTS
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -107,6 +108,12 @@ def write_native(
     checked = non_null_elements(with_vector_checks(df, specs, key_column), vector_columns)
     changed_props: dict[str, str] = {}
     if DeltaTable.is_deltatable(location):
+        if mode == "append" and df.isEmpty():  # Delta would commit an empty version (issue 11)
+            raise VectorValidationError(
+                f"refused append to {location}: the DataFrame has no rows; nothing was committed",
+                hint=_HINTS["empty"],
+                problem="empty",
+            )
         config = dict(spark.sql(f"DESCRIBE DETAIL {_path_literal(location)}").first()["properties"] or {})
         _reconcile(config, specs, location)
         changed_props = {k: v for k, v in props.items() if config.get(k) != v}

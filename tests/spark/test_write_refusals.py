@@ -75,17 +75,26 @@ def test_spark_iceberg_writes_refuse_and_leave_the_snapshot(spark, lake_settings
     assert len(after.iceberg.snapshots()) == len(before.iceberg.snapshots())
 
 
-def test_spark_delta_writes_refuse_and_leave_the_version(spark, lake_settings: Settings) -> None:  # noqa: ANN001
-    location = f"{lake_settings.warehouse.rstrip('/')}/_delta/refuse/spark"
-    kw = {"specs": [SPEC], "key_column": "key", "native": False}
+@pytest.mark.parametrize("case", BAD, ids=[b[1] for b in BAD])
+@pytest.mark.parametrize("native", [False, True], ids=["files", "native"])
+def test_spark_delta_writes_refuse_and_leave_the_version(spark, lake_settings: Settings, native: bool, case) -> None:  # noqa: ANN001
+    # One refused write per test: after a task fails inside mapInArrow, Spark 3.5 now and then hands the very next
+    # job a reused Python worker whose socket it has closed ("Socket is closed"), a Spark flake, not a refusal.
+    from lakehouse.spark.runtime import delta_native_available
+
+    if native and not delta_native_available(spark):
+        pytest.skip("native Delta needs the delta-spark jars (LAKEHOUSE__SPARK__DELTA_JARS); none are on PyPI")
+    rows, problem, needle = case
+    name = f"refuse.spark_{'native' if native else 'files'}_{problem.replace('-', '_')}"
+    location = f"{lake_settings.warehouse.rstrip('/')}/_delta/{name.replace('.', '/')}"
+    kw = {"specs": [SPEC], "key_column": "key", "native": native}
     write_delta_table(spark.createDataFrame([("first", GOOD)], DDL), location, **kw)
     version = DeltaTable(location).version()
-    for rows, problem, needle in BAD:
-        with pytest.raises(VectorValidationError, match=needle) as info:
-            write_delta_table(spark.createDataFrame(rows, DDL), location, **kw)
-        assert info.value.problem == problem
+    with pytest.raises(VectorValidationError, match=needle) as info:
+        write_delta_table(spark.createDataFrame(rows, DDL), location, **kw)
+    assert info.value.problem == problem
     assert DeltaTable(location).version() == version
-    assert VectorTable.load("refuse.spark", settings=lake_settings, format="delta").count() == 1
+    assert VectorTable.load(name, settings=lake_settings, format="delta").count() == 1
 
 
 def test_duckdb_appends_refuse_and_leave_the_snapshot(lake_settings: Settings) -> None:
