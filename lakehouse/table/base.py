@@ -9,7 +9,14 @@ import numpy as np
 import pyarrow as pa
 
 from lakehouse.errors import VectorSpecError
-from lakehouse.vector import KEY_COLUMN_PROPERTY, VectorSpec, specs_from_properties, to_fixed_size_list, to_numpy
+from lakehouse.vector import (
+    KEY_COLUMN_PROPERTY,
+    VectorSpec,
+    specs_from_properties,
+    to_fixed_size_list,
+    to_numpy,
+    to_storage_list,
+)
 
 
 def as_vector_arrays(table: pa.Table, specs: Mapping[str, VectorSpec]) -> pa.Table:
@@ -20,6 +27,28 @@ def as_vector_arrays(table: pa.Table, specs: Mapping[str, VectorSpec]) -> pa.Tab
             idx = table.schema.get_field_index(name)
             table = table.set_column(idx, pa.field(name, fsl.type, nullable=False), fsl)
     return table
+
+
+def conform(checked: pa.Table, target: pa.Schema, specs: Mapping[str, VectorSpec], table: str) -> pa.Table:
+    """A validated batch in the table's schema ``target``: vector columns in storage form, other columns cast,
+    columns the batch lacks as nulls. A column the table lacks is refused (dropping it would lose data silently)."""
+    extra = [c for c in checked.column_names if c not in target.names]
+    if extra:
+        raise VectorSpecError(
+            f"refused write to {table}: column(s) {', '.join(extra)} are not in the table "
+            f"({', '.join(target.names)}); nothing was committed",
+            hint="drop them, or evolve the table schema first",
+            table=table,
+        )
+    columns = []
+    for f in target:
+        if f.name not in checked.column_names:
+            columns.append(pa.nulls(len(checked), f.type))
+        elif f.name in specs:
+            columns.append(to_storage_list(checked.column(f.name)))
+        else:
+            columns.append(checked.column(f.name).cast(f.type))
+    return pa.Table.from_arrays(columns, schema=target)
 
 
 class VectorColumns:

@@ -21,7 +21,7 @@ from lakehouse.errors import (
     UnsupportedDeltaFeatureError,
     VectorSpecError,
 )
-from lakehouse.table.base import VectorColumns, as_vector_arrays
+from lakehouse.table.base import VectorColumns, as_vector_arrays, conform
 from lakehouse.table.catalog import split_identifier
 from lakehouse.table.formats import delta_location
 from lakehouse.table.retry import DELTA_COMMIT_RETRIES, retry_commit
@@ -32,7 +32,6 @@ from lakehouse.vector import (
     refuse_empty,
     specs_from_properties,
     storage_type,
-    to_storage_list,
 )
 
 if TYPE_CHECKING:
@@ -323,28 +322,11 @@ class DeltaVectorTable(VectorColumns):
             if done is not None and done >= app_version:
                 return self.version  # this app version is already in (a concurrent retry of the same writer won)
         specs = self.specs
-        checked = check_table(batch, specs, self.key_column)
-        target = self.schema()
-        extra = [c for c in checked.column_names if c not in target.names]
-        if extra:
-            raise VectorSpecError(
-                f"refused write to Delta table {self.identifier}: column(s) {', '.join(extra)} are not in the "
-                f"table ({', '.join(target.names)}); nothing was committed",
-                hint="drop them, or evolve the table schema first",
-                location=self.location,
-            )
-        columns = []
-        for f in target:
-            if f.name not in checked.column_names:
-                columns.append(pa.nulls(len(checked), f.type))
-            elif f.name in specs:
-                columns.append(to_storage_list(checked.column(f.name)))
-            else:
-                columns.append(checked.column(f.name).cast(f.type))
+        data = conform(check_table(batch, specs, self.key_column), self.schema(), specs, self.identifier)
         txns = [Transaction(app_id, app_version)] if app_id is not None and app_version is not None else None
         write_deltalake(
             self._table,
-            pa.Table.from_arrays(columns, schema=target),
+            data,
             mode="append",
             commit_properties=CommitProperties(app_transactions=txns, max_commit_retries=DELTA_COMMIT_RETRIES),
         )

@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from lakehouse.config import Settings, TableFormat, load_settings
 from lakehouse.errors import TableNotFoundError, VectorSpecError
-from lakehouse.table.base import VectorColumns, as_vector_arrays
+from lakehouse.table.base import VectorColumns, as_vector_arrays, conform
 from lakehouse.table.catalog import load_catalog, split_identifier
 from lakehouse.table.retry import COMMIT_RETRY_PROPERTIES, retry_commit
 from lakehouse.vector import (
@@ -22,7 +22,6 @@ from lakehouse.vector import (
     check_table,
     refuse_empty,
     storage_type,
-    to_storage_list,
 )
 
 if TYPE_CHECKING:
@@ -210,24 +209,7 @@ class VectorTable(VectorColumns):
         """``batch`` validated against the table's current spec and key, in the table's current schema."""
         specs = self.specs
         checked = check_table(batch, specs, self.key_column)
-        target = self._table.schema().as_arrow()
-        extra = [c for c in checked.column_names if c not in target.names]
-        if extra:
-            raise VectorSpecError(
-                f"refused write to {self.identifier}: column(s) {', '.join(extra)} are not in the table "
-                f"({', '.join(target.names)}); nothing was committed",
-                hint="drop them, or evolve the table schema first",
-                table=self.identifier,
-            )
-        columns = []
-        for f in target:
-            if f.name not in checked.column_names:
-                columns.append(pa.nulls(len(checked), f.type))
-            elif f.name in specs:
-                columns.append(to_storage_list(checked.column(f.name)))
-            else:
-                columns.append(checked.column(f.name).cast(f.type))
-        return pa.Table.from_arrays(columns, schema=target)
+        return conform(checked, self._table.schema().as_arrow(), specs, self.identifier)
 
     # -- reads --------------------------------------------------------------------------------------------------
     def to_arrow(
