@@ -32,10 +32,10 @@ MODEL_VERSION_PROP = "lakehouse.vector.embedding.model-version"
 INCREMENTAL_MAX_SHARE = 0.5
 
 ReadMode = Literal["full", "incremental", "unchanged"]
-# chunks per embed task: ~3 s of all-MiniLM-L6-v2 on one idle core (45 chunks/s a thread), so the last wave of tasks,
-# where slots sit idle, costs seconds; a task also pays ~0.1 s of hand-over, small beside that. Measured under load
-# (BENCHMARKS.md): 4 tasks of 185 chunks ran 41-102 s each, 16 tasks of 46 chunks 7-15 s
-TASK_CHUNKS = 128
+# chunks per embed task: ~1.5 s of all-MiniLM-L6-v2 on one idle core (45 chunks/s a thread), so the last wave of
+# tasks, where slots sit idle, is short. Measured on 740 PostgreSQL-manual chunks under load (BENCHMARKS.md): 16
+# tasks of 46 chunks embedded 7.8 chunks/s, 6 of 124 6.9 chunks/s; the hand-over per task did not show
+TASK_CHUNKS = 64
 MAX_WAVES = 64  # at most this many tasks per slot, however many chunks
 
 
@@ -85,7 +85,7 @@ def embed_partitions(chunks: int, slots: int, *, task_chunks: int = TASK_CHUNKS)
     of them running alone for minutes under load, and gave a 40-chunk run 16 mostly empty tasks.
 
     >>> embed_partitions(10_614, 2), embed_partitions(40, 2), embed_partitions(1, 8), embed_partitions(0, 2)
-    (84, 2, 1, 1)
+    (128, 2, 1, 1)
     """
     slots = max(1, slots)
     if chunks <= slots:
