@@ -92,7 +92,8 @@ def readme_tables(lake_settings: Settings) -> dict[str, VectorTable]:
     )
     if embeddings.snapshot_id is None:
         embeddings.append(rows)
-        build(embeddings, "embedding", store=["source_key", "chunk_index"], settings=lake_settings)
+        # the README's build with a full-text index too, so its hybrid_search example has its BM25 leg
+        build(embeddings, "embedding", store=["source_key", "chunk_index"], text="chunk_text", settings=lake_settings)
     return {"documents": documents.refresh(), "embeddings": embeddings.refresh()}
 
 
