@@ -91,8 +91,8 @@ def jvm_death(exc: BaseException, *, doing: str | None = None) -> SparkJVMDiedEr
         "process cannot run Spark work any more",
         hint="run the command or job again: a new process starts a new JVM. A write that was cut off committed "
         "nothing (Iceberg and Delta commits are all or nothing; check with `lakehouse tables`). If the JVM was killed "
-        "for memory (SIGKILL, or 'Out of memory' in dmesg), give it more: LAKEHOUSE__SPARK__DRIVER_MEMORY=8g (default 4g) (or "
-        "driver_memory under spark: in lakehouse.yaml)",
+        "for memory (SIGKILL, or 'Out of memory' in dmesg), give it more: LAKEHOUSE__SPARK__DRIVER_MEMORY=8g "
+        "(default 4g; or driver_memory under spark: in lakehouse.yaml)",
         pid=pid,
         exit_code=code,
     )

@@ -9,7 +9,24 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("index", "recall", "sql", "embed", "dedup", "lineage", "write", "concurrency", "retrieval", "serve", "cli")
+BENCHMARKS = (
+    "index",
+    "recall",
+    "sql",
+    "embed",
+    "embed_stage",
+    "dedup",
+    "lineage",
+    "write",
+    "concurrency",
+    "retrieval",
+    "hybrid",
+    "peers",
+    "serve",
+    "cli",
+)
+# these print only unless told where to append
+_PRINT_ONLY = ("embed", "embed_stage", "dedup", "lineage", "retrieval", "hybrid", "peers")
 
 
 def main(argv: list[str]) -> int:
@@ -25,8 +42,8 @@ def main(argv: list[str]) -> int:
     for name in chosen:
         module = importlib.import_module(f"tests.benchmarks.bench_{name}")
         args = list(extra) if extra else []
-        if "--output" not in args and name in ("embed", "dedup", "lineage", "retrieval"):
-            args += ["--output", "BENCHMARKS.md"]  # these print only unless told where to append
+        if "--output" not in args and name in _PRINT_ONLY:
+            args += ["--output", "BENCHMARKS.md"]
         code = module.main(args)
         if code:
             return int(code)
