@@ -34,7 +34,7 @@ def cli(ctx: click.Context, home: Path | None) -> None:
     \b
     Typical flow:
       lakehouse demo                       # build the pydoc corpus, ingest it, embed it (the main job)
-      lakehouse ingest ./docs              # a directory of .txt/.md/.rst/.html -> docs.documents
+      lakehouse ingest ./docs              # a directory of .txt/.md/.rst/.html/.pdf -> docs.documents
       lakehouse embed docs.documents       # chunk + embed the text column -> docs.embeddings
       lakehouse tables                     # what is in the catalog
       lakehouse show docs.embeddings       # a few rows, vectors shortened
