@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import sys
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import uvicorn
 from catalog.app import create_app
 from catalog.credentials import ensure_secret_file
 from catalog.guard import DEFAULT_MAX_BODY, DEFAULT_TOKEN_TTL
+from lakehouse.net import bind_tcp
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "serve"]
 
@@ -54,7 +54,7 @@ def serve(
         max_body=max_body,
         token_ttl=token_ttl,
     )
-    sock = _bind(host, port)
+    sock = bind_tcp(host, port)
     bound = sock.getsockname()[1]
     if port_file is not None:
         target = Path(port_file)
@@ -65,16 +65,3 @@ def serve(
     logger.info("serving warehouse %s on http://%s:%d (pid %d)", warehouse, host, bound, os.getpid())
     config = uvicorn.Config(app, log_level=log_level, log_config=None, access_log=log_level == "debug")
     uvicorn.Server(config).run(sockets=[sock])
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # Name the protocol: asyncio turns Nagle off (TCP_NODELAY) only on sockets whose ``proto`` is IPPROTO_TCP, and a
-    # socket made with proto 0 reports 0. Without it every response on a kept-alive connection waited ~40 ms for the
-    # client's delayed ACK (45-50 ms per table load instead of ~5).
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(128)
-    return sock

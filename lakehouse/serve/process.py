@@ -11,7 +11,6 @@ import contextlib
 import json
 import logging
 import os
-import socket
 import sys
 import time
 import urllib.error
@@ -22,6 +21,7 @@ from typing import Any
 
 from lakehouse.config import Settings
 from lakehouse.errors import CatalogError, LakehouseError
+from lakehouse.net import bind_tcp
 
 __all__ = ["DEFAULT_PORT", "ServeInfo", "call", "run", "running", "stop"]
 
@@ -61,7 +61,7 @@ def run(
     ensure_catalog(settings)  # the embedded catalog service, started now rather than by the first request
     secrets = load_secrets(settings)
     warm = Warm(settings, sql_sessions=sql_sessions)
-    sock = _bind(host, port)
+    sock = bind_tcp(host, port, backlog=256)
     bound = sock.getsockname()[1]
     connect = "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else host)
     info = ServeInfo(f"http://{connect}:{bound}", os.getpid(), host, bound)
@@ -152,17 +152,6 @@ def _as_error(exc: urllib.error.HTTPError) -> LakehouseError:
     if err.get("where"):
         message += f" (at {err['where']})"
     return cls(message, hint=err.get("hint"))
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # proto named so asyncio turns Nagle off (as in catalog.server: a kept-alive response otherwise waits ~40 ms)
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(256)
-    return sock
 
 
 def _write_state(state: Path, info: ServeInfo) -> None:
