@@ -26,6 +26,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from tests.benchmarks.lake import report
+
 
 def embed_stage(spark: Any) -> dict[str, Any] | None:
     """The last stage that ran Python UDF tasks over shuffled rows: tasks, chunks per task, task seconds."""
@@ -151,11 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     raw_name = f"raw model (`get_model().embed`, {args.cores} torch threads)"
     lines += [f"| {raw_name} | {len(texts)} | {raw:.1f} | 1.00x | - | - | - | {raw_load:.1f} |", ""]
-    text = "\n".join(lines)
-    print(text)
-    if args.output and args.output != "-":
-        with open(args.output, "a", encoding="utf-8") as f:
-            f.write("\n" + text + "\n")
+    report(lines, args.output)
     return 0
 
 

@@ -36,6 +36,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from tests.benchmarks.lake import report
+
 WEIGHTS = (0.1, 0.25, 0.5, 0.75, 1.0, 1.5)
 RRF_KS = (5, 10, 30, 60, 100)
 DEPTHS = (10, 20, 50, 100)
@@ -264,11 +266,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915 - one lin
         f"hybrid_search ranked as the offline fusion on {len(questions) - mismatched} of {len(questions)} questions.",
         "",
     ]
-    text = "\n".join(lines)
-    print(text)
-    if args.output and args.output != "-":
-        with open(args.output, "a", encoding="utf-8") as f:
-            f.write("\n" + text + "\n")
+    report(lines, args.output)
     return 0
 
 

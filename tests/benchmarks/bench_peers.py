@@ -38,6 +38,8 @@ from typing import Any
 
 import numpy as np
 
+from tests.benchmarks.lake import report
+
 
 def timed(fn: Callable[[np.ndarray], Sequence[int]], queries: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     for q in queries[:50]:
@@ -311,11 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     lines += ["", "Build: " + ", ".join(
         f"{k} {v['build_s']:.0f} s" for k, v in (("lakehouse", lake), ("FAISS", fa), ("pgvector", pg)) if "build_s" in v
     ) + ". " + "; ".join(summary) + ".", ""]  # fmt: skip
-    text = "\n".join(lines)
-    print(text)
-    if args.output and args.output != "-":
-        with open(args.output, "a", encoding="utf-8") as f:
-            f.write("\n" + text + "\n")
+    report(lines, args.output)
     return 0
 
 

@@ -19,3 +19,12 @@ def start_catalog(root: Path) -> Any:
         warehouse=(root / "warehouse").as_uri(),
         timeout=60,
     )
+
+
+def report(lines: list[str], output: str | None) -> None:
+    """Print a benchmark's Markdown section and append it to ``output`` (BENCHMARKS.md) unless that is None or '-'."""
+    text = "\n".join(lines)
+    print(text)
+    if output and output != "-":
+        with open(output, "a", encoding="utf-8") as f:
+            f.write("\n" + text + "\n")
