@@ -14,6 +14,7 @@ import base64
 import binascii
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qs
@@ -43,9 +44,13 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
+# the metrics route exactly: a path merely ending in /metrics is also a commit to a table named "metrics"
+_METRICS_PATH = re.compile(r"/v1/namespaces/[^/]+/tables/[^/]+/metrics")
+
+
 def _read_allowed(method: str, path: str) -> bool:
     # Java clients report scan metrics after a read; accepting them changes nothing
-    return method in ("GET", "HEAD", "OPTIONS") or (method == "POST" and path.endswith("/metrics"))
+    return method in ("GET", "HEAD", "OPTIONS") or (method == "POST" and bool(_METRICS_PATH.fullmatch(path)))
 
 
 def bearer_token(headers: list[tuple[bytes, bytes]]) -> str | None:

@@ -155,6 +155,18 @@ def test_the_read_only_client_loads_but_never_writes(rest: Catalog, ns: str, cat
     assert httpx.get(f"{base}/api/v1/lineage/runs", headers=auth).status_code == 200
 
 
+def test_the_read_only_client_cannot_commit_to_a_table_named_metrics(rest: Catalog, ns: str, catalog_service) -> None:
+    # POST .../tables/metrics is a commit, not the scan-metrics report (.../tables/{table}/metrics) readers may send
+    rest.create_table(f"{ns}.metrics", SCHEMA)
+    base, auth = catalog_service.uri, catalog_service.headers(read_only=True)
+    update = {"updates": [{"action": "set-properties", "updates": {"owned": "yes"}}]}
+    answer = httpx.post(f"{base}/v1/namespaces/{ns}/tables/metrics", json=update, headers=auth)
+    assert answer.status_code == 403, answer.text
+    assert "owned" not in rest.load_table(f"{ns}.metrics").properties
+    report = httpx.post(f"{base}/v1/namespaces/{ns}/tables/metrics/metrics", json={}, headers=auth)
+    assert report.status_code == 204, report.text
+
+
 def test_the_review_page_takes_a_token_in_the_url(catalog_service) -> None:
     token = catalog_service.headers(read_only=True)["Authorization"].split()[1]
     page = httpx.get(f"{catalog_service.uri}/lineage", params={"access_token": token, "limit": 1}, timeout=60)
