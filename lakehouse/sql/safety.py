@@ -112,6 +112,13 @@ def check_query(tree: exp.Expression) -> None:
     for node in _walk(tree):
         if isinstance(node, exp.Into):
             raise _refuse("SELECT ... INTO", "it creates a table", "write tables with Spark jobs or the table API")
+        if isinstance(node, exp.Summarize) and not isinstance(node.this, exp.Table | exp.Query):
+            # SUMMARIZE '<path>' reads the file itself (a replacement scan), the warehouse's raw files included
+            raise _refuse(
+                f"SUMMARIZE {node.this.sql()[:80]}",
+                "a quoted path, URL or file name as a relation would read it directly, outside the catalog",
+                _HOW,
+            )
         if isinstance(node, exp.Table):
             _check_relation(node)
         elif isinstance(node, exp.Func) and not isinstance(node, exp.Connector) and not _is_table_function(node):
@@ -214,7 +221,7 @@ def _check_table_function_args(func: exp.Func) -> None:
         raise _refuse(f"{name}'s column {column.sql()[:80]}", "it must name a column", "column => 'embedding'")
     for arg in ("k", "depth"):  # rows asked for, and (hybrid_search) candidates per retriever
         n = args.get(arg)
-        if isinstance(n, exp.Literal) and not n.is_string and n.name.isdigit() and int(n.name) > MAX_K:
+        if isinstance(n, exp.Literal) and not n.is_string and _number(n.name) > MAX_K:  # 1e9 too, not only digits
             raise _refuse(
                 f"{name}'s {arg} => {n.name}",
                 f"{arg} asks for more than {MAX_K:,} rows",
@@ -223,6 +230,13 @@ def _check_table_function_args(func: exp.Func) -> None:
     flt = args.get("filter")
     if isinstance(flt, exp.Literal) and flt.is_string:
         check_filter(_parse_filter(flt.name), f"{name}'s filter")
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return 0.0
 
 
 @functools.lru_cache(maxsize=256)  # the same filter text comes back query after query; the tree is only read
