@@ -30,7 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog.errors import BadRequest, Conflict
-from catalog.locations import Locations, local_path, table_location_of
+from catalog.locations import PATH_PROPERTIES, Locations, local_path, table_location_of
 
 __all__ = ["ServiceCatalog", "open_catalog"]
 
@@ -108,15 +108,31 @@ class ServiceCatalog(SqlCatalog):
             self.locations.check(request.location)
             self._refuse_overlap(request.location, identifier)
 
-    def _refuse_overlap(self, location: str, identifier: Identifier) -> None:
-        for other, other_location in self.table_locations():
-            if other == identifier:
-                continue
+    def _refuse_overlap(self, location: str, identifier: Identifier, *, thorough: bool = False) -> None:
+        for other, other_location in self._other_folders(identifier, thorough=thorough):
             if Locations.contains(location, other_location) or Locations.contains(other_location, location):
                 raise Conflict(
                     f"The location {location!r} overlaps table {'.'.join(other)} at {other_location!r}; "
                     "a table folder may hold no other table"
                 )
+
+    def _other_folders(self, identifier: Identifier, *, thorough: bool) -> Iterator[tuple[Identifier, str]]:
+        """Each other table's metadata folder; ``thorough`` (before a purge deletes a folder) adds its location and
+        the folders its path properties send files to, which a write.metadata.path elsewhere keeps apart from it."""
+        for other, folder in self.table_locations():
+            if other == identifier:
+                continue
+            yield other, folder
+            if not thorough:
+                continue
+            try:
+                metadata = self.load_table(other).metadata
+            except (NoSuchTableError, OSError, ValueError):
+                continue  # unreadable: its metadata folder is all that is known
+            yield other, metadata.location
+            for name in PATH_PROPERTIES:
+                if metadata.properties.get(name):
+                    yield other, metadata.properties[name]
 
     def table_locations(self) -> list[tuple[Identifier, str]]:
         """Every table of this catalog with the folder its current metadata file lies in."""
@@ -208,7 +224,7 @@ class ServiceCatalog(SqlCatalog):
             return
         table = self.load_table(identifier)
         location = table.metadata.location
-        self._refuse_overlap(location, identifier)
+        self._refuse_overlap(location, identifier, thorough=True)
         self.drop_table(identifier)
         io = self._load_file_io(table.metadata.properties, table.metadata_location)
         files = {table.metadata_location, *(entry.metadata_file for entry in table.metadata.metadata_log)}

@@ -291,6 +291,21 @@ def test_purge_deletes_only_files_inside_the_table_folder(rest: Catalog, ns: str
         rest.load_table(f"{ns}.mixed")
 
 
+@pytest.mark.parametrize("prop", ["write.metadata.path", "write.data.path"])
+def test_a_purge_cannot_take_a_table_whose_files_live_apart(rest: Catalog, ns: str, catalog_service, prop: str) -> None:
+    # the sibling's metadata (or data) lies in another folder, so its metadata folder alone did not show that the
+    # namespace folder holds its data: purging a table located at the namespace folder deleted it
+    wh = catalog_service.warehouse.rstrip("/")
+    apart = f"{wh}/{ns}_apart"
+    sibling = rest.create_table(f"{ns}.sibling", SCHEMA, properties={prop: apart})
+    sibling.append(rows(3))
+    folder = f"{wh}/{ns}" if prop == "write.metadata.path" else apart
+    rest.create_table(f"{ns}.around", SCHEMA, location=folder)
+    with pytest.raises(Exception, match="overlaps"):
+        rest.purge_table(f"{ns}.around")
+    assert rest.load_table(f"{ns}.sibling").scan().to_arrow().num_rows == 3
+
+
 def test_a_purge_that_would_take_another_table_is_refused(tmp_path: Path) -> None:
     """A table whose folder holds another one (as a '.' table made before names were checked did): its purge is
     refused and nothing is dropped."""
