@@ -8,7 +8,9 @@ Columns: key, path, title, text, mime, bytes, content_sha256, ingested_at. Unrea
 table reflect the directory as it is now, in one commit: new files are inserted, files whose content hash changed are
 updated, rows of files that are gone are deleted (``--keep-missing`` keeps them), unchanged rows are left alone (no
 rewrite), so their embeddings stay fresh. A file that is still there but skipped this time (say, it became
-unreadable) keeps its row, and so does everything under a folder that could not be listed.
+unreadable) keeps its row, and so does everything under a folder that could not be listed. A run that would delete
+more than half of the table's rows (another folder, a mistyped path) is refused, nothing written, unless
+``--allow-delete-all``.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class IngestParams:
     format: str | None = None  # iceberg | delta (default: the ``format`` setting)
     keep_missing: bool = False  # keep the rows of files that are no longer in the directory
     max_bytes: int | None = DEFAULT_MAX_BYTES  # skip documents larger than this (None: no limit)
+    allow_delete_all: bool = False  # let one run delete more than half of the table's rows (see check_mass_delete)
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,27 @@ def vanished(current: list[tuple[str, str]], listed: set[str], unlisted_folders:
     return sorted((k, p) for k, p in current if p not in listed and not p.startswith(folders))
 
 
+def check_mass_delete(deleting: int, total: int, *, path: Path, table: str, allow: bool) -> None:
+    """Refuse, before anything is written, a run that would delete more than half of the table's rows (all of them
+    for an empty directory, a path typo or another folder than last time), unless ``allow``: a silent wipe is far
+    more likely a mistake than an intent."""
+    from lakehouse.errors import IngestError
+
+    if allow or deleting == 0 or deleting * 2 <= total:
+        return
+    share = "every" if deleting == total else f"{deleting} of the {total}"
+    raise IngestError(
+        f"ingesting {path} would delete {share} row(s) of {table}: their files are not in that directory; "
+        "nothing was written",
+        hint="check the path (is it the directory ingested before?); pass --allow-delete-all to delete them, or "
+        "--keep-missing to keep them",
+        table=table,
+        path=str(path),
+        deleting=deleting,
+        rows=total,
+    )
+
+
 def run(
     spark: SparkSession,
     params: IngestParams,
@@ -136,7 +160,9 @@ def run(
         df = scanned.filter("skip_reason IS NULL").drop("skip_reason")
         files = df.count()
         log(f"  {files} documents read, {len(skipped)} skipped")
-        gone = _Vanished(listed, unlisted, keep=params.keep_missing)
+        gone = _Vanished(
+            listed, unlisted, keep=params.keep_missing, root=params.path, table=ident, allow_all=params.allow_delete_all
+        )
         if delta:
             with track(spark, f"writing {files} documents to {ident} (Delta)", log=log):
                 inserted, updated, unchanged = _write_delta(spark, df, ident, settings, files, gone)
@@ -186,6 +212,9 @@ class _Vanished:
     listed: set[str]
     unlisted_folders: list[str]
     keep: bool
+    root: Path = Path(".")
+    table: str = ""
+    allow_all: bool = False
     deleted_paths: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
 
@@ -200,6 +229,7 @@ class _Vanished:
         if self.keep:
             self.kept = [p for _, p in gone]
             return []
+        check_mass_delete(len(gone), len(rows), path=self.root, table=self.table, allow=self.allow_all)
         self.deleted_paths = [p for _, p in gone]
         return [k for k, _ in gone]
 
@@ -308,6 +338,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--limit", type=int, default=None, help="ingest at most this many files")
     p.add_argument("--keep-missing", action="store_true", help="keep the rows of files no longer in the directory")
     p.add_argument(
+        "--allow-delete-all",
+        action="store_true",
+        help="allow a run that deletes more than half of the table's rows (refused by default)",
+    )
+    p.add_argument(
         "--max-bytes",
         type=int,
         default=DEFAULT_MAX_BYTES,
@@ -331,7 +366,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = load_settings()
     spark = build_spark(settings, app_name="ingest_documents", master=args.master)
     params = IngestParams(
-        args.path, args.table, args.limit, args.format, keep_missing=args.keep_missing, max_bytes=args.max_bytes
+        args.path,
+        args.table,
+        args.limit,
+        args.format,
+        keep_missing=args.keep_missing,
+        max_bytes=args.max_bytes,
+        allow_delete_all=args.allow_delete_all,
     )
     print(summary(run(spark, params, settings)))
     return 0

@@ -25,6 +25,11 @@ def _log(message: str) -> None:
 @click.option("--limit", type=int, default=None, help="Ingest at most this many files.")
 @click.option("--keep-missing", is_flag=True, help="Keep the rows of files that are no longer in the directory.")
 @click.option(
+    "--allow-delete-all",
+    is_flag=True,
+    help="Allow a run that deletes more than half of the table's rows (an empty or other directory: refused).",
+)
+@click.option(
     "--max-bytes",
     type=click.IntRange(min=1),
     default=10_000_000,
@@ -47,6 +52,7 @@ def ingest(
     table: str | None,
     limit: int | None,
     keep_missing: bool,
+    allow_delete_all: bool,
     max_bytes: int,
     table_format: str | None,
     master: str | None,
@@ -62,7 +68,15 @@ def ingest(
 
     settings = _settings(ctx)
     spark = build_spark(settings, app_name="lakehouse ingest", master=master)
-    params = IngestParams(path, table, limit, table_format, keep_missing=keep_missing, max_bytes=max_bytes)
+    params = IngestParams(
+        path,
+        table,
+        limit,
+        table_format,
+        keep_missing=keep_missing,
+        max_bytes=max_bytes,
+        allow_delete_all=allow_delete_all,
+    )
     _log(summary(run(spark, params, settings, log=_log)))
 
 

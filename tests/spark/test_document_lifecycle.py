@@ -140,3 +140,39 @@ def test_keep_missing_and_limit_never_delete_what_is_still_there(
     rows = [("k1", "x/1.txt"), ("k2", "y/2.txt"), ("k3", "3.txt")]
     assert vanished(rows, {"3.txt"}, ["x"]) == [("k2", "y/2.txt")]
     assert vanished(rows, set(), ["."]) == []
+
+
+def test_an_empty_or_other_directory_never_wipes_the_table_silently(
+    spark, env: dict[str, str], lake_settings: Settings, tmp_path: Path
+) -> None:  # noqa: ANN001
+    from jobs.ingest_documents import IngestParams
+    from jobs.ingest_documents import run as run_ingest
+    from lakehouse.errors import IngestError
+
+    table, quiet = "lifecycle.wipe", {"log": lambda _m: None}
+    docs, empty = tmp_path / "docs", tmp_path / "empty"
+    docs.mkdir()
+    empty.mkdir()
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (docs / name).write_text(f"document {name}\n")
+    first = run_ingest(spark, IngestParams(docs, table), lake_settings, **quiet)
+    again = run_ingest(spark, IngestParams(docs, table), lake_settings, **quiet)  # unchanged: a no-op
+    assert (again.inserted, again.updated, again.deleted, again.unchanged) == (0, 0, 0, 3)
+    assert again.snapshot_id == first.snapshot_id, "an unchanged directory makes no snapshot"
+
+    with pytest.raises(IngestError, match="no files"):
+        run_ingest(spark, IngestParams(empty, table), lake_settings, **quiet)
+    (empty / "other.txt").write_text("another folder\n")  # another folder (or a typo) than last time
+    with pytest.raises(IngestError, match="would delete every row"):
+        run_ingest(spark, IngestParams(empty, table), lake_settings, **quiet)
+    refused = CliRunner().invoke(cli, ["ingest", str(empty), "--table", table], env=env)
+    assert refused.exit_code != 0 and "--allow-delete-all" in refused.output, refused.output
+    (docs / "a.txt").unlink()
+    (docs / "b.txt").unlink()
+    with pytest.raises(IngestError, match="would delete 2 of the 3 row"):
+        run_ingest(spark, IngestParams(docs, table), lake_settings, **quiet)
+    t = VectorTable.load(table, settings=lake_settings)
+    assert (t.snapshot_id, t.count()) == (first.snapshot_id, 3), "nothing was written"
+
+    moved = run_ingest(spark, IngestParams(empty, table, allow_delete_all=True), lake_settings, **quiet)
+    assert (moved.inserted, moved.deleted, moved.total_rows) == (1, 3, 1)

@@ -149,3 +149,18 @@ def test_no_matching_files(tmp_path: Path) -> None:
     (tmp_path / "code.py").write_text("x = 1")
     with pytest.raises(IngestError, match="no files with extensions"):
         scan_documents(tmp_path)
+
+
+def test_an_ingest_that_would_delete_most_rows_is_refused(tmp_path: Path) -> None:
+    from jobs.ingest_documents import check_mass_delete
+
+    kw = {"path": tmp_path, "table": "ns.documents"}
+    with pytest.raises(IngestError, match="would delete every row") as err:
+        check_mass_delete(3, 3, allow=False, **kw)  # an empty directory, a typo, another folder
+    assert "--allow-delete-all" in (err.value.hint or "")
+    with pytest.raises(IngestError, match="2 of the 3"):
+        check_mass_delete(2, 3, allow=False, **kw)
+    check_mass_delete(1, 3, allow=False, **kw)  # a file deleted from the folder: fine
+    check_mass_delete(1, 2, allow=False, **kw)
+    check_mass_delete(0, 0, allow=False, **kw)
+    check_mass_delete(3, 3, allow=True, **kw)
