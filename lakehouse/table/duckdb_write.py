@@ -16,6 +16,7 @@ writer's API, over a connection that authenticates as a writer (:func:`connect_w
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -59,7 +60,10 @@ def lost_commit_race(exc: BaseException) -> bool:
     """DuckDB's error for an Iceberg commit the catalog refused with 409 (nothing was committed)."""
     import duckdb
 
-    return isinstance(exc, duckdb.TransactionException) and "409" in str(exc)
+    # 409 as a status, not as digits of a UUID or snapshot id in the message of another error: a 5xx leaves the
+    # commit's state unknown (it may have landed), and retrying it could append the batch twice
+    status = re.search(r"(?<![0-9A-Za-z-])409(?![0-9A-Za-z-])", str(exc))
+    return isinstance(exc, duckdb.TransactionException) and status is not None
 
 
 def append_duckdb(

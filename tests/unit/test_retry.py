@@ -69,3 +69,20 @@ def test_backoff_is_jittered_and_capped() -> None:
     late = [backoff_s(40) for _ in range(200)]
     assert max(early) <= 0.04 and len(set(early)) > 100
     assert max(late) <= 2.0 and max(late) > 1.0
+
+
+def test_duckdb_retries_a_409_only_not_a_5xx_whose_message_holds_409_digits() -> None:
+    import duckdb
+
+    from lakehouse.table.duckdb_write import lost_commit_race
+
+    lost = "Request to http://127.0.0.1:8181/v1/namespaces/ns/tables/t returned a non-200 status code (Conflict_409)"
+    assert lost_commit_race(duckdb.TransactionException(lost))
+    # a 500 leaves the commit's state unknown (it may have landed): retrying could append the batch twice
+    unknown = (
+        "Request to http://127.0.0.1:8181/v1/namespaces/ns/tables/t returned a non-200 status code "
+        "(InternalServerError_500), body: s3://w/ns/t/metadata/00003-5e2c4091-aa1b-4c3d-9e8f-0123456789ab.json "
+        "snapshot 6140937409123"
+    )
+    assert not lost_commit_race(duckdb.TransactionException(unknown))
+    assert not lost_commit_race(RuntimeError(lost))
