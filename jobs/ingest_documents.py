@@ -299,12 +299,12 @@ def _merge(spark: SparkSession, df: DataFrame, full: str, gone: _Vanished) -> tu
     from pyspark.sql import functions as F
 
     table = spark.table(full)
+    delete_keys = gone.keys_to_delete(table)  # first: a refused mass delete leaves nothing cached behind
     current = table.select("key", F.col("content_sha256").alias("old_sha"))
     staged = df.join(current, "key", "left").cache()
     inserted = staged.filter(F.col("old_sha").isNull()).count()
     updated = staged.filter(F.col("old_sha").isNotNull() & (F.col("old_sha") != F.col("content_sha256"))).count()
     unchanged = staged.count() - inserted - updated
-    delete_keys = gone.keys_to_delete(table)
     if inserted or updated or delete_keys:
         view = "lakehouse_ingest_batch"
         changed = staged.filter(F.col("old_sha").isNull() | (F.col("old_sha") != F.col("content_sha256")))
