@@ -8,7 +8,7 @@ here, not a silent empty answer) and names the columns they read.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -26,11 +26,35 @@ class Filter:
     columns: frozenset[str]
 
     def apply(self, table: pa.Table, schema: Schema) -> pa.Table:
-        """Keep the rows of an Arrow table that match (used on rows read outside Lance)."""
-        from pyiceberg.expressions.visitors import bind
-        from pyiceberg.io.pyarrow import expression_to_pyarrow
+        """Keep the rows of an Arrow table that match (used on rows read outside Lance), with SQL's NULL logic.
 
-        return table.filter(expression_to_pyarrow(bind(schema, self.expression, case_sensitive=True), schema))
+        pyiceberg turns ``c IN (...)`` into Arrow's ``is_in``, which is false (not NULL) for a NULL ``c``, so
+        ``c NOT IN ('a', 'b')`` kept the rows where ``c`` is NULL; Lance and the SQL engines drop them. The exact tail
+        then returned rows the indexed rows never do (a NULL-tag row in the top k; in SQL, fewer than k rows).
+        """
+        from pyiceberg.expressions.visitors import bind, visit
+
+        bound = bind(schema, self.expression, case_sensitive=True)
+        return table.filter(visit(bound, _sql_null_converter(schema)))
+
+
+def _sql_null_converter(schema: Schema) -> Any:
+    """pyiceberg's Arrow converter, except that ``IN`` / ``NOT IN`` are NULL on a NULL value, as in SQL."""
+    import pyarrow.compute as pc
+    from pyiceberg.io.pyarrow import _ConvertToArrowExpression
+
+    class _SqlNulls(_ConvertToArrowExpression):
+        def _null_if_null(self, term: Any, value: pc.Expression) -> pc.Expression:
+            field = pc.field(self._get_field_name(term))
+            return pc.Expression._call("if_else", [field.is_null(), pa.scalar(None, pa.bool_()), value])
+
+        def visit_in(self, term: Any, literals: set[Any]) -> pc.Expression:
+            return self._null_if_null(term, super().visit_in(term, literals))
+
+        def visit_not_in(self, term: Any, literals: set[Any]) -> pc.Expression:
+            return self._null_if_null(term, super().visit_not_in(term, literals))
+
+    return _SqlNulls(schema)
 
 
 def parse_filter(where: str, schema: Schema, *, table: str = "", column: str = "") -> Filter:

@@ -59,7 +59,13 @@ class IcebergSource(SnapshotSource):
             yield labelled(reader.to_table([task]), columns, specs, task.file.file_path)
 
     def read(self, snapshot_id: int, columns: Sequence[str], flt: Filter | None = None) -> pa.Table:
-        return self.table.to_arrow(snapshot_id=snapshot_id, columns=columns, row_filter=flt.sql if flt else None)
+        if flt is None:
+            return self.table.to_arrow(snapshot_id=snapshot_id, columns=columns)
+        # pyiceberg's scan keeps the NULLs of NOT IN that SQL (Lance, the engines) drops: its rows are a superset,
+        # filtered again with SQL's NULL logic (Filter.apply)
+        cols = list(dict.fromkeys([*columns, *flt.columns]))
+        rows = self.table.to_arrow(snapshot_id=snapshot_id, columns=cols, row_filter=flt.sql)
+        return flt.apply(rows, self.filter_schema()).select(list(columns))
 
     def arrow_schema(self) -> pa.Schema:
         return self.iceberg.schema().as_arrow()
