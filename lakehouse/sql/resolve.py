@@ -127,6 +127,14 @@ def resolve(
     check_query(tree)  # again after parameters were bound: a bound filter or k is checked like a written one
     out = Resolved(tree)
     for node in list(tree.find_all(exp.Table)):
+        if isinstance(node.this, VectorSearch | HybridSearch) and has_time_travel(node):
+            # the expansion would replace the node and its clause with it: a search of the current table
+            name = "vector_search" if isinstance(node.this, VectorSearch) else "hybrid_search"
+            raise SqlPlanError(
+                f"{name}(...) cannot be read at a snapshot: its time-travel clause would be ignored",
+                hint="put the clause on the table: SELECT ... FROM lake.<ns>.<table> AT (VERSION => <snapshot>) "
+                "ORDER BY cosine_similarity(<column>, <vector>) DESC LIMIT <k>",
+            )
         if isinstance(node.this, VectorSearch):
             args = vector_search_args(node, r)
             node.replace((vector_search and vector_search(node, args)) or _expand_vector_search(node, args, r))
