@@ -28,7 +28,7 @@ import numpy as np
 from sqlglot import exp
 
 from lakehouse.errors import SqlError
-from lakehouse.sql.dialect import METRIC_OF, ConstVector, Embed, VectorSearch
+from lakehouse.sql.dialect import METRIC_OF, ConstVector, Embed, Lakehouse, VectorSearch
 
 __all__ = ["Params", "bind", "placeholders"]
 
@@ -36,7 +36,26 @@ Params = Mapping[str, Any] | Sequence[Any]
 
 
 def placeholders(tree: exp.Expression) -> list[exp.Placeholder]:
-    return list(tree.find_all(exp.Placeholder))
+    """The placeholders of ``tree``; the ``?`` ones in the order they are written (the values' order).
+
+    The tree's own walk is not that order (breadth first, ``LIMIT ?`` came before ``WHERE b = ?`` and before the query
+    vector), so each ``?`` is found in the tree's SQL text under a marker name instead.
+    """
+    found = list(tree.find_all(exp.Placeholder))
+    bare = [p for p in found if not p.this]
+    if len(bare) > 1:
+        marks = [f"lhqmark{i:06d}x" for i in range(len(bare))]
+        for p, mark in zip(bare, marks, strict=True):
+            p.set("this", mark)
+        try:
+            text = tree.sql(Lakehouse)
+        finally:
+            for p in bare:
+                p.set("this", None)
+        where = {id(p): text.find(mark) for p, mark in zip(bare, marks, strict=True)}
+        written = iter(sorted(bare, key=lambda p: where[id(p)]))
+        found = [next(written) if not p.this else p for p in found]
+    return found
 
 
 def bind(tree: exp.Expression, params: Params | None) -> exp.Expression:

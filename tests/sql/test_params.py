@@ -52,6 +52,21 @@ def test_positional_placeholders_take_a_sequence() -> None:
     assert tree.sql("lakehouse") == "SELECT * FROM t WHERE a = 2 AND b = 'y' LIMIT 2"
 
 
+def test_question_marks_take_the_values_in_the_order_they_are_written() -> None:
+    # the tree's walk is breadth first: LIMIT ? came before WHERE b = ? and the query vector, which swapped values
+    sql = "SELECT key FROM t WHERE b = ? ORDER BY cosine_similarity(e, ?) DESC LIMIT ? OFFSET ?"
+    tree = bind(parse_sql(sql).tree, [3, [1.0, 2.0], 5, 7])
+    assert (
+        tree.sql("lakehouse")
+        == "SELECT key FROM t WHERE b = 3 ORDER BY COSINE_SIMILARITY(e, [1, 2]) DESC LIMIT 5 OFFSET 7"
+    )
+    nested = (
+        "WITH c AS (SELECT * FROM t WHERE x = ?) SELECT y FROM (SELECT y FROM c WHERE y > ?) AS s WHERE y < ? LIMIT ?"
+    )
+    out = bind(parse_sql(nested).tree, [1, 2, 3, 4]).sql("lakehouse")
+    assert out.endswith("x = 1) SELECT y FROM (SELECT y FROM c WHERE y > 2) AS s WHERE y < 3 LIMIT 4"), out
+
+
 @pytest.mark.parametrize(
     ("sql", "params", "message"),
     [
