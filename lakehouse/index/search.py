@@ -285,19 +285,20 @@ class VectorIndex:
     ) -> SearchResult:
         ds = self._dataset(version)
         clauses = [f"({flt.sql})"] if flt else []
+        live = None  # the rows of files removed since the index was built are searched out, so not counted either
         if excluded:
-            clauses.append(
-                f"{FILE_COLUMN} NOT IN (" + ", ".join("'" + f.replace("'", "''") + "'" for f in excluded) + ")"
-            )
+            live = f"{FILE_COLUMN} NOT IN (" + ", ".join("'" + f.replace("'", "''") + "'" for f in excluded) + ")"
+            clauses.append(live)
         sql = " AND ".join(clauses) or None
         keep = list(dict.fromkeys([meta.key, *meta.store, *carry]))
         has_ann = vector_index(ds, self.column) is not None
         notes = list(plan.notes) + ([] if has_ann else ["no ANN structure (flat index): Lance scans exactly"])
-        matched = self._count(ds, version, flt.sql) if (flt and has_ann) else None
+        matched = self._count(ds, version, sql) if (flt and has_ann) else None  # type: ignore[arg-type]
         decision = None
         if matched is not None:
             # every index type: exact over the matching rows when cheaper, else probes widened by 1/selectivity
-            decision = plan_filtered(matched, ds.count_rows(), meta.dim, params, exact_rows=exact_filter_rows)
+            rows = self._count(ds, version, live) if live else ds.count_rows()
+            decision = plan_filtered(matched, rows, meta.dim, params, exact_rows=exact_filter_rows)
             plan = replace(plan, reason=plan.reason + "; " + decision.reason)
         if decision is not None and decision.path == "exact":
             found = self._exact_lance(ds, q, k, sql, keep)
