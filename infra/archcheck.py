@@ -13,7 +13,8 @@ What counts:
 - an *upward import* breaks one of the rules in ``RULES``.
 - a *format branch* is a test (``if``, ternary, ``match``, comparison, ``isinstance``) that tells Iceberg from Delta:
   it compares with the string ``"iceberg"``/``"delta"``, calls ``is_delta``, checks ``isinstance`` against a
-  format's class, or looks a format up in a ``{"iceberg": ..., "delta": ...}`` table.
+  format's class, or looks a format up in a ``{"iceberg": ..., "delta": ...}`` table. Library modules outside
+  ``lakehouse/table/`` that import ``pyiceberg`` or ``deltalake`` themselves are listed too.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ RULES: tuple[tuple[str, str, str], ...] = (
 )
 
 FORMAT_WORDS = {"iceberg", "delta"}
+FORMAT_LIBRARIES = {"pyiceberg", "deltalake"}
 FORMAT_CLASSES = {"DeltaVectorTable", "IcebergVectorTable", "DeltaTable", "DeltaSource", "IcebergSource"}
 
 
@@ -60,6 +62,9 @@ class Report:
     circles: list[list[str]] = field(default_factory=list)
     upward: list[tuple[str, str, str]] = field(default_factory=list)
     branches: list[tuple[str, int, str]] = field(default_factory=list)  # outside lakehouse/table/
+    format_imports: dict[str, set[str]] = field(
+        default_factory=dict
+    )  # library module outside table/ -> pyiceberg/deltalake
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -68,6 +73,7 @@ class Report:
             "largest_circle": max((len(c) for c in self.circles), default=0),
             "upward_imports": [{"from": a, "to": b, "rule": r} for a, b, r in self.upward],
             "format_branches_outside_table": [{"file": f, "line": n, "code": c} for f, n, c in self.branches],
+            "format_library_imports_outside_table": {m: sorted(v) for m, v in self.format_imports.items()},
         }
 
 
@@ -92,6 +98,7 @@ class _Visitor(ast.NodeVisitor):
     def __init__(self, module: str, is_package: bool, known: set[str]) -> None:
         self.module, self.is_package, self.known = module, is_package, known
         self.all: set[str] = set()
+        self.external: set[str] = set()  # top-level names of third-party packages imported
         self.top: set[str] = set()
         self.depth = 0  # > 0 inside a function body
         self.branches: list[tuple[int, str]] = []
@@ -106,6 +113,7 @@ class _Visitor(ast.NodeVisitor):
 
     def _add(self, names: list[str]) -> None:
         for n in names:
+            self.external.add(n.partition(".")[0])
             t = self._target(n)
             if t and t != self.module:
                 self.all.add(t)
@@ -243,6 +251,8 @@ def analyse(root: Path = ROOT) -> Report:
         rel = str(path.relative_to(root))
         if not rel.startswith("lakehouse/table/"):
             report.branches.extend((rel, line, code) for line, code in v.branches)
+            if rel.startswith("lakehouse/") and v.external & FORMAT_LIBRARIES:
+                report.format_imports[mod] = v.external & FORMAT_LIBRARIES
     # the root package's lazy facade (``lakehouse.VectorTable``) is not a dependency of the modules that import
     # ``lakehouse`` for its version or settings
     graph = {m: {t for t in ts if t not in PACKAGES} for m, ts in report.imports.items()}
@@ -272,6 +282,9 @@ def main(argv: list[str]) -> int:
     print(f"format branches outside lakehouse/table/: {len(r.branches)} in {len(files)} files")
     for f, n, code in r.branches:
         print(f"  {f}:{n}: {code}")
+    print(f"library modules outside lakehouse/table/ importing pyiceberg/deltalake: {len(r.format_imports)}")
+    for m, libs in sorted(r.format_imports.items()):
+        print(f"  {m}: {', '.join(sorted(libs))}")
     return 0
 
 
