@@ -161,8 +161,9 @@ def query(
     ``params`` binds placeholders as values (never pasted into the SQL text): ``:q`` with ``{"q": vector}`` is the
     query vector, ``{"q": "some text"}`` is embedded with the compared column's model.
 
-    On DuckDB the session (its connection with the catalog attached, ~100 ms to open) is kept for the next call
-    from the same thread with the same settings; use :class:`SqlSession` to control its lifetime yourself.
+    On DuckDB the session (its connection with the catalog attached, slow to open: BENCHMARKS.md, design
+    measurements, 'DuckDB session open') is kept for the next call from the same thread with the same settings; use
+    :class:`SqlSession` to control its lifetime yourself.
 
     Example::
 

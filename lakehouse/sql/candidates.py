@@ -15,13 +15,12 @@ joins to other tables. Rows tied on every ORDER BY key may come out in another o
 (SQL leaves that order open).
 
 Why not let the engine read the candidates back from the table (``... AT (VERSION => S) WHERE key IN (...)``), as
-this path first did: on the 100k x 384 benchmark table that read took 280-300 ms of a 330 ms query (load ~1 on 2
-cores; 3.5 s of 3.9 s at 1M), because DuckDB's Iceberg scan decodes the whole vector column of every file to find
-ten rows and fetches the table's metadata from the catalog for every query (~100 ms even for ``count(*)``). Reading
-the payload column ``title`` for ten keys takes ~7 ms from the one 100k-row file and ~11 ms from the three files of
-1M rows (:mod:`lakehouse.sql.payload`), and nothing when the index covers the query: the benchmark's top-10 query
-went from 3.9 s to 44 ms p50 at 1M (25 ms covering), load 2.5-6. Anything unexpected (a candidate's file no longer
-live at S, a key found twice or not at all) returns ``None`` and the executor falls back to that general
+this path first did: that read was most of the query's time, because DuckDB's Iceberg scan decodes the whole vector
+column of every file to find ten rows and fetches the table's metadata from the catalog for every query (slow even
+for ``count(*)``). Reading only the payload columns for the candidates' keys (:mod:`lakehouse.sql.payload`) costs a
+few milliseconds, and nothing when the index covers the query; the benchmark's top-10 query became many times faster
+(figures: BENCHMARKS.md, design measurements, 'candidate payload join'). Anything unexpected (a candidate's file
+no longer live at S, a key found twice or not at all) returns ``None`` and the executor falls back to that general
 key-restricted read, so answers never depend on it.
 """
 

@@ -4,8 +4,9 @@ The analyst entry points are read-only: anything but a query (DDL, DML, COPY, AT
 and more than one statement are refused before any engine sees them. Parse errors carry line, column and the text.
 
 Long constant arrays of numbers (query vectors) are lifted out of the text before sqlglot sees it and come back as
-one :class:`~lakehouse.sql.dialect.ConstVector` node each: tokenizing and parsing 384 numbers took ~6 ms of an
-idle core per query, and the resulting ~800 nodes were copied and walked again at every later step.
+one :class:`~lakehouse.sql.dialect.ConstVector` node each: tokenizing and parsing a 384-d vector's numbers was a
+measurable share of a query, and the hundreds of nodes it made were copied and walked again at every later step
+(figures: BENCHMARKS.md, design measurements, 'query vector literals').
 """
 
 from __future__ import annotations

@@ -239,9 +239,10 @@ def _duckdb_vector_text(values: list[str]) -> str:
 
 
 # What lakehouse's own executors run, where it differs from the transpiled text. DuckDB: a query vector as the text of
-# a list cast to FLOAT[n] is parsed ~10x faster than a list of number literals (1.5 ms vs 8-20 ms for 384 floats, the
-# rest of a query over 10 candidate rows ~1 ms), and DuckDB's text-to-float conversion gives back exactly the query's
-# float32 values, which the literal list did not (a last-bit difference in each of 200 random 384-d vectors tried).
+# a list cast to FLOAT[n] is parsed many times faster than a list of number literals (which cost more than the rest
+# of a query over the candidate rows), and DuckDB's text-to-float conversion gives back exactly the query's float32
+# values, which the literal list did not (a last-bit difference in every random vector tried). Figures:
+# BENCHMARKS.md, design measurements, 'DuckDB query vector text'.
 ENGINE_TARGETS: dict[str, Target] = {
     "duckdb": replace(
         TARGETS["duckdb"],
