@@ -2,13 +2,15 @@
 
 ``exact`` (the default): every pair with cosine >= the threshold, found by :func:`lakehouse.index.pairs_within`, a
 blockwise float32 matrix product over k-means partitions with an exact pruning bound. No index is needed and nothing
-is missed; at 200k clustered 384-d rows it took seconds where one ANN search per row took ~10 minutes.
+is missed; on a large clustered table it took seconds where one ANN search per row took minutes (figures:
+BENCHMARKS.md, design measurements, 'exact dedup join').
 
 ``ann``: the k nearest neighbours of every row through the column's Lance index (n searches of ~log n work each),
 searched one by one from a few threads (Lance releases the GIL while it searches; its own 2-D batch query measured
-slower here than single queries, 23 vs 12 ms a query). Kept for tables too large to hold in memory as one matrix;
-it finds at most ``k`` neighbours a row, and only those the ANN structure returns. The dataset is the index version
-that ``lakehouse.index.status`` reports for the table's current snapshot, after ``build``/``refresh``.
+slower per query here than single queries: BENCHMARKS.md, design measurements, 'Lance batch query'). Kept for
+tables too large to hold in memory as one matrix; it finds at most ``k`` neighbours a row, and only those the ANN
+structure returns. The dataset is the index version that ``lakehouse.index.status`` reports for the table's current
+snapshot, after ``build``/``refresh``.
 """
 
 from __future__ import annotations
@@ -39,8 +41,9 @@ CANDIDATES: tuple[str, ...] = get_args(Candidates)
 class SearchOptions:
     """How candidates are found: ``method`` (see the module doc); for ``ann``, ``k`` neighbours a row and the index's
     search parameters (``None`` keeps the index's own default, 0 turns one off). Re-ranking (``refine_factor``) is off
-    by default: every candidate is rescored exactly anyway, and at 30k rows the index's refine_factor 30 made the
-    search ~4x slower for no pair found more. ``workers``: threads of either method."""
+    by default: every candidate is rescored exactly anyway, and the index's own refine_factor made the search several
+    times slower for no pair found more (figures: BENCHMARKS.md, design measurements, 'dedup re-ranking off').
+    ``workers``: threads of either method."""
 
     method: Candidates = "exact"
     k: int = 10

@@ -4,18 +4,18 @@ Two questions: the ``k`` best rows of a matrix for each of many queries (:func:`
 matrix within a similarity threshold (:func:`pairs_within`, the candidate join of semantic dedup). Answers are exact
 (the same as :func:`lakehouse.vector.top_k` per query, or as comparing every pair), not approximate.
 
-Why not one ANN search per row: a Lance query costs milliseconds whatever it finds (~3 ms a row on 2 cores at 200k
-rows), while BLAS compares a block of rows with another at ~100 GFLOP/s. Comparing *every* pair is still n^2 work, so
-:func:`pairs_within` first splits the rows into partitions (k-means, about sqrt(n) of them) and compares a row only
-with the partitions that can hold a row within the threshold. The pruning is exact, not a probe count: a row ``b``
-of partition ``j`` is no farther from centroid ``c_j`` than from ``c_A``, the centroid of ``a``'s partition, so
-``b`` lies beyond the bisecting hyperplane of ``c_A`` and ``c_j``; when ``a`` is farther than the radius ``r`` from
-that hyperplane, ``(|a - c_j|^2 - |a - c_A|^2) / (2 |c_A - c_j|) > r``, no row of ``j`` is within ``r`` of ``a``.
-A cosine threshold ``t`` on unit vectors is the radius ``sqrt(2 - 2t)``. A pair across partitions ``A < B`` is
-compared once, from ``a``'s side (the bound guarantees that ``a`` probes ``B``); pairs inside a partition by one
-upper-triangle product. Work is ~n^2/P within partitions plus n x (partitions probed) x n/P across them, instead
-of n^2/2; when the data has no structure and the probes alone would cost half as much as comparing every pair, it
-falls back to the plain blockwise product.
+Why not one ANN search per row: a Lance query costs milliseconds whatever it finds, while BLAS compares a whole block of
+rows with another at once, far faster per pair (figures: BENCHMARKS.md, design measurements, 'batch exact products').
+Comparing *every* pair is still n^2 work, so :func:`pairs_within` first splits the rows into partitions (k-means, about
+sqrt(n) of them) and compares a row only with the partitions that can hold a row within the threshold. The pruning is
+exact, not a probe count: a row ``b`` of partition ``j`` is no farther from centroid ``c_j`` than from ``c_A``, the
+centroid of ``a``'s partition, so ``b`` lies beyond the bisecting hyperplane of ``c_A`` and ``c_j``; when ``a`` is
+farther than the radius ``r`` from that hyperplane, ``(|a - c_j|^2 - |a - c_A|^2) / (2 |c_A - c_j|) > r``, no row of
+``j`` is within ``r`` of ``a``. A cosine threshold ``t`` on unit vectors is the radius ``sqrt(2 - 2t)``. A pair across
+partitions ``A < B`` is compared once, from ``a``'s side (the bound guarantees that ``a`` probes ``B``); pairs inside a
+partition by one upper-triangle product. Work is ~n^2/P within partitions plus n x (partitions probed) x n/P across
+them, instead of n^2/2; when the data has no structure and the probes alone would cost half as much as comparing every
+pair, it falls back to the plain blockwise product.
 
 Example::
 
@@ -151,8 +151,8 @@ def knn(
 def _blas_single(workers: int) -> AbstractContextManager[object]:
     """One BLAS thread while ``workers`` Python threads split the work (numpy releases the GIL in products): on a
     2-core machine shared with other jobs, OpenBLAS's own threads spin while they wait, which made the many small
-    products here ~10x slower than single-threaded ones (measured). threadpoolctl is a pinned dependency; should it
-    be missing, BLAS keeps its default."""
+    products here much slower than single-threaded ones (figures: BENCHMARKS.md, design measurements, 'one BLAS
+    thread'). threadpoolctl is a pinned dependency; should it be missing, BLAS keeps its default."""
     if workers <= 1:
         return nullcontext()
     try:

@@ -1,10 +1,11 @@
 """What an index is built from and with: its description (key, stored columns, spec, type and parameters chosen
 from the row count and dimension), its Lance schema, and training the ANN structure on a Lance dataset.
 
-Starting points measured on this project's 2-core machines (STACK.md): IVF_PQ trains in ~10 s at 100k x 384 with
-``sample_rate=64, max_iters=10`` (163 s with Lance's defaults, same recall) and reaches recall@10 0.97-0.996 with
-``refine_factor=10`` up to ~200k rows, but plateaus at 0.82 at 1M; IVF_HNSW_SQ reached 0.975-0.99 at 1M. Below a
-few tens of thousands of rows an exact scan costs a few milliseconds, so no ANN structure is built at all.
+Starting points measured on this project's 2-core machines (STACK.md): IVF_PQ trains with
+``sample_rate=64, max_iters=10`` many times faster than with Lance's defaults, at the same recall, and reaches a high
+recall@10 with ``refine_factor=10`` on the smaller tables measured but plateaus well below it on the largest, where
+IVF_HNSW_SQ stays high (figures: BENCHMARKS.md, design measurements, 'IVF_PQ training'). Below a few tens of thousands
+of rows an exact scan costs a few milliseconds, so no ANN structure is built at all.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ IndexType = Literal["auto", "flat", "ivf_flat", "ivf_pq", "ivf_hnsw_sq"]
 INDEX_TYPES: tuple[str, ...] = get_args(IndexType)
 
 FLAT_MAX_ROWS = 20_000  # auto: below this, exact (flat) scan; no ANN structure
-# auto: IVF_PQ up to here, IVF_HNSW_SQ above. Measured: PQ (48 codes, refine 30) recall@10 1.0 at 100k, 0.88 at 1M
-# (0.96 only with refine 60 at ~16 ms); 300k is interpolated, not measured.
+# auto: IVF_PQ up to here, IVF_HNSW_SQ above. PQ's recall falls as tables grow and is bought back on large ones only
+# by re-ranking more candidates, at a higher latency; the switch point is interpolated, not measured (figures:
+# BENCHMARKS.md, design measurements, 'IVF_PQ to IVF_HNSW_SQ').
 PQ_MAX_ROWS = 300_000
 MIN_TRAIN_ROWS = 256  # PQ codebooks need 256 rows; fewer rows stay flat until a refresh brings enough
 _LANCE_TYPES = {"ivf_flat": "IVF_FLAT", "ivf_pq": "IVF_PQ", "ivf_hnsw_sq": "IVF_HNSW_SQ"}
@@ -94,12 +96,12 @@ def choose_params(rows: int, dim: int, index_type: str = "auto", **overrides: An
     if index_type == "flat":
         params = IndexParams("flat")
     elif index_type == "ivf_hnsw_sq":
-        # partitions of ~16k rows, each with its own HNSW graph. Few large partitions (131k rows each, 8 at 1M) routed
-        # queries badly when the data holds many more clusters than partitions: a partition's centroid is then the
-        # mean of ~125 unrelated cluster centres, and at 1M x 384 in 1,000 tight clusters recall@10 was 0.676 with 2
-        # of 8 probed. At 200k in 1,000 clusters, 12 partitions (2 probed) gave 0.992 where 2 gave 0.964, for the
-        # same latency (BENCHMARKS.md). SQ (8-bit) distances alone capped recall@10 near 0.95 (ef made no
-        # difference); re-ranking k * refine_factor candidates by their full vectors lifts it for ~1 ms more.
+        # partitions of ~16k rows, each with its own HNSW graph. Few large partitions routed queries badly when the
+        # data holds many more clusters than partitions: a partition's centroid is then the mean of many unrelated
+        # cluster centres, and recall@10 dropped far. More, smaller partitions gave a higher recall for the same
+        # latency. SQ (8-bit) distances alone capped recall@10 (ef made no difference); re-ranking k * refine_factor
+        # candidates by their full vectors lifts it for little more time (figures: BENCHMARKS.md, design
+        # measurements, 'IVF_HNSW_SQ partitions').
         parts = max(1, round(rows / 16_384))
         ef = max(64, min(512, int(80 * math.sqrt(rows / 100_000))))
         params = IndexParams(
@@ -125,9 +127,10 @@ def choose_params(rows: int, dim: int, index_type: str = "auto", **overrides: An
 
 
 def index_stored(ds: lance.LanceDataset, columns: Sequence[str]) -> list[str]:
-    """Scalar indexes on the columns stored for filtering, so prefilters and the planner's row count do not scan:
-    at 1M rows a BITMAP on a string column took 0.5 s to build and cut ``count_rows(filter)`` to 0.3 ms and an exact
-    fetch of the 1,000 matching rows from ~76 ms to ~21 ms. BITMAP for strings and booleans, BTREE otherwise."""
+    """Scalar indexes on the columns stored for filtering, so prefilters and the planner's row count do not scan: a
+    BITMAP on a string column is quick to build and made ``count_rows(filter)`` nearly free and an exact fetch of the
+    matching rows several times faster (figures: BENCHMARKS.md, design measurements, 'scalar indexes on stored
+    columns'). BITMAP for strings and booleans, BTREE otherwise."""
     import pyarrow as pa
 
     done = []
@@ -205,7 +208,8 @@ def fold(ds: lance.LanceDataset, column: str, *, merge: int = 0) -> None:
     ds.optimize.optimize_indices(num_indices_to_merge=merge, index_names=[entry["name"]])
     for other in ds.describe_indices():
         if other.name != entry["name"] and column not in other.field_names:
-            # one segment per scalar index: rewriting a BITMAP/BTREE index took ~20 ms at 112k rows
+            # one segment per scalar index: rewriting a BITMAP/BTREE index is cheap (figures: BENCHMARKS.md, design
+            # measurements, 'scalar index segments')
             ds.optimize.optimize_indices(num_indices_to_merge=len(other.segments), index_names=[other.name])
 
 

@@ -7,13 +7,13 @@ they are a large enough share (:class:`FoldPolicy`), tags the Lance version with
 records the snapshot (:meth:`~lakehouse.index.store.IndexStore.commit`). Until that last step, readers keep using the
 previous tagged version; a refresh that dies half-way is rolled back to it and redone by the next one.
 
-Folding. Appended rows sit outside the ANN structure, where every query scans them exactly (1,000 such rows took an
-IVF_HNSW_SQ query at 100k from 2.1 to 3.7 ms). Once they are worth indexing they are folded in as a *delta segment*:
-an index over the new rows only, on the trained partitions, costing in proportion to the new rows (0.1-0.6 s for 1%,
-about 1% of a build, at 100k-300k). Every segment is probed with the same ``nprobes``, so each one adds a little to
-a query (0.2-0.4 ms); at :attr:`FoldPolicy.max_segments` the new rows are merged with the latest, smaller delta
-segments instead (cheap for IVF_PQ; IVF_HNSW_SQ rebuilds the graph of the merged rows). Once a large share of the
-rows came after the last training, the partitions, trained without them, are retrained: a full build, once per
+Folding. Appended rows sit outside the ANN structure, where every query scans them exactly, which soon costs a query a
+noticeable share of its time. Once they are worth indexing they are folded in as a *delta segment*: an index over the
+new rows only, on the trained partitions, costing in proportion to the new rows (a small share of a full build). Every
+segment is probed with the same ``nprobes``, so each one adds a little to a query (figures: BENCHMARKS.md, design
+measurements, 'fold policy'); at :attr:`FoldPolicy.max_segments` the new rows are merged with the latest, smaller delta
+segments instead (cheap for IVF_PQ; IVF_HNSW_SQ rebuilds the graph of the merged rows). Once a large share of the rows
+came after the last training, the partitions, trained without them, are retrained: a full build, once per
 :attr:`FoldPolicy.retrain_share` of new rows. Measurements: BENCHMARKS.md.
 """
 
@@ -49,8 +49,8 @@ if TYPE_CHECKING:
 
 Checkpoint = Callable[[str], None]
 # Fold rows outside the ANN structure once they are this share of all rows, or this many. Scanning them costs every
-# query more than a delta segment does: 1% outside added 1.6-4.5 ms to IVF_HNSW_SQ's 2-3 ms at 100k-300k, a delta
-# segment 0.2-0.6 ms; the fold itself took 0.1-0.5 s (about 1% of a build or less).
+# query more than a delta segment does, and the fold itself is cheap beside a build (figures: BENCHMARKS.md, design
+# measurements, 'fold policy').
 FOLD_THRESHOLD = 0.01
 FOLD_ROWS = 10_000
 MAX_SEGMENTS = 4  # a fold that would leave more ANN segments merges the delta segments into one instead

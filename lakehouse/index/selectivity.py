@@ -21,14 +21,14 @@ from dataclasses import dataclass, replace
 from lakehouse.index.build import IndexParams
 
 # Exact over the filtered rows when matching rows x dim is at most this many floats: 1,000 rows at 384-d. Reading
-# vectors from Lance costs ~14-57 us a row here (load-dependent): 1,000 of 1M rows took 21 ms exact (a BTREE or
-# BITMAP index on the stored column finds them); 2,000 of 200k took 114 ms exact vs 13 ms prefiltered IVF_PQ.
+# the matching vectors from Lance costs per row (a BTREE or BITMAP index on the stored column finds them), so at
+# twice this many rows the exact path was already much slower than a prefiltered IVF_PQ search (figures:
+# BENCHMARKS.md, design measurements, 'exact filtered search').
 EXACT_FILTER_COST = 1_000 * 384
 # probes = nprobes / selectivity ** power. IVF_PQ/IVF_FLAT score only a probed partition's matching rows, so probing
-# more costs little; on 200k rows in 1,000 tight clusters (447 partitions, 22 probed) a 1% filter needed every
-# partition (recall 0.915 with 220), a 10% filter reached 1.000 with 123 of them (24 ms; 218 took 62 ms). A filtered
-# HNSW graph search costs far more per partition: on 1M rows (61 partitions, 5 probed) a 10% filter reached 0.998
-# with 16 probed (69 ms; 50 took 252 ms), a 1% filter 1.000 with 51 (63 ms; 16 gave 0.962).
+# more costs little, and a selective filter needed many more (up to all) partitions probed to reach full recall. A
+# filtered HNSW graph search costs far more per partition, so it widens more slowly (figures: BENCHMARKS.md, design
+# measurements, 'probe widening').
 WIDEN_POWER = {"ivf_hnsw_sq": 0.5}
 DEFAULT_POWER = 0.75
 
