@@ -12,7 +12,8 @@ def bind_tcp(host: str, port: int, *, backlog: int = 128) -> socket.socket:
 
     The protocol is named on purpose: asyncio turns Nagle off (TCP_NODELAY) only on sockets whose ``proto`` is
     IPPROTO_TCP, and a socket made with proto 0 reports 0. Without it every response on a kept-alive connection
-    waited ~40 ms for the client's delayed ACK (45-50 ms per catalog table load instead of ~5).
+    waited for the client's delayed ACK, which made a catalog table load many times slower (figures: BENCHMARKS.md,
+    design measurements, 'TCP_NODELAY').
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)

@@ -1,8 +1,9 @@
 """A command that embeds one query text loads the model with one torch intra-op thread.
 
 torch defaults to one intra-op thread per core; for one short query those threads spin against each other and
-whatever else runs: on 2 shared cores at a load of 25, embedding one query took 650-970 ms with 2 threads and 61 ms
-with 1 (at idle both take milliseconds). Batch embedding (``lakehouse embed``, ``embed(column)``) keeps the default.
+whatever else runs: on shared, busy cores one thread embedded a query many times faster than one per core (at idle
+both are quick; figures: BENCHMARKS.md, design measurements, 'one torch thread per query'). Batch embedding
+(``lakehouse embed``, ``embed(column)``) keeps the default.
 """
 
 from __future__ import annotations
