@@ -113,8 +113,8 @@ def run(
     """Find the duplicates of ``params.table`` and write the result (and filtered) table, under one lineage run."""
     from lakehouse.dedup import KEEP_RULE, SearchOptions, find_duplicates
     from lakehouse.lineage import LineageEmitter, iceberg_input
-    from lakehouse.spark.write import write_vector_table
     from lakehouse.table import VectorTable, split_identifier
+    from lakehouse.table.spark.iceberg_write import write_vector_table
 
     started = time.perf_counter()
     ns, name = split_identifier(params.table, settings)

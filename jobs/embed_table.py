@@ -31,10 +31,10 @@ if TYPE_CHECKING:
 
     from lakehouse.config import Settings
     from lakehouse.lineage import LineageRun
-    from lakehouse.spark.delta_merge import DeltaEmbeddings
     from lakehouse.spark.embed_io import SourceRows
     from lakehouse.spark.incremental import EmbedPlan
     from lakehouse.spark.progress import UnitsAddress
+    from lakehouse.table.spark.delta_merge import DeltaEmbeddings
 
 _THROUGHPUT_PROP = "lakehouse.embeddings.throughput"  # chunks/s of the last run that embedded anything
 
@@ -142,12 +142,12 @@ def run(
     """
     from lakehouse.embed import get_model
     from lakehouse.lineage import LineageEmitter, iceberg_input
-    from lakehouse.spark.delta_merge import DeltaEmbeddings
     from lakehouse.spark.embed_io import app_version, is_delta, plan_source_read, record_output, table_properties
     from lakehouse.spark.incremental import check_model_change
-    from lakehouse.spark.write import table_exists
     from lakehouse.table import VectorTable, split_identifier
     from lakehouse.table.formats import check_format
+    from lakehouse.table.spark.delta_merge import DeltaEmbeddings
+    from lakehouse.table.spark.iceberg_write import table_exists
     from lakehouse.vector import VectorSpec
 
     started = time.perf_counter()
@@ -257,8 +257,9 @@ def _embed(
 
     from lakehouse.spark.incremental import EmbedPlan, count_ops, diff_chunks, merge_changes
     from lakehouse.spark.progress import UnitCounter, track
-    from lakehouse.spark.write import translate_vector_errors, with_vector_checks, write_vector_table
     from lakehouse.table import VectorTable
+    from lakehouse.table.spark.checks import translate_vector_errors, with_vector_checks
+    from lakehouse.table.spark.iceberg_write import write_vector_table
 
     chunking = f"{params.chunk_size}/{params.chunk_overlap}"
     source_prop = params.source
@@ -344,7 +345,7 @@ def _embed(
         if exists and delta:
             delta.set_properties({**new_props, **spec.to_properties()})  # type: ignore[attr-defined]
         elif exists:
-            from lakehouse.spark.write import set_table_properties
+            from lakehouse.table.spark.iceberg_write import set_table_properties
 
             set_table_properties(spark.table(target), target, {**new_props, **spec.to_properties()})  # type: ignore[attr-defined]
         return result(plan, embed_seconds)

@@ -130,9 +130,9 @@ def run(
     from lakehouse.ingest.files import Skipped, list_files
     from lakehouse.lineage import LineageEmitter, file_input, iceberg_output
     from lakehouse.spark.progress import track
-    from lakehouse.spark.write import table_exists, write_vector_table
     from lakehouse.table import VectorTable, split_identifier
     from lakehouse.table.formats import check_format
+    from lakehouse.table.spark.iceberg_write import table_exists, write_vector_table
 
     started = time.perf_counter()
     ns, name = split_identifier(params.table or "documents", settings)
@@ -241,10 +241,10 @@ def _write_delta(
     commits once), else the changed rows merged on the driver in one commit."""
     from deltalake import DeltaTable
 
-    from lakehouse.spark.delta_merge import DELETE_OP, collect_changes, merge_delta_changes
-    from lakehouse.spark.delta_read import read_delta_table
-    from lakehouse.spark.delta_write import write_delta_table
     from lakehouse.table.formats import delta_location
+    from lakehouse.table.spark.delta_merge import DELETE_OP, collect_changes, merge_delta_changes
+    from lakehouse.table.spark.delta_read import read_delta_table
+    from lakehouse.table.spark.delta_write import write_delta_table
 
     location = delta_location(ident, settings)
     app_id = f"ingest_documents:{ident}"

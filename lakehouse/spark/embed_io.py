@@ -284,7 +284,7 @@ def read_source(
 ) -> DataFrame:
 
     if is_delta(source_table):
-        from lakehouse.spark.delta_read import read_delta_table
+        from lakehouse.table.spark.delta_read import read_delta_table
 
         df = read_delta_table(spark, source_table.location, version=snapshot_id)  # type: ignore[attr-defined]
     else:
@@ -297,7 +297,7 @@ def read_source(
 
 
 def table_properties(spark: SparkSession, target: str) -> dict[str, str]:
-    from lakehouse.spark.write import table_properties as read_properties
+    from lakehouse.table.spark.iceberg_write import table_properties as read_properties
 
     return read_properties(spark.table(target), target)
 

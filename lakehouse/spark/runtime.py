@@ -81,7 +81,7 @@ def iceberg_runtime_jar() -> Path:
 # -- Delta Lake in Spark (issue 6) ----------------------------------------------------------------------------------
 # No wheel on PyPI ships the delta-spark jars, so native Delta is opt-in: the user names Maven coordinates or local
 # jar files (SparkSettings.delta_packages / delta_jars). Without them, Delta tables are written by executors and
-# committed by delta-rs (lakehouse.spark.delta_write).
+# committed by delta-rs (lakehouse.table.spark.delta_write).
 DELTA_SPARK_VERSION = "3.3.2"  # the last delta-spark line built for Spark 3.5 / Scala 2.12
 DELTA_MAVEN = f"io.delta:delta-spark_2.12:{DELTA_SPARK_VERSION}"
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"

@@ -191,7 +191,7 @@ def _scan(g: object, e: object, spark: SparkSession | None = None) -> str:
         return f"SELECT * FROM {e.args['relation']}"
     if e.args.get("delta") and spark is not None:
         # no Delta jars: the snapshot's files, read by read_delta_table, as a temporary view of this session
-        from lakehouse.spark.delta_read import read_delta_table
+        from lakehouse.table.spark.delta_read import read_delta_table
 
         version = e.args.get("snapshot")
         view = f"lakehouse_delta_{e.this.db}_{e.this.name}_{'latest' if version is None else int(version)}"

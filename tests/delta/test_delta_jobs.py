@@ -16,10 +16,10 @@ from jobs.ingest_documents import IngestParams
 from jobs.ingest_documents import run as run_ingest
 from lakehouse.config import Settings
 from lakehouse.ingest.files import document_key
-from lakehouse.spark.delta_write import write_delta_table
 from lakehouse.table import VectorTable
 from lakehouse.table.delta import DeltaVectorTable
 from lakehouse.table.formats import delta_location
+from lakehouse.table.spark.delta_write import write_delta_table
 
 pytestmark = [pytest.mark.spark, pytest.mark.integration]
 

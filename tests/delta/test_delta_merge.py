@@ -17,10 +17,10 @@ from deltalake.table import TableMerger
 
 from lakehouse.config import Settings
 from lakehouse.errors import DeltaCommitConflictError, DeltaTableError
-from lakehouse.spark.delta_merge import DeltaMergeResult, merge_delta_changes, merge_delta_frame
-from lakehouse.spark.delta_write import write_delta_table
 from lakehouse.table.delta import read_version
 from lakehouse.table.formats import delta_location
+from lakehouse.table.spark.delta_merge import DeltaMergeResult, merge_delta_changes, merge_delta_frame
+from lakehouse.table.spark.delta_write import write_delta_table
 from lakehouse.vector import VectorSpec
 
 DIM = 4

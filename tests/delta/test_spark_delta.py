@@ -17,11 +17,11 @@ from lakehouse.errors import (
     UnsupportedDeltaFeatureError,
     VectorValidationError,
 )
-from lakehouse.spark.delta_read import read_delta_table
-from lakehouse.spark.delta_write import write_delta_table
 from lakehouse.spark.runtime import delta_native_available
 from lakehouse.table.delta import DeltaVectorTable, read_version
 from lakehouse.table.formats import delta_location
+from lakehouse.table.spark.delta_read import read_delta_table
+from lakehouse.table.spark.delta_write import write_delta_table
 from lakehouse.vector import VectorSpec
 
 pytestmark = [pytest.mark.spark]

@@ -11,9 +11,9 @@ import pytest
 
 from lakehouse.config import Settings
 from lakehouse.errors import VectorSpecError, VectorValidationError
-from lakehouse.spark.write import write_vector_table
 from lakehouse.sql.duckdb import connect_duckdb
 from lakehouse.table import VectorTable, load_catalog
+from lakehouse.table.spark.iceberg_write import write_vector_table
 from lakehouse.vector import VectorSpec
 
 pytestmark = [pytest.mark.spark, pytest.mark.integration]

@@ -52,7 +52,7 @@ def _index_agrees_with_table(settings: Settings) -> None:
 
 
 def test_plan_on_a_first_run_reports_and_writes_nothing(spark, docs: VectorTable, lake_settings: Settings) -> None:  # noqa: ANN001
-    from lakehouse.spark.write import table_exists
+    from lakehouse.table.spark.iceberg_write import table_exists
 
     lines: list[str] = []
     dry = run_embed(spark, _params(plan_only=True), lake_settings, log=lines.append)

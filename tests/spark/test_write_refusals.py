@@ -9,10 +9,10 @@ from deltalake import DeltaTable
 
 from lakehouse.config import Settings
 from lakehouse.errors import VectorValidationError
-from lakehouse.spark.delta_write import write_delta_table
-from lakehouse.spark.write import write_vector_table
 from lakehouse.table import VectorTable
 from lakehouse.table.duckdb_write import append_duckdb, connect_writer
+from lakehouse.table.spark.delta_write import write_delta_table
+from lakehouse.table.spark.iceberg_write import write_vector_table
 from lakehouse.vector import VectorSpec
 
 pytestmark = [pytest.mark.spark, pytest.mark.integration]

@@ -10,9 +10,6 @@ import pytest
 from lakehouse.config import load_settings
 from lakehouse.errors import EnvironmentSetupError
 from lakehouse.spark import runtime
-from lakehouse.spark.delta_merge import changed_keys
-from lakehouse.spark.delta_native import _path_literal, _sql_string, is_delta_conflict
-from lakehouse.spark.delta_read import delta_sql_identifier
 from lakehouse.spark.runtime import (
     DELTA_CATALOG,
     DELTA_EXTENSION,
@@ -21,6 +18,9 @@ from lakehouse.spark.runtime import (
     iceberg_runtime_jar,
 )
 from lakehouse.spark.session import ICEBERG_EXTENSIONS, delta_requested, spark_conf
+from lakehouse.table.spark.delta_merge import changed_keys
+from lakehouse.table.spark.delta_native import _path_literal, _sql_string, is_delta_conflict
+from lakehouse.table.spark.delta_read import delta_sql_identifier
 
 URI = "http://127.0.0.1:1/catalog"
 

@@ -2,8 +2,8 @@
 
 Without the Delta jars (none are on PyPI), ``df.write.format("delta")`` is unavailable. Instead:
 
-1. vector checks are compiled into the plan (:func:`lakehouse.spark.write.with_vector_checks`), so a bad row fails
-   the tasks and the JVM error is translated back to :class:`VectorValidationError`, exactly as for Iceberg;
+1. vector checks are compiled into the plan (:func:`lakehouse.table.spark.checks.with_vector_checks`), so a bad row
+   fails the tasks and the JVM error is translated back to :class:`VectorValidationError`, exactly as for Iceberg;
 2. each task (``mapInArrow``) streams its rows into one Parquet file per partition value under the table's folder,
    named ``part-<job token>-<task>-<attempt>-<uuid>.parquet``, and returns path, size, partition values and stats;
 3. the driver commits every file in one ``create_write_transaction`` carrying a Delta ``txn`` action
@@ -30,33 +30,21 @@ import json
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from lakehouse.errors import DeltaCommitConflictError, VectorSpecError, VectorValidationError
-from lakehouse.spark.delta_read import use_native_delta
-from lakehouse.spark.write import translate_vector_errors, with_vector_checks
-from lakehouse.vector import KEY_COLUMN_PROPERTY, VectorSpec, specs_from_properties
+from lakehouse.table.spark.checks import translate_vector_errors, with_vector_checks
+from lakehouse.table.spark.delta_common import DeltaWriteMode, DeltaWriteResult, check_specs
+from lakehouse.table.spark.delta_read import use_native_delta
+from lakehouse.vector import KEY_COLUMN_PROPERTY, VectorSpec
 from lakehouse.vector.validate import _HINTS
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-DeltaWriteMode = Literal["append", "overwrite"]
 _RESULT_DDL = "path string, size long, partition_values string, stats string, num_records long"
-
-
-@dataclass(frozen=True)
-class DeltaWriteResult:
-    location: str
-    version: int
-    committed: bool  # False when the app transaction had already been committed (a retried job)
-    files: int = 0
-    rows: int = 0
-    seconds: dict[str, float] = field(default_factory=dict)
-    native: bool = False  # written by Delta itself (format("delta")) rather than executor files + delta-rs commit
 
 
 def _fs(location: str) -> tuple[Any, str]:
@@ -225,19 +213,6 @@ def _delete_job_files(location: str, token: str, keep: set[str] = frozenset()) -
     return deleted
 
 
-def _reconcile(existing: Mapping[str, str], specs: Sequence[VectorSpec], location: str) -> None:
-    recorded = specs_from_properties(existing)
-    for spec in specs:
-        table_spec = recorded.get(spec.column)
-        if table_spec and (table_spec.dim, table_spec.metric) != (spec.dim, spec.metric):
-            raise VectorSpecError(
-                f"refused write to {location}: column {spec.column!r} is {table_spec.dim}-d/{table_spec.metric} "
-                f"but the batch is {spec.dim}-d/{spec.metric}; nothing was committed",
-                hint="write to a new table, or re-embed the whole column with the new model",
-                column=spec.column,
-            )
-
-
 def write_delta_table(
     df: DataFrame,
     location: str,
@@ -285,7 +260,7 @@ def write_delta_table(
     for spec in specs:
         props.update(spec.to_properties())
     if use_native_delta(df.sparkSession, native):
-        from lakehouse.spark.delta_native import write_native
+        from lakehouse.table.spark.delta_native import write_native
 
         return write_native(
             df,
@@ -305,7 +280,7 @@ def write_delta_table(
         from lakehouse.table.delta import check_file_readable
 
         check_file_readable(table, location)  # the same features would make our plain-Parquet files wrong
-        _reconcile(table.metadata().configuration, specs, location)
+        check_specs(table.metadata().configuration, specs, location)
         if app_id is not None:
             done = table.transaction_version(app_id)
             if done is not None and done >= app_version:  # type: ignore[operator]

@@ -1,11 +1,11 @@
 """Applying a change set (inserts, updates, deletes) to a Delta table in one commit.
 
 Without the Delta jars Spark has no ``MERGE INTO`` for Delta. First writes (every row) go through the executor-write
-path (:mod:`lakehouse.spark.delta_write`); the change set of an *incremental* run (re-ingest, incremental embed) is
-what changed since the last run: usually a small fraction of the table. It is collected to the driver as Arrow and
-applied with delta-rs ``DeltaTable.merge``, which rewrites only the files holding matched keys, in one commit that
-also carries the job's Delta ``txn`` action (``app_id``, ``app_version``): a retried or concurrent run of the same job
-on the same base version finds it committed and commits nothing. With the Delta jars on the session,
+path (:mod:`lakehouse.table.spark.delta_write`); the change set of an *incremental* run (re-ingest, incremental
+embed) is what changed since the last run: usually a small fraction of the table. It is collected to the driver as
+Arrow and applied with delta-rs ``DeltaTable.merge``, which rewrites only the files holding matched keys, in one
+commit that also carries the job's Delta ``txn`` action (``app_id``, ``app_version``): a retried or concurrent run of
+the same job on the same base version finds it committed and commits nothing. With the Delta jars on the session,
 :func:`merge_delta_frame` runs the same merge as Delta ``MERGE INTO`` in Spark instead (no collect to the driver).
 
 Concurrent merges (two jobs committing to one table at once): both engines detect the overlap (the loser's commit
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from lakehouse.errors import DeltaCommitConflictError
-from lakehouse.spark.delta_read import delta_sql_identifier, use_native_delta
+from lakehouse.table.spark.delta_read import delta_sql_identifier, use_native_delta
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -285,14 +285,14 @@ def _merge_native(
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
-    from lakehouse.spark.delta_native import (
+    from lakehouse.table.spark.checks import translate_vector_errors, with_vector_checks
+    from lakehouse.table.spark.delta_native import (
         _sql_string,
         is_delta_conflict,
         native_commit,
         native_version,
         non_null_elements,
     )
-    from lakehouse.spark.write import translate_vector_errors, with_vector_checks
     from lakehouse.vector import VectorSpec
 
     spark = changes.sparkSession
@@ -369,7 +369,7 @@ def _native_rows(
 ) -> list[dict[str, Any]]:
     from pyspark.sql import functions as F
 
-    from lakehouse.spark.delta_read import read_delta_table
+    from lakehouse.table.spark.delta_read import read_delta_table
 
     df = read_delta_table(spark, location, version=version, native=True).where(F.col(key).isin(keys))
     for column, value in (scope or {}).items():
@@ -416,7 +416,7 @@ class DeltaEmbeddings:
 
     def read(self, spark: SparkSession, *, latest: bool = False) -> DataFrame:
         """The table at the version this run read (``latest``: as it is now, after this run's commit)."""
-        from lakehouse.spark.delta_read import read_delta_table
+        from lakehouse.table.spark.delta_read import read_delta_table
 
         version = None if latest or self.base_version < 0 else self.base_version
         return read_delta_table(spark, self.location, version=version)
@@ -427,7 +427,7 @@ class DeltaEmbeddings:
         return DeltaVectorTable.load(self.output, settings=settings, location=self.location)
 
     def write(self, df: DataFrame, spec: object, props: dict[str, str]) -> None:
-        from lakehouse.spark.delta_write import write_delta_table
+        from lakehouse.table.spark.delta_write import write_delta_table
 
         write_delta_table(
             df,

@@ -1,9 +1,10 @@
 """Native Delta (the user put the Delta jars on the session): writes through ``df.write.format("delta")``, and the
 helpers the native MERGE shares (conflict recognition, versions and commits read from Delta's own history).
 
-:func:`lakehouse.spark.delta_write.write_delta_table` and :func:`lakehouse.spark.delta_merge.merge_delta_frame` come
-here when :func:`lakehouse.spark.delta_read.use_native_delta` says the session can; see their docstrings for how the
-two modes produce the same table.
+:func:`lakehouse.table.spark.delta_write.write_delta_table` and
+:func:`lakehouse.table.spark.delta_merge.merge_delta_frame` come here when
+:func:`lakehouse.table.spark.delta_read.use_native_delta` says the session can; see their docstrings for how the two
+modes produce the same table.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from lakehouse.errors import DeltaCommitConflictError, VectorSpecError, VectorValidationError
-from lakehouse.spark.delta_read import delta_sql_identifier
-from lakehouse.spark.delta_write import DeltaWriteMode, DeltaWriteResult, _reconcile
-from lakehouse.spark.write import translate_vector_errors, with_vector_checks
+from lakehouse.table.spark.checks import translate_vector_errors, with_vector_checks
+from lakehouse.table.spark.delta_common import DeltaWriteMode, DeltaWriteResult, check_specs
+from lakehouse.table.spark.delta_read import delta_sql_identifier
 from lakehouse.vector import VectorSpec
 from lakehouse.vector.validate import _HINTS
 
@@ -115,7 +116,7 @@ def write_native(
                 problem="empty",
             )
         config = dict(spark.sql(f"DESCRIBE DETAIL {_path_literal(location)}").first()["properties"] or {})
-        _reconcile(config, specs, location)
+        check_specs(config, specs, location)
         changed_props = {k: v for k, v in props.items() if config.get(k) != v}
         target = spark.read.format("delta").load(uri).schema
         extra = [c for c in checked.columns if c not in target.fieldNames()]
