@@ -29,19 +29,22 @@ def main(argv: list[str] | None = None) -> int:
     serve_cmd.add_argument("--max-body-bytes", type=int, default=DEFAULT_MAX_BODY, help="larger requests get 413")
     serve_cmd.add_argument("--token-ttl", type=int, default=DEFAULT_TOKEN_TTL, help="token lifetime in seconds")
     args = parser.parse_args(argv)
-    serve(
-        args.database,
-        args.warehouse,
-        host=args.host,
-        port=args.port,
-        port_file=args.port_file,
-        catalog_name=args.name,
-        log_level=args.log_level,
-        secret_file=args.secret_file,
-        allow_external_locations=args.allow_external_locations,
-        max_body=args.max_body_bytes,
-        token_ttl=args.token_ttl,
-    )
+    try:
+        serve(
+            args.database,
+            args.warehouse,
+            host=args.host,
+            port=args.port,
+            port_file=args.port_file,
+            catalog_name=args.name,
+            log_level=args.log_level,
+            secret_file=args.secret_file,
+            allow_external_locations=args.allow_external_locations,
+            max_body=args.max_body_bytes,
+            token_ttl=args.token_ttl,
+        )
+    except KeyboardInterrupt:  # Ctrl-C in the foreground (`lakehouse catalog serve`): uvicorn has shut down already
+        return 130
     return 0
 
 

@@ -3,8 +3,9 @@
 Request and response bodies are pyiceberg's own models (``CreateTableRequest``, ``CommitTableRequest``,
 ``TableResponse``...). Multi-part namespaces travel in the path joined by 0x1F, as the spec says.
 
-Every request needs a bearer token (:mod:`catalog.guard`, :mod:`catalog.credentials`); every namespace and table name
-is checked (:mod:`catalog.names`) and every table location kept inside the warehouse (:mod:`catalog.locations`).
+Every request needs a bearer token (:mod:`catalog.guard`, :mod:`lakehouse.catalog_client.credentials`); every
+namespace and table name is checked (:mod:`lakehouse.catalog_client.names`) and every table location kept inside the
+warehouse (:mod:`catalog.locations`).
 """
 
 from __future__ import annotations
@@ -31,12 +32,12 @@ from pyiceberg.table import CommitTableRequest, Table, TableIdentifier
 from pyiceberg.typedef import Identifier
 
 from catalog import __version__
-from catalog.credentials import Secrets, load_secret_file
 from catalog.errors import BadRequest, install_error_handlers
 from catalog.guard import DEFAULT_MAX_BODY, DEFAULT_TOKEN_TTL, OPEN_PATHS, Guard, token_router
 from catalog.identity import health_payload
-from catalog.names import check_identifier, check_namespace, check_part
 from catalog.store import ServiceCatalog, open_catalog
+from lakehouse.catalog_client.credentials import Secrets, load_secret_file
+from lakehouse.catalog_client.names import check_identifier, check_namespace, check_part
 from lakehouse.lineage.graph import lineage_page
 from lakehouse.lineage.router import make_router
 from lakehouse.lineage.store import LineageStore, load_jsonl, service_store_url
@@ -163,8 +164,8 @@ def create_app(
 ) -> FastAPI:
     """Build the REST catalog application for ``warehouse``, with its catalog state in ``database_url``.
 
-    ``secrets`` is the service's secret file (or its loaded :class:`~catalog.credentials.Secrets`): the clients
-    whose credentials it accepts and the key its tokens are signed with.
+    ``secrets`` is the service's secret file (or its loaded :class:`~lakehouse.catalog_client.credentials.Secrets`):
+    the clients whose credentials it accepts and the key its tokens are signed with.
 
     Example:
         >>> app = create_app("sqlite:///tmp/catalog.db", "file:///tmp/warehouse",

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from catalog.credentials import Principal, Secrets
+from lakehouse.catalog_client.credentials import Principal, Secrets, bearer_token
 
 __all__ = ["DEFAULT_MAX_BODY", "DEFAULT_TOKEN_TTL", "Guard", "token_router"]
 
@@ -51,15 +51,6 @@ _METRICS_PATH = re.compile(r"/v1/namespaces/[^/]+/tables/[^/]+/metrics")
 def _read_allowed(method: str, path: str) -> bool:
     # Java clients report scan metrics after a read; accepting them changes nothing
     return method in ("GET", "HEAD", "OPTIONS") or (method == "POST" and bool(_METRICS_PATH.fullmatch(path)))
-
-
-def bearer_token(headers: list[tuple[bytes, bytes]]) -> str | None:
-    for name, value in headers:
-        if name.lower() == b"authorization":
-            scheme, _, token = value.decode("latin-1").strip().partition(" ")
-            if scheme.lower() == "bearer" and token.strip():
-                return token.strip()
-    return None
 
 
 class Guard:

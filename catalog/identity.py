@@ -1,24 +1,14 @@
-"""What ``/healthz`` says about a running service, so a manager can tell it is *ours* for *this* warehouse."""
+"""The service's ``/healthz`` answer, built from the constants clients check it against
+(:mod:`lakehouse.catalog_client.health`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from catalog import SERVICE_NAME, __version__
+from catalog import __version__
+from lakehouse.catalog_client.health import AUTH_SCHEME, SERVICE_NAME, redact_database_url
 
-__all__ = ["AUTH_SCHEME", "health_payload", "matches", "redact_database_url"]
-
-AUTH_SCHEME = "bearer"  # what every route but /healthz and the token endpoint requires
-
-
-def redact_database_url(database_url: str) -> str:
-    """The database URL with any password masked (what ``/healthz`` reports)."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(database_url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - an unparsable URL fails later, in the catalog, with a better message
-        return database_url
+__all__ = ["health_payload"]
 
 
 def health_payload(database_url: str, warehouse: str, catalog_name: str) -> dict[str, Any]:
@@ -31,12 +21,3 @@ def health_payload(database_url: str, warehouse: str, catalog_name: str) -> dict
         "catalog": catalog_name,
         "auth": AUTH_SCHEME,
     }
-
-
-def matches(health: dict[str, Any], database_url: str, warehouse: str) -> bool:
-    """Whether a ``/healthz`` answer comes from our service serving ``warehouse`` over ``database_url``."""
-    return (
-        health.get("service") == SERVICE_NAME
-        and health.get("warehouse") == warehouse
-        and health.get("database") == redact_database_url(database_url)
-    )

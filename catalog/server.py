@@ -10,8 +10,8 @@ from pathlib import Path
 import uvicorn
 
 from catalog.app import create_app
-from catalog.credentials import ensure_secret_file
 from catalog.guard import DEFAULT_MAX_BODY, DEFAULT_TOKEN_TTL
+from lakehouse.catalog_client.credentials import ensure_secret_file
 from lakehouse.net import bind_tcp
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "serve"]
@@ -38,7 +38,7 @@ def serve(
 
     ``port=0`` binds a free port; ``port_file`` receives the port actually bound (written atomically), which is how
     the manager learns it without a race. ``secret_file`` holds the clients and signing key (created 0600 when
-    missing, see :mod:`catalog.credentials`).
+    missing, see :mod:`lakehouse.catalog_client.credentials`).
     """
     logging.basicConfig(
         stream=sys.stderr,

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from catalog.manager import CatalogProcess, credential, ensure_running, stop
+from lakehouse.catalog_client.process import CatalogProcess, credential, ensure_running, stop
 from lakehouse.config import Settings, load_settings
 
 if TYPE_CHECKING:

@@ -54,11 +54,11 @@ def test_main_job_runs_end_to_end_on_a_small_corpus(tmp_path: Path) -> None:
         from lakehouse.config import load_settings
 
         settings = load_settings(project_dir=tmp_path, environ={"LAKEHOUSE_HOME": env["LAKEHOUSE_HOME"]})
-        from catalog.manager import status
+        from lakehouse.catalog_client.process import status
 
         svc = status(settings.state_dir)
         assert svc is not None and svc.host == "127.0.0.1"
-        from lakehouse.table.catalog import connect_catalog
+        from lakehouse.catalog_client.connection import connect_catalog
 
         conn = connect_catalog(settings)  # the embedded service's own credential, from its 0600 secret file
         table = load_catalog("lake", type="rest", uri=svc.uri, **conn.properties()).load_table(("docs", "embeddings"))

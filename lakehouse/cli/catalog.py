@@ -19,15 +19,16 @@ def catalog_group() -> None:
 @handle_errors
 def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Run the catalog service in the foreground (Ctrl-C stops it)."""
-    from catalog.server import serve as run_server
+    import os
+
+    from lakehouse.catalog_client.credentials import SECRET_FILE
+    from lakehouse.catalog_client.process import serve_command, service_environment
 
     s = ctx.obj["settings_factory"]()
     s.state_dir.mkdir(parents=True, exist_ok=True)
     if s.warehouse_path is not None:
         s.warehouse_path.mkdir(parents=True, exist_ok=True)
-    from catalog.credentials import SECRET_FILE
-
-    run_server(
+    command = serve_command(
         host=host or s.catalog.host,
         port=port or s.catalog.port or 8181,
         database_url=s.catalog_database,
@@ -35,6 +36,9 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
         secret_file=s.state_dir / SECRET_FILE,
         allow_external_locations=s.catalog.allow_external_locations,
     )
+    # the service is its own program (`python -m catalog serve`): this process becomes it, so Ctrl-C and the exit
+    # status are the server's, and the library never imports the service
+    os.execve(command[0], command, service_environment())
 
 
 @catalog_group.command()
@@ -43,11 +47,10 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
 @handle_errors
 def start(ctx: click.Context, output: str) -> None:
     """Start the service in the background (or reuse the running one) and print its address."""
-    from catalog.manager import ensure_running
+    from lakehouse.catalog_client.connection import ensure_catalog
+    from lakehouse.catalog_client.process import ensure_running
 
     s = ctx.obj["settings_factory"]()
-    from lakehouse.table import ensure_catalog
-
     ensure_catalog(s)
     proc = ensure_running(
         s.state_dir,
@@ -66,7 +69,7 @@ def start(ctx: click.Context, output: str) -> None:
 @handle_errors
 def status(ctx: click.Context, output: str) -> None:
     """Say whether the background service runs, and where."""
-    from catalog.manager import status as get_status
+    from lakehouse.catalog_client.process import status as get_status
 
     s = ctx.obj["settings_factory"]()
     proc = get_status(s.state_dir)
@@ -81,7 +84,7 @@ def status(ctx: click.Context, output: str) -> None:
 @handle_errors
 def stop(ctx: click.Context) -> None:
     """Stop the background service."""
-    from catalog.manager import stop as stop_service
+    from lakehouse.catalog_client.process import stop as stop_service
 
     s = ctx.obj["settings_factory"]()
     click.echo("stopped" if stop_service(s.state_dir) else "no catalog service was running")
@@ -96,7 +99,7 @@ def token(ctx: click.Context, read_only: bool) -> None:
 
     The embedded service's clients and secrets are in <state>/catalog.secret (mode 0600); a token lasts an hour.
     """
-    from lakehouse.table.catalog import connect_catalog
+    from lakehouse.catalog_client.connection import connect_catalog
 
     s = ctx.obj["settings_factory"]()
     click.echo(connect_catalog(s, read_only=read_only).fetch_token())

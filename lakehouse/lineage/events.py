@@ -73,7 +73,7 @@ def dataset_namespace(settings: Settings) -> str:
 
 def dataset_name(identifier: str, settings: Settings) -> str:
     """``lake.docs.embeddings`` / ``docs.embeddings`` / ``embeddings`` -> ``docs.embeddings``."""
-    from lakehouse.table.catalog import split_identifier
+    from lakehouse.catalog_client.names import split_identifier
 
     ns, name = split_identifier(identifier, settings)
     return f"{ns}.{name}"

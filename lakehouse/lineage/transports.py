@@ -127,7 +127,7 @@ def embedded_transports(settings: Settings) -> list[Transport]:
     if url is None and lineage.transport == "file" and settings.catalog.uri is None:
         # the embedded default also posts to the embedded catalog service, which stores events for /lineage;
         # its port changes between starts, so it is looked up, never configured
-        from catalog.manager import status
+        from lakehouse.catalog_client.process import status
 
         running = status(settings.state_dir)
         url = running.uri if running else None
@@ -143,7 +143,7 @@ def embedded_transports(settings: Settings) -> list[Transport]:
 def catalog_auth(settings: Settings, url: str) -> dict[str, Any]:
     """The OpenLineage HTTP auth block for posting to the catalog service (which wants its bearer token): the
     client's OAuth2 client-credentials provider, which caches the token and fetches a new one before it expires."""
-    from lakehouse.table.catalog import catalog_connection
+    from lakehouse.catalog_client.connection import catalog_connection
 
     conn = catalog_connection(settings, url)
     if conn.token:

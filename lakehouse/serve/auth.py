@@ -3,7 +3,8 @@
 A token issued by the catalog service (``POST /v1/oauth/tokens`` with a client id and secret from
 ``<state>/catalog.secret``) works here unchanged, and the CLI mints its own from that file (which only its owner can
 read). Both principals may search and query: everything this service does is a read. Verification is
-:meth:`catalog.credentials.Secrets.verify`, not a second implementation.
+:meth:`lakehouse.catalog_client.credentials.Secrets.verify` (the one the catalog service uses), not a second
+implementation.
 """
 
 from __future__ import annotations
@@ -12,6 +13,14 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
+from lakehouse.catalog_client.credentials import (
+    ANALYST,
+    SECRET_FILE,
+    Principal,
+    Secrets,
+    bearer_token,
+    ensure_secret_file,
+)
 from lakehouse.config import Settings
 
 __all__ = ["Auth", "client_token", "secret_path"]
@@ -24,23 +33,17 @@ ASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]
 
 
 def secret_path(settings: Settings) -> Path:
-    from catalog.credentials import SECRET_FILE
-
     return settings.state_dir / SECRET_FILE
 
 
-def load_secrets(settings: Settings) -> Any:
+def load_secrets(settings: Settings) -> Secrets:
     """The catalog's secrets (the file is written at first use, as the catalog service itself does)."""
-    from catalog.credentials import ensure_secret_file
-
     return ensure_secret_file(secret_path(settings))
 
 
 def client_token(settings: Settings, client_id: str | None = None, *, ttl: int = TOKEN_TTL) -> str:
     """A bearer token for this service (and the catalog), minted from the secret file; the read-only client's by
     default, which is all searching and querying need."""
-    from catalog.credentials import ANALYST
-
     secrets = load_secrets(settings)
     return str(secrets.issue(secrets.client(client_id or ANALYST), ttl))
 
@@ -48,16 +51,14 @@ def client_token(settings: Settings, client_id: str | None = None, *, ttl: int =
 class Auth:
     """ASGI middleware: every path but ``/v1/health`` needs ``Authorization: Bearer <token>`` (else 401, as JSON)."""
 
-    def __init__(self, app: ASGIApp, secrets: Any) -> None:
+    def __init__(self, app: ASGIApp, secrets: Secrets) -> None:
         self.app = app
         self.secrets = secrets
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
-            from catalog.guard import bearer_token
-
             token = bearer_token(scope.get("headers") or [])
-            principal = self.secrets.verify(token) if token else None
+            principal: Principal | None = self.secrets.verify(token) if token else None
             if principal is None and scope["path"] not in OPEN_PATHS:
                 await _unauthorized(send, token is not None)
                 return

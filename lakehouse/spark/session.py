@@ -84,8 +84,8 @@ def spark_conf(settings: Settings, catalog_uri: str, *, master: str | None = Non
         # named without a catalog still resolve in the Iceberg catalog, which stays the default.
         conf["spark.sql.catalog.spark_catalog"] = DELTA_CATALOG
     # the catalog's bearer auth (credential or token, and the token endpoint): Iceberg's RESTCatalog takes the same
-    # properties as pyiceberg (lakehouse.table.catalog.CatalogConnection)
-    from lakehouse.table.catalog import catalog_connection
+    # properties as pyiceberg (lakehouse.catalog_client.connection.CatalogConnection)
+    from lakehouse.catalog_client.connection import catalog_connection
 
     auth = catalog_connection(settings, catalog_uri).properties()
     if auth:
@@ -119,7 +119,7 @@ def build_spark(
     """
     from pyspark.sql import SparkSession
 
-    from lakehouse.table.catalog import ensure_catalog
+    from lakehouse.catalog_client.connection import ensure_catalog
 
     with translate_jvm_death():
         active = SparkSession.getActiveSession()  # a dead JVM fails here, in py4j

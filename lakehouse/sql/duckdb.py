@@ -187,7 +187,7 @@ class DuckDBExecutor(Executor):
     def __init__(
         self, settings: Settings | None = None, *, connection: duckdb.DuckDBPyConnection | None = None
     ) -> None:
-        from lakehouse.table.catalog import connect_catalog
+        from lakehouse.catalog_client.connection import connect_catalog
         from lakehouse.table.formats import delta_root
 
         self.settings = settings or load_settings()

@@ -1,6 +1,8 @@
 """Tables with vector columns: the catalog connection and ``VectorTable``."""
 
-from lakehouse.table.catalog import ensure_catalog, load_catalog, split_identifier
+from lakehouse.catalog_client.connection import ensure_catalog
+from lakehouse.catalog_client.names import split_identifier
+from lakehouse.table.catalog import load_catalog
 from lakehouse.table.vector_table import VectorTable
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
+from lakehouse.catalog_client.names import split_identifier
 from lakehouse.config import Settings, load_settings
 from lakehouse.errors import (
     TableNotFoundError,
@@ -22,7 +23,6 @@ from lakehouse.errors import (
     VectorSpecError,
 )
 from lakehouse.table.base import VectorColumns, as_vector_arrays, conform
-from lakehouse.table.catalog import split_identifier
 from lakehouse.table.formats import delta_location
 from lakehouse.table.retry import DELTA_COMMIT_RETRIES, retry_commit
 from lakehouse.vector import (

@@ -35,9 +35,9 @@ if TYPE_CHECKING:
 
 def connect_writer(settings: Settings | None = None) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with the project's catalog attached (as ``settings.catalog.name``) with write access."""
+    from lakehouse.catalog_client.connection import connect_catalog
     from lakehouse.config import load_settings
     from lakehouse.sql.duckdb import connect_duckdb
-    from lakehouse.table.catalog import connect_catalog
 
     settings = settings or load_settings()
     catalog = connect_catalog(settings)

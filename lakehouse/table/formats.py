@@ -7,9 +7,9 @@ log (delta-rs, DuckDB ``delta_scan``, Spark with or without the Delta jars) find
 
 from __future__ import annotations
 
+from lakehouse.catalog_client.names import split_identifier
 from lakehouse.config import TABLE_FORMATS, Settings, TableFormat
 from lakehouse.errors import ConfigError
-from lakehouse.table.catalog import split_identifier
 
 __all__ = ["TABLE_FORMATS", "TableFormat", "check_format", "delta_location", "delta_root"]
 

@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--output", default="BENCHMARKS.md", help="appended to; '-' prints only")
     args = ap.parse_args(argv)
 
-    from catalog.manager import stop
+    from lakehouse.catalog_client.process import stop
     from lakehouse.config import load_settings
     from lakehouse.index import build
     from lakehouse.table import VectorTable, ensure_catalog

@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--output", default="BENCHMARKS.md", help="appended to; '-' prints only")
     args = ap.parse_args(argv)
 
-    from catalog.manager import stop
+    from lakehouse.catalog_client.process import stop
     from lakehouse.config import load_settings
     from lakehouse.spark import build_spark
     from tests.benchmarks.lake import start_catalog

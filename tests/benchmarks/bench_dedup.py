@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
     p.add_argument("--output", default=None, help="append the Markdown section to this file")
     args = p.parse_args(argv)
 
-    from catalog.manager import stop
+    from lakehouse.catalog_client.process import stop
     from lakehouse.config import load_settings
     from lakehouse.dedup import SearchOptions, cluster_pairs, find_duplicates, pair_quality
     from lakehouse.table import VectorTable

@@ -38,11 +38,11 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
     p.add_argument("--output", default=None, help="append the Markdown section to this file")
     args = p.parse_args(argv)
 
-    from catalog.manager import stop
     from jobs.embed_table import EmbedParams
     from jobs.embed_table import run as run_embed
     from jobs.ingest_documents import IngestParams
     from jobs.ingest_documents import run as run_ingest
+    from lakehouse.catalog_client.process import stop
     from lakehouse.cli.jobs import DEMO_MODULES
     from lakehouse.config import load_settings
     from lakehouse.ingest.demo import build_pydoc_corpus

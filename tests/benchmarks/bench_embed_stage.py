@@ -63,9 +63,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import pyarrow as pa
 
-    from catalog.manager import stop
     from jobs.embed_table import EmbedParams
     from jobs.embed_table import run as run_embed
+    from lakehouse.catalog_client.process import stop
     from lakehouse.config import load_settings
     from lakehouse.ingest.files import Document, read_document
     from lakehouse.spark import build_spark

@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915 - one lin
     p.add_argument("--output", default=None, help="append the Markdown section to this file")
     args = p.parse_args(argv)
 
-    from catalog.manager import stop
+    from lakehouse.catalog_client.process import stop
     from lakehouse.config import load_settings
     from lakehouse.index import build, hybrid_search, open_index
     from lakehouse.index.fulltext import lance_text_search

@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
 
     import duckdb
 
-    from catalog.manager import stop
+    from lakehouse.catalog_client.process import stop
     from lakehouse.config import load_settings
     from lakehouse.index import build, open_index, refresh
     from lakehouse.table import VectorTable

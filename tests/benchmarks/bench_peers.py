@@ -190,7 +190,7 @@ def lakehouse_runs(args: argparse.Namespace, m: np.ndarray, bucket: np.ndarray, 
 
     import pyarrow as pa
 
-    from catalog.manager import stop
+    from lakehouse.catalog_client.process import stop
     from lakehouse.config import load_settings
     from lakehouse.index import build, choose_params, open_index
     from lakehouse.table import VectorTable

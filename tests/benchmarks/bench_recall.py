@@ -90,7 +90,7 @@ def measure(fn: Any, queries: np.ndarray, truth: np.ndarray, m: np.ndarray) -> d
 
 def lake_root(args: argparse.Namespace, build_params: dict[str, Any], rows: int) -> tuple[Path, bool]:
     """The lake folder for this data and index build: cached (reused when complete) or a fresh temporary one."""
-    from catalog.manager import stop
+    from lakehouse.catalog_client.process import stop
 
     if not args.cache:
         return Path(tempfile.mkdtemp(prefix="bench-recall-")), False
@@ -108,7 +108,7 @@ def lake_root(args: argparse.Namespace, build_params: dict[str, Any], rows: int)
 def run_type(
     args: argparse.Namespace, index_type: str, m: np.ndarray, bucket: np.ndarray, queries: np.ndarray, log: Any
 ) -> None:
-    from catalog.manager import stop
+    from lakehouse.catalog_client.process import stop
     from lakehouse.config import load_settings
     from lakehouse.index import build, choose_params, open_index
     from lakehouse.table import VectorTable

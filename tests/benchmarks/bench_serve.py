@@ -70,7 +70,7 @@ def literal(q: np.ndarray) -> str:
 # -- the lake --------------------------------------------------------------------------------------------------------
 def make_lake(args: argparse.Namespace, log: Callable[[str], None]) -> tuple[Path, Any, Any, Any]:
     """The table and its index under a (cached) root; returns (root, catalog process, settings, the data)."""
-    from catalog.manager import stop
+    from lakehouse.catalog_client.process import stop
     from lakehouse.config import load_settings
     from lakehouse.index import build, open_index
     from lakehouse.table import VectorTable
@@ -357,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", metavar="DIR", help="keep the table and index under DIR for the next run")
     ap.add_argument("--output", default="BENCHMARKS.md", help="appended to; '-' prints only")
     args = ap.parse_args(argv)
-    from catalog.manager import stop
+    from lakehouse.catalog_client.process import stop
     from tests.benchmarks.datasets import around, exact_top
 
     lines: list[str] = []

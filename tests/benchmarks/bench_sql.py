@@ -302,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915 - one lin
     args.clusters = args.clusters or SHAPES[args.data][0]
     args.noise = SHAPES[args.data][1] if args.noise is None else args.noise
 
-    from catalog.manager import stop
+    from lakehouse.catalog_client.process import stop
     from lakehouse.config import load_settings
     from lakehouse.index import build, open_index
     from lakehouse.sql import SqlSession

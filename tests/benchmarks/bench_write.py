@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
     ap.add_argument("--output", default="BENCHMARKS.md", help="appended to; '-' prints only")
     args = ap.parse_args(argv)
 
-    from catalog.manager import stop
+    from lakehouse.catalog_client.process import stop
     from lakehouse.config import load_settings
     from lakehouse.spark import build_spark
     from lakehouse.spark.runtime import delta_native_available

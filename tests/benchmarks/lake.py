@@ -1,5 +1,5 @@
 """The throwaway lake every benchmark runs in: its own catalog service over a SQLite catalog and a warehouse folder,
-all under one temporary root (stop it with ``catalog.manager.stop(root / "state")``)."""
+all under one temporary root (stop it with ``lakehouse.catalog_client.process.stop(root / "state")``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 def start_catalog(root: Path) -> Any:
     """Start (or reuse, for a cached root) the catalog service of the lake under ``root``; returns its process info
     (``uri``, ``warehouse``)."""
-    from catalog.manager import ensure_running
+    from lakehouse.catalog_client.process import ensure_running
 
     (root / "warehouse").mkdir(parents=True, exist_ok=True)
     return ensure_running(

@@ -15,7 +15,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from catalog.manager import credential, ensure_running, stop
+from lakehouse.catalog_client.process import credential, ensure_running, stop
 
 pytestmark = pytest.mark.integration
 

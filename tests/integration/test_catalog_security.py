@@ -22,7 +22,7 @@ import pytest
 from pyiceberg.catalog import Catalog, load_catalog
 from pyiceberg.exceptions import ForbiddenError, NoSuchTableError
 
-from catalog.credentials import load_secret_file
+from lakehouse.catalog_client.credentials import load_secret_file
 from lakehouse.config import load_settings
 from lakehouse.errors import CatalogError, CatalogUnavailableError, InvalidIdentifierError
 
@@ -312,7 +312,7 @@ def test_a_purge_that_would_take_another_table_is_refused(tmp_path: Path) -> Non
     from fastapi.testclient import TestClient
 
     from catalog.app import create_app
-    from catalog.credentials import ensure_secret_file
+    from lakehouse.catalog_client.credentials import ensure_secret_file
 
     secrets = ensure_secret_file(tmp_path / "state" / "catalog.secret")
     warehouse = (tmp_path / "wh").as_uri()
@@ -369,7 +369,7 @@ def _kill(pid: int) -> None:
 def test_a_killed_service_is_a_project_error_that_says_what_to_run(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from catalog.manager import status
+    from lakehouse.catalog_client.process import status
     from lakehouse.cli.main import cli
     from lakehouse.sql.duckdb import connect_duckdb
     from lakehouse.table import load_catalog as project_catalog
@@ -417,7 +417,7 @@ def test_a_killed_service_is_a_project_error_that_says_what_to_run(tmp_path: Pat
 
     # the embedded service comes back on demand
     assert ("alive",) in project_catalog(settings).list_namespaces()
-    from catalog.manager import stop
+    from lakehouse.catalog_client.process import stop
 
     stop(settings.state_dir)
 

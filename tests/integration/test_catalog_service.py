@@ -20,7 +20,7 @@ from pyiceberg.exceptions import (
 )
 from pyiceberg.table import Table
 
-from catalog.manager import ensure_running, status, stop
+from lakehouse.catalog_client.process import ensure_running, status, stop
 
 pytestmark = pytest.mark.integration
 

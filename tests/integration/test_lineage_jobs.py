@@ -140,7 +140,7 @@ def test_events_command_lists_the_runs_of_the_chain(lake: Lake) -> None:
 
 
 def test_the_catalog_service_received_the_job_events(lake: Lake) -> None:
-    from lakehouse.table.catalog import connect_catalog
+    from lakehouse.catalog_client.connection import connect_catalog
 
     auth = connect_catalog(lake.settings).headers()
     answer = httpx.get(f"{lake.service_uri}/api/v1/lineage/runs/{lake.embedded.run_id}", headers=auth, timeout=30)

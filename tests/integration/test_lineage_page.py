@@ -25,12 +25,12 @@ from jobs.embed_table import EmbedParams
 from jobs.embed_table import run as run_embed
 from jobs.ingest_documents import IngestParams
 from jobs.ingest_documents import run as run_ingest
+from lakehouse.catalog_client.connection import connect_catalog
 from lakehouse.cli.lineage import lineage_group
 from lakehouse.config import LineageSettings, Settings
 from lakehouse.ingest.demo import build_pydoc_corpus
 from lakehouse.lineage import LineageEmitter, file_input
 from lakehouse.table import VectorTable
-from lakehouse.table.catalog import connect_catalog
 
 pytestmark = [pytest.mark.spark, pytest.mark.integration]
 

@@ -22,7 +22,7 @@ def run_notebook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[s
     nbformat = pytest.importorskip("nbformat", reason=INSTALL)
     nbclient = pytest.importorskip("nbclient", reason=INSTALL)
     pytest.importorskip("ipykernel", reason=INSTALL)
-    from catalog.manager import stop
+    from lakehouse.catalog_client.process import stop
 
     home = tmp_path / "home"
     for name in [n for n in os.environ if n.startswith(("LAKEHOUSE__", "OPENLINEAGE"))]:

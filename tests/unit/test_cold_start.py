@@ -60,7 +60,7 @@ def test_sql_transpile_loads_no_model_engine_or_index(tmp_path: Path) -> None:
 def test_tables_on_the_embedded_catalog_needs_no_pyiceberg(tmp_path: Path) -> None:
     import pyarrow as pa
 
-    from catalog.manager import stop
+    from lakehouse.catalog_client.process import stop
     from lakehouse.config import load_settings
     from lakehouse.table import VectorTable
     from lakehouse.vector import VectorSpec

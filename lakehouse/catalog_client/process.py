@@ -1,4 +1,4 @@
-"""Start the catalog service on demand, find it again, stop it.
+"""Start the catalog service on demand (a ``python -m catalog serve`` subprocess), find it again, stop it.
 
 State lives in one folder: ``catalog.json`` (pid, port, uri of the live server, written atomically), ``catalog.log``
 (the server's stdout and stderr), ``catalog.lock`` (an fcntl lock, so two CLIs starting at once start one server) and
@@ -22,11 +22,20 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from catalog.credentials import SECRET_FILE, WRITER, ensure_secret_file, load_secret_file
-from catalog.identity import AUTH_SCHEME, matches, redact_database_url
+from lakehouse.catalog_client.credentials import SECRET_FILE, WRITER, ensure_secret_file, load_secret_file
+from lakehouse.catalog_client.health import AUTH_SCHEME, matches, redact_database_url
 from lakehouse.errors import CatalogError
 
-__all__ = ["CatalogProcess", "credential", "ensure_running", "recorded_uri", "status", "stop"]
+__all__ = [
+    "CatalogProcess",
+    "credential",
+    "ensure_running",
+    "recorded_uri",
+    "serve_command",
+    "service_environment",
+    "status",
+    "stop",
+]
 
 STATE_FILE = "catalog.json"
 LOG_FILE = "catalog.log"
@@ -99,7 +108,7 @@ def ensure_running(
                 raise CatalogError(
                     f"A catalog service for another warehouse or database runs from {state} "
                     f"(pid {recorded.pid}, warehouse {health.get('warehouse')}, database {health.get('database')})",
-                    hint=f"stop it first (catalog.manager.stop({str(state)!r})) or use another state folder",
+                    hint="stop it first (`lakehouse catalog stop` with that state folder) or use another state folder",
                     state_dir=str(state),
                     pid=recorded.pid,
                 )
@@ -135,21 +144,50 @@ def stop(state_dir: str | os.PathLike[str], *, timeout: float = 10) -> bool:
 # -- starting ---------------------------------------------------------------------------------------------------
 
 
+def serve_command(
+    *,
+    host: str,
+    port: int,
+    database_url: str,
+    warehouse: str,
+    secret_file: str | os.PathLike[str],
+    port_file: str | os.PathLike[str] | None = None,
+    allow_external_locations: bool = False,
+) -> list[str]:
+    """The ``python -m catalog serve ...`` command line that runs the service (this interpreter, these settings)."""
+    return [
+        sys.executable, "-m", "catalog", "serve",
+        "--host", host, "--port", str(port),
+        *(["--port-file", str(port_file)] if port_file is not None else []),
+        "--database", database_url, "--warehouse", warehouse, "--secret-file", str(secret_file),
+        *(["--allow-external-locations"] if allow_external_locations else []),
+    ]  # fmt: skip
+
+
+def service_environment() -> dict[str, str]:
+    """This process's environment, with ``-m catalog`` resolving to the service installed beside this library (the
+    project ships both packages) whatever the caller's working directory."""
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    return env
+
+
 def _start(
     state: Path, host: str, port: int, database_url: str, warehouse: str, timeout: float, allow_external: bool
 ) -> CatalogProcess:
     log_path, port_path, secret_path = state / LOG_FILE, state / PORT_FILE, state / SECRET_FILE
     port_path.unlink(missing_ok=True)
-    command = [
-        sys.executable, "-m", "catalog", "serve",
-        "--host", host, "--port", str(port), "--port-file", str(port_path),
-        "--database", database_url, "--warehouse", warehouse, "--secret-file", str(secret_path),
-        *(["--allow-external-locations"] if allow_external else []),
-    ]  # fmt: skip
-    env = dict(os.environ)
-    # `-m catalog` must resolve to this package whatever the caller's working directory.
-    root = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    command = serve_command(
+        host=host,
+        port=port,
+        database_url=database_url,
+        warehouse=warehouse,
+        secret_file=secret_path,
+        port_file=port_path,
+        allow_external_locations=allow_external,
+    )
+    env = service_environment()
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from lakehouse.errors import InvalidIdentifierError
+
+if TYPE_CHECKING:
+    from lakehouse.config import Settings
 
 __all__ = [
     "MAX_NAMESPACE_DEPTH",
@@ -20,6 +24,7 @@ __all__ = [
     "check_identifier",
     "check_namespace",
     "check_part",
+    "split_identifier",
 ]
 
 MAX_PART_LENGTH = 128
@@ -69,3 +74,21 @@ def check_namespace(parts: Sequence[object]) -> tuple[str, ...]:
 def check_identifier(namespace: Sequence[object], table: object) -> tuple[str, ...]:
     """Validate a table identifier: its namespace levels, then its name."""
     return (*check_namespace(namespace), check_part("table", table))
+
+
+def split_identifier(identifier: str, settings: Settings | None = None) -> tuple[str, str]:
+    """``lake.docs.embeddings`` / ``docs.embeddings`` / ``embeddings`` -> ("docs", "embeddings").
+
+    Every part must be a valid name (:func:`check_identifier`): a bad one raises
+    :class:`~lakehouse.errors.InvalidIdentifierError` here, before any request or folder is made.
+    """
+    from lakehouse.config import load_settings
+
+    settings = settings or load_settings()
+    parts = identifier.split(".")
+    if parts[0] == settings.catalog.name and len(parts) > 2:
+        parts = parts[1:]
+    if len(parts) == 1:
+        parts = [*settings.namespace.split("."), parts[0]]
+    check_identifier(parts[:-1], parts[-1])
+    return ".".join(parts[:-1]), parts[-1]

@@ -1,10 +1,12 @@
 """The catalog service's principals, their secrets and the bearer tokens it issues.
 
-At first start the manager writes ``<state>/catalog.secret`` (mode 0600, JSON): a signing key and two OAuth2
-clients, ``lakehouse`` (read-write) and ``analyst`` (read-only: loads and lists, never commits). A client exchanges
-``client_id:secret`` for a bearer token at ``POST /v1/oauth/tokens`` (the Iceberg REST spec's client-credentials
-flow). Tokens are HMAC-signed and carry the client and an expiry, so they survive a restart of the service and stop
-working when the file is replaced (delete it and restart the service to rotate every secret).
+The service (:mod:`catalog.guard`) and ``lakehouse serve`` verify tokens with this one implementation, and clients
+read their secrets from the same file, so it lives in the library. At first start the manager writes
+``<state>/catalog.secret`` (mode 0600, JSON): a signing key and two OAuth2 clients, ``lakehouse`` (read-write) and
+``analyst`` (read-only: loads and lists, never commits). A client exchanges ``client_id:secret`` for a bearer token
+at ``POST /v1/oauth/tokens`` (the Iceberg REST spec's client-credentials flow). Tokens are HMAC-signed and carry the
+client and an expiry, so they survive a restart of the service and stop working when the file is replaced (delete
+it and restart the service to rotate every secret).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ __all__ = [
     "Client",
     "Principal",
     "Secrets",
+    "bearer_token",
     "ensure_secret_file",
     "load_secret_file",
 ]
@@ -113,6 +116,16 @@ class Secrets:
     def _sign(self, body: str) -> str:
         digest = hmac.new(self.signing_key, body.encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def bearer_token(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header among ASGI ``headers``, or None."""
+    for name, value in headers:
+        if name.lower() == b"authorization":
+            scheme, _, token = value.decode("latin-1").strip().partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+    return None
 
 
 def ensure_secret_file(path: str | os.PathLike[str]) -> Secrets:
