@@ -118,8 +118,10 @@ def lake_settings(catalog_service: CatalogService, tmp_path_factory: pytest.Temp
 def spark(lake_settings: Settings) -> Iterator[SparkSession]:
     """The one SparkSession of the test session, wired to the session's catalog service."""
     from lakehouse.spark import build_spark
+    from lakehouse.sql.spark import register_functions
 
     session = build_spark(lake_settings, app_name="lakehouse-tests")
+    register_functions(session, lake_settings)  # the suite's raw spark.sql calls use the lakehouse functions
     try:
         yield session
     finally:

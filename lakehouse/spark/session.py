@@ -162,7 +162,6 @@ def build_spark(
     spark.sparkContext.pythonExec = (
         settings.spark.conf.get("spark.pyspark.python") or os.environ.get("PYSPARK_PYTHON") or sys.executable
     )
-    from lakehouse.sql.spark import register_functions
-
-    register_functions(spark, settings)
+    # the SQL functions (cosine_similarity, embed...) are the SQL layer's: it registers them on the session it runs
+    # on (lakehouse.sql.spark.SparkExecutor), and raw spark.sql users call lakehouse.sql.spark.register_functions
     return spark

@@ -4,8 +4,9 @@
 or ``embed(title)`` compared with a vector column whose spec names the model) every row needs its own vector, so the
 call becomes an :class:`EmbedRows` node, which the engines run as the ``lakehouse_embed(text, model)`` function:
 on DuckDB a vectorized (Arrow) Python function registered on the connection, called with up to 2,048 rows at a time;
-on Spark a pandas UDF that build_spark registers, run in the Python workers. Either way each distinct text of a batch
-is embedded once, through the model's own batching, and a NULL text gives a NULL vector.
+on Spark a pandas UDF registered on the session (:func:`lakehouse.sql.spark.register_functions`), run in the Python
+workers. Either way each distinct text of a batch is embedded once, through the model's own batching, and a NULL
+text gives a NULL vector.
 
 Such a query compares each row with its own vector, so no index can answer it: it runs exactly (EXPLAIN says so).
 """

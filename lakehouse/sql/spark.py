@@ -109,7 +109,7 @@ def register_functions(spark: SparkSession, settings: Settings | None = None) ->
 
     Example::
 
-        register_functions(spark)   # build_spark already did this
+        register_functions(spark)   # query(..., engine='spark') does this on the session it is given
         spark.sql("SELECT key, cosine_similarity(embedding, embed('retry')) AS s FROM lake.docs.embeddings "
                   "ORDER BY s DESC LIMIT 5")
     """
@@ -134,7 +134,7 @@ class SparkExecutor(Executor):
     def __init__(self, spark: SparkSession, settings: Settings | None = None) -> None:
         self.spark = spark
         self.settings = settings or load_settings()
-        if not spark.catalog.functionExists("lakehouse_embed"):  # a session not built by build_spark
+        if not spark.catalog.functionExists("lakehouse_embed"):  # registered once per session
             register_functions(spark, self.settings)
 
     def run(self, sql: str) -> pa.Table:

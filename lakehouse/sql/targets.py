@@ -122,7 +122,7 @@ TARGETS: dict[str, Target] = {
         _duckdb_vector,
         cast_columns=True,
     ),
-    # what lakehouse's Spark executor runs: the pandas UDFs that build_spark registers
+    # what lakehouse's Spark executor runs: the pandas UDFs it registers on its session
     "spark": Target(
         "spark",
         "spark",
@@ -135,7 +135,7 @@ TARGETS: dict[str, Target] = {
         _spark_vector,
         notes=(
             "Spark 3.5 has no built-in vector functions: COSINE_SIMILARITY/COSINE_DISTANCE/L2_DISTANCE/INNER_PRODUCT "
-            "are lakehouse's vectorized pandas UDFs, registered by build_spark "
+            "are lakehouse's vectorized pandas UDFs, registered on the session by lakehouse's Spark executor "
             "(lakehouse.sql.spark.register_functions)",
         ),
     ),
@@ -227,7 +227,7 @@ def _embed_rows_refused(target: str) -> Render:
     )
 
 
-# per-row embedding where the lakehouse functions exist: Spark sessions from build_spark, the DuckDB executor
+# per-row embedding where the lakehouse functions exist: Spark sessions lakehouse's executor ran on, the DuckDB executor
 TARGETS["spark"] = replace(TARGETS["spark"], extra={EmbedRows: _embed_rows("{f}")})
 TARGETS["lakehouse"] = replace(
     TARGETS["lakehouse"], extra={EmbedRows: lambda g, e: g.func("EMBED", e.this, exp.Literal.string(e.args["model"]))}
