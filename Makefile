@@ -23,6 +23,8 @@ bench: setup  ## benchmarks (all, or BENCH="index --rows 200000"); each appends 
 lint: setup
 	$(BIN)/python -m ruff check lakehouse catalog jobs tests
 	$(BIN)/python -m ruff format --check lakehouse catalog jobs tests
+	$(BIN)/lint-imports
+	$(BIN)/python -m mypy
 
 clean:  ## remove the local lakehouse state (warehouse, catalog db, corpus); keeps the virtualenv
 	rm -rf .lakehouse
