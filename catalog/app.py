@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from fastapi import Body, FastAPI, Query, Response
+from fastapi import Body, FastAPI, Header, Query, Response
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
@@ -35,6 +35,7 @@ from catalog import __version__
 from catalog.errors import BadRequest, install_error_handlers
 from catalog.guard import DEFAULT_MAX_BODY, DEFAULT_TOKEN_TTL, OPEN_PATHS, Guard, token_router
 from catalog.identity import health_payload
+from catalog.loads import TableLoads
 from catalog.store import ServiceCatalog, open_catalog
 from lakehouse.catalog_client.credentials import Secrets, load_secret_file
 from lakehouse.catalog_client.names import check_identifier, check_namespace, check_part
@@ -184,6 +185,7 @@ def create_app(
         responses=COMMON_RESPONSES,
     )
     app.state.catalog = catalog
+    loads = app.state.table_loads = TableLoads(catalog)  # conditional loadTable answers, counted
     install_error_handlers(app)
     app.add_middleware(Guard, secrets=keys, max_body=max_body)  # type: ignore[arg-type]
     app.include_router(token_router(keys, ttl=token_ttl))
@@ -191,7 +193,8 @@ def create_app(
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
-        return {**health, "pid": os.getpid()}
+        # table_loads: loadTable answers in full and as 304 Not Modified since the start (catalog.loads)
+        return {**health, "pid": os.getpid(), "table_loads": loads.snapshot_counts()}
 
     # -- lineage: Marquez-compatible POST /api/v1/lineage, and the review page over what was received ------------
     lineage = LineageStore(service_store_url(database_url))
@@ -308,9 +311,15 @@ def create_app(
             raise BadRequest("register with overwrite=true is not supported")
         return _table_response(catalog.register((*ns, request.name), request.metadata_location))
 
-    @app.get(_TABLE, responses=_NOT_FOUND)
-    def load_table(namespace: str, table: str) -> Response:
-        return _table_response(catalog.load_table(_identifier(namespace, table)))
+    not_modified = {304: {"description": "Not Modified: the metadata is still the one the If-None-Match ETag names"}}
+
+    @app.get(_TABLE, responses={**_NOT_FOUND, **not_modified})
+    def load_table(
+        namespace: str,
+        table: str,
+        if_none_match: str | None = Header(None, description="the ETag of an earlier load: 304 while it is current"),
+    ) -> Response:
+        return loads.answer(_identifier(namespace, table), if_none_match)
 
     @app.head(_TABLE, status_code=204, responses=_NOT_FOUND)
     def table_exists(namespace: str, table: str) -> Response:

@@ -145,6 +145,24 @@ class ServiceCatalog(SqlCatalog):
             if metadata
         ]
 
+    def metadata_location(self, identifier: Identifier) -> str:
+        """The table's current metadata file: one row of the catalog database, the file itself is not read (what a
+        conditional load compares with the client's ETag)."""
+        namespace = self.namespace_to_string(self.namespace_from(identifier))
+        name = self.table_name_from(identifier)
+        query = select(IcebergTables.metadata_location).where(
+            IcebergTables.catalog_name == self.name,
+            IcebergTables.table_namespace == namespace,
+            IcebergTables.table_name == name,
+        )
+        if (type_filter := self._iceberg_type_filter()) is not None:
+            query = query.where(type_filter)
+        with Session(self.engine) as session:
+            location = session.scalar(query)
+        if not location:
+            raise NoSuchTableError(f"Table does not exist: {namespace}.{name}")
+        return str(location)
+
     def create_from_request(self, namespace: Identifier, request: CreateTableRequest) -> Table:
         """Create and register a table from a REST ``CreateTableRequest``."""
         identifier = (*namespace, request.name)

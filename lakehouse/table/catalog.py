@@ -54,7 +54,9 @@ def _rest_catalog_class() -> type:
             except requests.ConnectionError as exc:
                 raise unreachable(self.uri, exc, embedded=self.embedded) from None
 
-    class LakehouseRestCatalog(RestCatalog):
+    from lakehouse.table.loads import ConditionalLoads
+
+    class LakehouseRestCatalog(ConditionalLoads, RestCatalog):  # load_table revalidates with If-None-Match
         def _create_session(self) -> requests.Session:
             embedded = self.properties.get(_EMBEDDED) == "true"
             try:
