@@ -39,7 +39,7 @@ class Conflict(Exception):
 
 
 # Most specific first: the first isinstance match wins.
-_MAPPING: tuple[tuple[type[BaseException], int, str], ...] = (
+_MAPPING: tuple[tuple[type[Exception], int, str], ...] = (
     (NoSuchTableError, 404, "NoSuchTableException"),
     (NoSuchNamespaceError, 404, "NoSuchNamespaceException"),
     (NoSuchIdentifierError, 404, "NoSuchTableException"),

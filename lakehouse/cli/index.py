@@ -183,11 +183,13 @@ def search_cmd(
         raise click.UsageError("give exactly one of --text or --vector (--hybrid: --text, and --vector if you have it)")
     if hybrid and text is None:
         raise click.UsageError("--hybrid needs --text (the BM25 leg reads it)")
-    fusion = {n: v for n, v in (("text_weight", text_weight), ("rrf_k", rrf_k), ("depth", depth)) if v is not None}
-    query: object = text
+    fusion: dict[str, Any] = {
+        n: v for n, v in (("text_weight", text_weight), ("rrf_k", rrf_k), ("depth", depth)) if v is not None
+    }
+    vec: list[float] | None = None
     if vector is not None:
         try:
-            query = [float(v) for v in json.loads(vector)]
+            vec = [float(v) for v in json.loads(vector)]
         except (ValueError, TypeError) as exc:
             raise VectorIndexError(f"--vector is not a JSON list of numbers: {exc}", problem="query") from exc
     settings = ctx.obj["settings_factory"]()
@@ -198,7 +200,7 @@ def search_cmd(
         if info is not None:
             body = {"table": table, "column": column, "k": k, "filter": where, "as_of": as_of}
             body.update({"text": text} if text is not None else {})
-            body.update({"vector": query} if vector is not None else {})
+            body.update({"vector": vec} if vec is not None else {})
             body.update({"hybrid": fusion or True} if hybrid else {})
             body.update({n: v for n, v in (("nprobes", nprobes), ("refine_factor", refine_factor)) if v})
             _print_served(call(settings, info, "/v1/search", body), k, explain, output)
@@ -211,11 +213,12 @@ def search_cmd(
     if hybrid:
         from lakehouse.index import Fusion, hybrid_search, open_index
 
+        assert text is not None  # --hybrid without --text was refused above
         result = hybrid_search(
             open_index(vt, column, settings=settings),
-            text,  # type: ignore[arg-type]  # checked above
+            text,
             k,
-            vector=query if vector is not None else None,  # type: ignore[arg-type]
+            vector=vec,
             where=where,
             as_of=as_of,
             fusion=Fusion(**fusion),
@@ -225,6 +228,8 @@ def search_cmd(
         return
     from lakehouse.index import search
 
+    query: str | list[float] | None = vec if vec is not None else text
+    assert query is not None  # exactly one of --text/--vector, checked above
     result = search(
         vt,
         column,

@@ -29,7 +29,7 @@ def lineage_group() -> None:
 
 
 def _settings(ctx: click.Context) -> Settings:
-    return ctx.obj["settings_factory"]()  # type: ignore[no-any-return]
+    return ctx.obj["settings_factory"]()
 
 
 @lineage_group.command("trace")
@@ -177,7 +177,7 @@ def _loader(settings: Settings) -> Any:
     def load(name: str) -> Table:
         if not catalogs:
             catalogs.append(load_catalog(settings))
-        return catalogs[0].load_table(split_identifier(name, settings))  # type: ignore[no-any-return]
+        return catalogs[0].load_table(split_identifier(name, settings))
 
     return load
 

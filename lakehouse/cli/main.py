@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -42,7 +43,8 @@ def cli(ctx: click.Context, home: Path | None) -> None:
     Configuration: lakehouse.yaml in this directory or $LAKEHOUSE_HOME, then LAKEHOUSE__SECTION__KEY variables.
     """
     ctx.ensure_object(dict)
-    ctx.obj["settings_factory"] = lambda **kw: load_settings(**({"home": str(home)} if home else {}), **kw)
+    home_override: dict[str, Any] = {"home": str(home)} if home else {}
+    ctx.obj["settings_factory"] = lambda **kw: load_settings(**home_override, **kw)
 
 
 cli.add_command(demo)

@@ -228,7 +228,7 @@ class Shell(cmd.Cmd):
         except (ImportError, OSError):
             pass
 
-    def default(self, line: str) -> bool:
+    def default(self, line: str) -> bool:  # type: ignore[override]  # cmd's onecmd returns it: True stops
         if line.strip() in (".quit", ".exit", "EOF"):
             return True
         self.buffer.append(line)

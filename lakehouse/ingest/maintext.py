@@ -17,7 +17,7 @@ kept the same text, and the second opinions only log warnings on short pages.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lakehouse.ingest.extract import html_to_text, normalize_whitespace
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from lxml.etree import _Element
 
 # favor_recall: pages of reference material (pydoc, API tables) lose half their text to the precision default
-_OPTIONS = {
+_OPTIONS: dict[str, Any] = {  # trafilatura.extract's keyword arguments
     "output_format": "xml",
     "favor_recall": True,
     "include_tables": True,

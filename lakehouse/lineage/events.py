@@ -151,7 +151,7 @@ def file_input(path: str | Path) -> InputDataset:
 
 def _int(value: object) -> int | None:
     try:
-        return int(value)  # type: ignore[call-overload,no-any-return]
+        return int(value)  # type: ignore[call-overload]
     except (TypeError, ValueError):
         return None
 

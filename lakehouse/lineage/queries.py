@@ -23,13 +23,15 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from lakehouse.errors import LineageError
 
 if TYPE_CHECKING:
+    from pyiceberg.expressions import BooleanExpression
+
     from lakehouse.config import Settings
     from lakehouse.lineage.store import LineageStore
     from lakehouse.table import VectorTable
@@ -114,14 +116,14 @@ class Impact:
     @property
     def counts(self) -> dict[str, int]:
         """Stale source rows per reason (every reason present, zero included)."""
-        out = dict.fromkeys(REASONS, 0)
+        out: dict[str, int] = dict.fromkeys(REASONS, 0)
         for row in self.stale:
             out[row.reason] += 1
         return out
 
     @property
     def embedding_counts(self) -> dict[str, int]:
-        out = dict.fromkeys(REASONS, 0)
+        out: dict[str, int] = dict.fromkeys(REASONS, 0)
         for row in self.stale:
             out[row.reason] += len(row.embedding_ids)
         return out
@@ -158,11 +160,19 @@ def _text_column(embeddings: VectorTable, source: str, column: str | None, vecto
     return "text"
 
 
+def _equal_to(column: str, value: str | int) -> BooleanExpression:
+    """``column = value`` as a pyiceberg row filter (the keyword form: the one its pydantic signature types)."""
+    from pyiceberg.expressions import EqualTo, Reference
+    from pyiceberg.expressions.literals import literal
+
+    return EqualTo(term=Reference(column), value=literal(value))
+
+
 def _read_source(
     source: VectorTable, key_column: str, text_column: str, *, snapshot_id: int | None, key: str | None = None
 ) -> dict[str, str | None]:
     """``{str(key): text}`` of the source at ``snapshot_id`` (None: current), only row ``key`` when given."""
-    from pyiceberg.expressions import AlwaysTrue, BooleanExpression, EqualTo
+    from pyiceberg.expressions import AlwaysTrue
     from pyiceberg.types import IntegerType, LongType, StringType
 
     ice = source.iceberg
@@ -187,9 +197,9 @@ def _read_source(
     if key is not None:
         key_type = schema.find_field(key_column).field_type
         if isinstance(key_type, StringType):
-            row_filter = EqualTo(key_column, key)
+            row_filter = _equal_to(key_column, key)
         elif isinstance(key_type, (IntegerType, LongType)) and key.lstrip("-").isdigit():
-            row_filter = EqualTo(key_column, int(key))
+            row_filter = _equal_to(key_column, int(key))
         # other key types: scan and compare as strings below
     scan = ice.scan(snapshot_id=snapshot_id, row_filter=row_filter, selected_fields=(key_column, text_column))
     table = scan.to_arrow()
@@ -230,8 +240,6 @@ def trace(
         t = trace(VectorTable.load("docs.embeddings"), "3f2a...", settings)
         t.source_key, t.source_snapshot_id, t.text, t.run.started_at
     """
-    from pyiceberg.expressions import EqualTo
-
     from lakehouse.table import VectorTable
 
     present = set(embeddings_table.iceberg.schema().column_names)
@@ -242,7 +250,7 @@ def trace(
             hint="trace works on tables written by the embed job",
         )
     scan = embeddings_table.iceberg.scan(
-        row_filter=EqualTo("embedding_id", embedding_id), selected_fields=LINEAGE_COLUMNS
+        row_filter=_equal_to("embedding_id", embedding_id), selected_fields=LINEAGE_COLUMNS
     )
     rows = scan.to_arrow().to_pylist()
     if not rows:
@@ -297,7 +305,7 @@ def _chunking(embeddings: VectorTable, source: str) -> tuple[int, int] | None:
 
 
 def _stale_chunks(
-    text: str, chunks: list[Mapping[str, Any]], chunking: tuple[int, int] | None
+    text: str, chunks: Sequence[Mapping[str, Any]], chunking: tuple[int, int] | None
 ) -> tuple[list[str], int]:
     """The embedding ids of ``chunks`` whose span or text differ from the chunks of ``text``, and how many chunks of
     ``text`` have no embedding (see the module docs). Without ``chunking``: every chunk, and 0."""
@@ -319,7 +327,7 @@ def _stale_chunks(
     return stale, sum(1 for i in fresh if i not in known)
 
 
-def _row_changed(text: str | None, chunks: list[Mapping[str, Any]]) -> bool:
+def _row_changed(text: str | None, chunks: Sequence[Mapping[str, Any]]) -> bool:
     if text is None:
         return True
     if min(c["chunk_start"] for c in chunks) != 0 or max(c["chunk_end"] for c in chunks) != len(text):

@@ -145,7 +145,7 @@ class LineageStore:
             exists = conn.execute(sa.select(EVENTS.c.id).where(EVENTS.c.event_hash == digest)).first()
             if exists:
                 return False
-            event_id = conn.execute(
+            inserted = conn.execute(
                 EVENTS.insert().values(
                     event_hash=digest,
                     run_id=data["run"]["runId"],
@@ -156,7 +156,9 @@ class LineageStore:
                     parent_run_id=parent,
                     payload=canonical,
                 )
-            ).inserted_primary_key[0]
+            ).inserted_primary_key
+            assert inserted is not None  # a one-row INSERT has a primary key
+            event_id = inserted[0]
             rows = [
                 {"event_id": event_id, "role": role, "namespace": d.get("namespace", ""), "name": d.get("name", "")}
                 for role in ("input", "output")

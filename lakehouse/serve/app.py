@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -126,7 +127,7 @@ def create_app(warm: Warm, secrets: Any) -> Any:
     async def _bad_body(request: Request, exc: RequestValidationError) -> Response:
         problems = exc.errors()
         # of a union's alternatives (hybrid: true or options), the deepest complaint says the most
-        first = max(problems, key=lambda e: len(e.get("loc", ())), default={})
+        first: Mapping[str, Any] = max(problems, key=lambda e: len(e.get("loc", ())), default={})
         where = _loc(first)
         what = str(first.get("msg", "invalid request body")).removeprefix("Value error, ")
         detail = [{"where": _loc(e), "message": e.get("msg")} for e in problems]

@@ -100,14 +100,14 @@ def bind(tree: exp.Expression, params: Params | None) -> exp.Expression:
                 f"placeholder {_label(node)} is named but params is a sequence",
                 hint=f'pass a mapping: params={{"{name}": ...}}',
             )
-        if (named and key not in params) or (not named and not 0 <= key < len(params)):  # type: ignore[operator]
+        if (named and key not in params) or (not named and not 0 <= key < len(params)):
             given = ", ".join(map(str, params)) if named else f"{len(params)} value(s)"
             raise SqlError(
                 f"placeholder {_label(node)} has no value (given: {given or 'none'})",
                 hint=f"add it to params: {{{name!r}: ...}}" if named else "pass one value per placeholder",
             )
         used.add(key)
-        node.replace(_value(params[key], node, _label(node)))  # type: ignore[index]
+        node.replace(_value(params[key], node, _label(node)))
     unused = [k for k in (params if named else range(len(params))) if k not in used]
     if unused:
         raise SqlError(
