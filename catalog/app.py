@@ -118,7 +118,9 @@ def _json(model: BaseModel, status_code: int = 200) -> Response:
 
 
 def _table_response(table: Table) -> Response:
-    return _json(TableResponse(**{"metadata-location": table.metadata_location, "metadata": table.metadata}))
+    return _json(
+        TableResponse.model_validate({"metadata-location": table.metadata_location, "metadata": table.metadata})
+    )
 
 
 def _normalise_warehouse(uri: str) -> str:
@@ -142,15 +144,20 @@ class _ErrorModel(BaseModel):
     error: _ErrorBody
 
 
+# OpenAPI responses by status code, as FastAPI takes them
+Responses = dict[int | str, dict[str, Any]]
+
 # Every route can answer these (the guard and the request checks run before any route)
-COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+COMMON_RESPONSES: Responses = {
     400: _error("Malformed request, or an invalid namespace/table name or location"),
     401: _error("No valid bearer token"),
     403: _error("The token's principal is read-only"),
     413: _error("Request body over the service's limit"),
 }
-_NOT_FOUND = {404: _error("No such namespace or table")}
-_CONFLICT = {409: _error("Already exists, a failed commit requirement, or a location that overlaps another table")}
+_NOT_FOUND: Responses = {404: _error("No such namespace or table")}
+_CONFLICT: Responses = {
+    409: _error("Already exists, a failed commit requirement, or a location that overlaps another table")
+}
 
 
 def create_app(
@@ -187,7 +194,7 @@ def create_app(
     app.state.catalog = catalog
     loads = app.state.table_loads = TableLoads(catalog)  # conditional loadTable answers, counted
     install_error_handlers(app)
-    app.add_middleware(Guard, secrets=keys, max_body=max_body)  # type: ignore[arg-type]
+    app.add_middleware(Guard, secrets=keys, max_body=max_body)
     app.include_router(token_router(keys, ttl=token_ttl))
     health = health_payload(database_url, warehouse, catalog_name)
 
@@ -199,7 +206,7 @@ def create_app(
     # -- lineage: Marquez-compatible POST /api/v1/lineage, and the review page over what was received ------------
     lineage = LineageStore(service_store_url(database_url))
     app.state.lineage = lineage
-    lineage_errors = {**_NOT_FOUND, 422: _error("Not a valid OpenLineage event (the problems are listed)")}
+    lineage_errors: Responses = {**_NOT_FOUND, 422: _error("Not a valid OpenLineage event (the problems are listed)")}
     app.include_router(make_router(lineage), responses=lineage_errors)
     # the embedded default also appends every event to lineage.jsonl beside a SQLite catalog.db: show those too
     jsonl = None
@@ -311,7 +318,9 @@ def create_app(
             raise BadRequest("register with overwrite=true is not supported")
         return _table_response(catalog.register((*ns, request.name), request.metadata_location))
 
-    not_modified = {304: {"description": "Not Modified: the metadata is still the one the If-None-Match ETag names"}}
+    not_modified: Responses = {
+        304: {"description": "Not Modified: the metadata is still the one the If-None-Match ETag names"}
+    }
 
     @app.get(_TABLE, responses={**_NOT_FOUND, **not_modified})
     def load_table(

@@ -66,7 +66,7 @@ class TableLoads:
         if body is None:
             table = self.catalog.load_table(identifier)  # may be newer than `location` by now: answer what it is
             location, etag = table.metadata_location, etag_for(table.metadata_location)
-            model = TableResponse(**{"metadata-location": location, "metadata": table.metadata})
+            model = TableResponse.model_validate({"metadata-location": location, "metadata": table.metadata})
             body = model.model_dump_json(by_alias=True, exclude_none=True).encode()
             self._keep(location, body)
         self._count("full")
