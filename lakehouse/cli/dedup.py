@@ -65,7 +65,7 @@ def dedup(
     and drops the others. Writes a result table (cluster_id, kept_key, dropped_keys, size, kind, max/min similarity)
     and, with --filtered-table, the kept rows. Prints rows and tokens removed.
     """
-    from jobs.dedup import DedupParams, run
+    from lakehouse.dedup.job import DedupParams, run
     from lakehouse.spark import build_spark
 
     settings = ctx.obj["settings_factory"]()

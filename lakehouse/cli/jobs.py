@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from lakehouse.cli.output import console, emit, handle_errors
+from lakehouse.embedding.options import EMBED_OPTIONS, click_options
 
 
 def _settings(ctx: click.Context) -> Any:
@@ -63,7 +64,7 @@ def ingest(
     --keep-missing). HTML keeps its main text (no navigation); PDFs their pages' text. Binary, unreadable, empty and
     oversized (--max-bytes) files are listed and skipped.
     """
-    from jobs.ingest_documents import IngestParams, run, summary
+    from lakehouse.ingest.job import IngestParams, run, summary
     from lakehouse.spark import build_spark
 
     settings = _settings(ctx)
@@ -82,54 +83,10 @@ def ingest(
 
 @click.command()
 @click.argument("source")
-@click.option("--column", default="text", show_default=True, help="Text column to chunk and embed.")
-@click.option("--key", default="key", show_default=True, help="Key column of the source table.")
-@click.option("--output", "output_table", default=None, help="Embeddings table (default: <namespace>.embeddings).")
-@click.option("--model", default=None, help="Embedding model (default: all-MiniLM-L6-v2, packaged offline).")
-@click.option(
-    "--chunk-size",
-    type=int,
-    default=None,
-    help="Chunk size in characters (default 800: inside MiniLM's 256-token window).",
-)
-@click.option("--chunk-overlap", type=int, default=None, help="Overlap between chunks in characters (default 80).")
-@click.option(
-    "--plan",
-    "plan_only",
-    is_flag=True,
-    help="Print what would be embedded, updated and deleted (with an estimated time); write nothing.",
-)
-@click.option("--reembed", is_flag=True, help="Change the column's model: re-embed everything with --model.")
-@click.option(
-    "--full",
-    is_flag=True,
-    help="Read and compare the whole source, even where only the files changed since the last run could be read.",
-)
-@click.option(
-    "--format",
-    "table_format",
-    type=click.Choice(["iceberg", "delta"]),
-    default=None,
-    help="Table format of a new table (default: the format setting, iceberg).",
-)
-@click.option("--master", default=None, help="Spark master (default: local[*]).")
+@click_options(EMBED_OPTIONS)
 @click.pass_context
 @handle_errors
-def embed(
-    ctx: click.Context,
-    source: str,
-    column: str,
-    key: str,
-    output_table: str | None,
-    model: str | None,
-    chunk_size: int | None,
-    chunk_overlap: int | None,
-    plan_only: bool,
-    reembed: bool,
-    full: bool,
-    table_format: str | None,
-    master: str | None,
-) -> None:
+def embed(ctx: click.Context, source: str, **options: Any) -> None:
     """Chunk a table's text column and embed the chunks into a vector table with per-row lineage.
 
     Incremental: only new or changed chunks are embedded, embeddings of deleted rows are removed, and everything
@@ -137,22 +94,7 @@ def embed(
     the data files changed since the snapshot of the last run are read; the output (and --plan) says which read
     was done, or why the whole source was read.
     """
-    settings = _settings(ctx)
-    _run_embed(
-        settings,
-        source,
-        column=column,
-        key=key,
-        output=output_table,
-        model=model,
-        chunk_size=chunk_size,
-        chunk_overlap=chunk_overlap,
-        master=master,
-        plan_only=plan_only,
-        reembed=reembed,
-        full=full,
-        format=table_format,
-    )
+    _run_embed(_settings(ctx), source, **options)
 
 
 # The default demo corpus: pydoc pages of modules analysts know, ~0.8 M characters -> ~900 chunks, which embeds in
@@ -172,25 +114,10 @@ def _build(dest: Path, what: str, **options: Any) -> Any:
 
 
 def _run_embed(settings: Any, source: str, *, master: str | None = None, parent: Any = None, **options: Any) -> Any:
-    from jobs.embed_table import EmbedParams, run
+    from lakehouse.embedding import EmbedParams, run
     from lakehouse.spark import build_spark
 
-    params = EmbedParams(
-        source=source,
-        column=options.get("column") or "text",
-        key=options.get("key") or "key",
-        output=options.get("output"),
-        model=options.get("model") or settings.embed.model,
-        chunk_size=options.get("chunk_size") or settings.embed.chunk_size,
-        chunk_overlap=options["chunk_overlap"]
-        if options.get("chunk_overlap") is not None
-        else settings.embed.chunk_overlap,
-        batch_size=settings.embed.batch_size,
-        plan_only=bool(options.get("plan_only")),
-        reembed=bool(options.get("reembed")),
-        full=bool(options.get("full")),
-        format=options.get("format"),
-    )
+    params = EmbedParams.from_settings(settings, source=source, **options)
     spark = build_spark(settings, app_name="lakehouse embed", master=master)
     r = run(spark, params, settings, log=_log, parent=parent)
     if params.plan_only:
@@ -226,8 +153,8 @@ def demo(ctx: click.Context, limit: int | None, corpus: Path | None, model: str 
 
     Ends with where the tables are, their row counts and snapshot ids, and sample rows.
     """
-    from jobs.ingest_documents import IngestParams
-    from jobs.ingest_documents import run as run_ingest
+    from lakehouse.ingest.job import IngestParams
+    from lakehouse.ingest.job import run as run_ingest
     from lakehouse.lineage import LineageEmitter, file_input
     from lakehouse.spark import build_spark
     from lakehouse.table import VectorTable, ensure_catalog

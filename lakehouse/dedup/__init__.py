@@ -12,7 +12,7 @@ Modules: :mod:`~lakehouse.dedup.pairs` (hash pairs, exact scoring), :mod:`~lakeh
 candidates: the exact batch join of :mod:`lakehouse.index.batch`, or k nearest neighbours through the ANN index),
 :mod:`~lakehouse.dedup.clusters` (union-find, the kept-row rule), :mod:`~lakehouse.dedup.find` (the whole pass),
 :mod:`~lakehouse.dedup.quality` (precision/recall on planted pairs).
-The Spark job that writes the result and filtered tables is ``jobs/dedup.py``.
+The Spark job that writes the result and filtered tables is :mod:`lakehouse.dedup.job` (``jobs/dedup.py`` submits it).
 """
 
 from lakehouse.dedup.clusters import KEEP_RULE, RESULT_SCHEMA, components

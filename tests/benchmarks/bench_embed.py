@@ -38,14 +38,15 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
     p.add_argument("--output", default=None, help="append the Markdown section to this file")
     args = p.parse_args(argv)
 
-    from jobs.embed_table import EmbedParams
-    from jobs.embed_table import run as run_embed
-    from jobs.ingest_documents import IngestParams
-    from jobs.ingest_documents import run as run_ingest
     from lakehouse.catalog_client.process import stop
+
     from lakehouse.cli.jobs import DEMO_MODULES
     from lakehouse.config import load_settings
+    from lakehouse.embedding import EmbedParams
+    from lakehouse.embedding import run as run_embed
     from lakehouse.ingest.demo import build_pydoc_corpus
+    from lakehouse.ingest.job import IngestParams
+    from lakehouse.ingest.job import run as run_ingest
     from lakehouse.spark import build_spark
     from lakehouse.table import VectorTable
     from tests.benchmarks.lake import start_catalog
@@ -178,8 +179,8 @@ def read_section(
     import pyarrow as pa
     from pyiceberg.expressions import EqualTo
 
-    from jobs.embed_table import EmbedParams
-    from jobs.embed_table import run as run_embed
+    from lakehouse.embedding import EmbedParams
+    from lakehouse.embedding import run as run_embed
     from lakehouse.table import VectorTable
 
     schema = pa.schema([("key", pa.string()), ("text", pa.string())])

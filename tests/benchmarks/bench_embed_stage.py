@@ -4,7 +4,7 @@
 
 Source: pages of the PostgreSQL 15 manual (:mod:`tests.benchmarks.questions`; any ``--pages`` of them, sorted, so
 their sizes vary as real documents do) in a documents table of a throwaway lake. The embed job
-(``jobs.embed_table.run``, all-MiniLM-L6-v2, Spark ``local[--cores]``) embeds them after a warm-up run that loads
+(``lakehouse.embedding.run``, all-MiniLM-L6-v2, Spark ``local[--cores]``) embeds them after a warm-up run that loads
 the model in every Python worker (the raw model is loaded before it is timed too); its rate is the plan's chunks over
 the embed stage's seconds (the stage includes the Iceberg write), as the job records it. Then the same chunk texts,
 read back from the embeddings table, go through ``get_model().embed`` in this process with ``--cores`` torch threads.
@@ -62,11 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     import pyarrow as pa
-
-    from jobs.embed_table import EmbedParams
-    from jobs.embed_table import run as run_embed
     from lakehouse.catalog_client.process import stop
+
     from lakehouse.config import load_settings
+    from lakehouse.embedding import EmbedParams
+    from lakehouse.embedding import run as run_embed
     from lakehouse.ingest.files import Document, read_document
     from lakehouse.spark import build_spark
     from lakehouse.table import VectorTable

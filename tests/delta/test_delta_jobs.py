@@ -10,12 +10,13 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
-from jobs.embed_table import EmbedParams, parse_args
-from jobs.embed_table import run as run_embed
-from jobs.ingest_documents import IngestParams
-from jobs.ingest_documents import run as run_ingest
+from jobs.embed_table import parse_args
 from lakehouse.config import Settings
+from lakehouse.embedding import EmbedParams
+from lakehouse.embedding import run as run_embed
 from lakehouse.ingest.files import document_key
+from lakehouse.ingest.job import IngestParams
+from lakehouse.ingest.job import run as run_ingest
 from lakehouse.table import VectorTable
 from lakehouse.table.delta import DeltaVectorTable
 from lakehouse.table.formats import delta_location

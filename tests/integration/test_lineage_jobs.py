@@ -19,13 +19,13 @@ import httpx
 import pytest
 from click.testing import CliRunner, Result
 
-from jobs.embed_table import EmbedParams, EmbedResult
-from jobs.embed_table import run as run_embed
-from jobs.ingest_documents import IngestParams, IngestResult
-from jobs.ingest_documents import run as run_ingest
 from lakehouse.cli.lineage import lineage_group
 from lakehouse.config import LineageSettings, Settings
+from lakehouse.embedding import EmbedParams, EmbedResult
+from lakehouse.embedding import run as run_embed
 from lakehouse.ingest.demo import build_pydoc_corpus
+from lakehouse.ingest.job import IngestParams, IngestResult
+from lakehouse.ingest.job import run as run_ingest
 from lakehouse.lineage import LineageEmitter, file_input, impact, trace
 from lakehouse.lineage.store import load_events
 from lakehouse.lineage.validate import event_problems

@@ -20,15 +20,15 @@ from urllib.parse import quote
 import httpx
 import pytest
 from click.testing import CliRunner
-
-from jobs.embed_table import EmbedParams
-from jobs.embed_table import run as run_embed
-from jobs.ingest_documents import IngestParams
-from jobs.ingest_documents import run as run_ingest
 from lakehouse.catalog_client.connection import connect_catalog
+
 from lakehouse.cli.lineage import lineage_group
 from lakehouse.config import LineageSettings, Settings
+from lakehouse.embedding import EmbedParams
+from lakehouse.embedding import run as run_embed
 from lakehouse.ingest.demo import build_pydoc_corpus
+from lakehouse.ingest.job import IngestParams
+from lakehouse.ingest.job import run as run_ingest
 from lakehouse.lineage import LineageEmitter, file_input
 from lakehouse.table import VectorTable
 

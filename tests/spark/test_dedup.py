@@ -14,14 +14,14 @@ import pyarrow as pa
 import pytest
 from click.testing import CliRunner
 
-from jobs.dedup import DedupParams
-from jobs.dedup import run as run_dedup
-from jobs.embed_table import EmbedParams
-from jobs.embed_table import run as run_embed
 from lakehouse.cli.dedup import dedup
 from lakehouse.config import Settings
 from lakehouse.dedup import cluster_pairs, components, duplicates_in, pair_quality
+from lakehouse.dedup.job import DedupParams
+from lakehouse.dedup.job import run as run_dedup
 from lakehouse.dedup.pairs import hash_codes
+from lakehouse.embedding import EmbedParams
+from lakehouse.embedding import run as run_embed
 from lakehouse.table import VectorTable
 from lakehouse.vector import VectorSpec
 

@@ -119,8 +119,8 @@ def test_edit_delete_add_cycle(spark, env: dict[str, str], lake_settings: Settin
 def test_keep_missing_and_limit_never_delete_what_is_still_there(
     spark, lake_settings: Settings, tmp_path: Path
 ) -> None:  # noqa: ANN001
-    from jobs.ingest_documents import IngestParams, vanished
-    from jobs.ingest_documents import run as run_ingest
+    from lakehouse.ingest.job import IngestParams, vanished
+    from lakehouse.ingest.job import run as run_ingest
 
     table = "lifecycle.keep"
     for name in ("a.txt", "b.txt", "c.txt"):
@@ -145,9 +145,9 @@ def test_keep_missing_and_limit_never_delete_what_is_still_there(
 def test_an_empty_or_other_directory_never_wipes_the_table_silently(
     spark, env: dict[str, str], lake_settings: Settings, tmp_path: Path
 ) -> None:  # noqa: ANN001
-    from jobs.ingest_documents import IngestParams
-    from jobs.ingest_documents import run as run_ingest
     from lakehouse.errors import IngestError
+    from lakehouse.ingest.job import IngestParams
+    from lakehouse.ingest.job import run as run_ingest
 
     table, quiet = "lifecycle.wipe", {"log": lambda _m: None}
     docs, empty = tmp_path / "docs", tmp_path / "empty"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from lakehouse.spark.embed_io import MAX_WAVES, TASK_CHUNKS, balance_chunks, embed_partitions
+from lakehouse.embedding.chunks import MAX_WAVES, TASK_CHUNKS, balance_chunks, embed_partitions
 
 pytestmark = pytest.mark.spark
 
@@ -35,7 +35,8 @@ def test_chunks_are_spread_evenly_whatever_the_documents(spark) -> None:  # noqa
 
 
 def test_the_embed_job_sizes_its_tasks_by_chunks(spark) -> None:  # noqa: ANN001
-    from jobs.embed_table import EmbedParams, with_embeddings
+    from lakehouse.embedding import EmbedParams
+    from lakehouse.embedding.chunks import with_embeddings
 
     df = spark.createDataFrame([(f"k{i}", "text") for i in range(40)], "embedding_id string, chunk_text string")
     params = EmbedParams(source="ns.docs", output="ns.emb", model="hash-16")

@@ -8,9 +8,9 @@ import pyarrow as pa
 import pytest
 from pyiceberg.expressions import In
 
-from jobs.embed_table import EmbedParams
-from jobs.embed_table import run as run_embed
 from lakehouse.config import Settings
+from lakehouse.embedding import EmbedParams
+from lakehouse.embedding import run as run_embed
 from lakehouse.index import build, open_index, refresh
 from lakehouse.table import VectorTable
 

@@ -7,9 +7,9 @@ import pyarrow as pa
 import pytest
 from pyiceberg.expressions import EqualTo, In
 
-from jobs.embed_table import EmbedParams
-from jobs.embed_table import run as run_embed
 from lakehouse.config import Settings
+from lakehouse.embedding import EmbedParams
+from lakehouse.embedding import run as run_embed
 from lakehouse.errors import ModelError
 from lakehouse.table import VectorTable
 

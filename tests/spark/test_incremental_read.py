@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 from pyiceberg.expressions import EqualTo
 
-from jobs.embed_table import EmbedParams
-from jobs.embed_table import run as run_embed
 from lakehouse.cli.jobs import embed
 from lakehouse.config import Settings
+from lakehouse.embedding import EmbedParams
+from lakehouse.embedding import run as run_embed
 from lakehouse.table import VectorTable
 
 pytestmark = [pytest.mark.spark, pytest.mark.integration]

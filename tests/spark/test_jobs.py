@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from jobs.embed_table import EmbedParams
-from jobs.embed_table import run as run_embed
-from jobs.ingest_documents import IngestParams
-from jobs.ingest_documents import run as run_ingest
 from lakehouse.config import Settings
 from lakehouse.embed.chunking import chunk_text
+from lakehouse.embedding import EmbedParams
+from lakehouse.embedding import run as run_embed
 from lakehouse.ingest.demo import build_pydoc_corpus
+from lakehouse.ingest.job import IngestParams
+from lakehouse.ingest.job import run as run_ingest
 from lakehouse.table import VectorTable
 
 pytestmark = [pytest.mark.spark, pytest.mark.integration]

@@ -152,7 +152,7 @@ def test_no_matching_files(tmp_path: Path) -> None:
 
 
 def test_an_ingest_that_would_delete_most_rows_is_refused(tmp_path: Path) -> None:
-    from jobs.ingest_documents import check_mass_delete
+    from lakehouse.ingest.job import check_mass_delete
 
     kw = {"path": tmp_path, "table": "ns.documents"}
     with pytest.raises(IngestError, match="would delete every row") as err:

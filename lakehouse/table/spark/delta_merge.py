@@ -33,7 +33,6 @@ from lakehouse.table.spark.delta_read import delta_sql_identifier, use_native_de
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-    from lakehouse.config import Settings
 
 DELETE_OP = "delete"
 MAX_MERGE_RETRIES = 3
@@ -383,84 +382,3 @@ def _b(name: str) -> str:
 
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
-
-
-class DeltaEmbeddings:
-    """The embeddings table as a Delta table: first writes from the executors, incremental changes merged on the
-    driver (both by Delta in Spark where the session has the Delta jars), with the job's app transaction id so a
-    retried job never commits twice."""
-
-    def __init__(self, output: str, location: str) -> None:
-        from deltalake import DeltaTable
-
-        self.output = output
-        self.location = location
-        self.exists = DeltaTable.is_deltatable(location)
-        # the version this run reads (and diffs against): the merge's app version
-        self.base_version = DeltaTable(location).version() if self.exists else -1
-        self.app_id = f"embed_table:{output}"
-        self.app_version = 0  # the source's version (set once the source is loaded): a first write's app version
-
-    @classmethod
-    def at(cls, output: str, settings: Settings) -> DeltaEmbeddings:
-        from lakehouse.table.formats import delta_location
-
-        return cls(output, delta_location(output, settings))
-
-    @property
-    def properties(self) -> dict[str, str]:
-        from deltalake import DeltaTable
-
-        config = DeltaTable(self.location, version=self.base_version).metadata().configuration
-        return {k: v for k, v in config.items() if v is not None}
-
-    def read(self, spark: SparkSession, *, latest: bool = False) -> DataFrame:
-        """The table at the version this run read (``latest``: as it is now, after this run's commit)."""
-        from lakehouse.table.spark.delta_read import read_delta_table
-
-        version = None if latest or self.base_version < 0 else self.base_version
-        return read_delta_table(spark, self.location, version=version)
-
-    def load(self, settings: Settings) -> object:
-        from lakehouse.table.delta import DeltaVectorTable
-
-        return DeltaVectorTable.load(self.output, settings=settings, location=self.location)
-
-    def write(self, df: DataFrame, spec: object, props: dict[str, str]) -> None:
-        from lakehouse.table.spark.delta_write import write_delta_table
-
-        write_delta_table(
-            df,
-            self.location,
-            specs=[spec],
-            key_column="embedding_id",  # type: ignore[list-item]
-            properties=props,
-            partition_by=["source_table"],
-            app_id=self.app_id,
-            app_version=self.app_version,
-        )
-
-    def merge(self, changes: DataFrame, columns: list[str], spec: object, source: str) -> None:
-        # Only the inserted, updated and deleted chunks of an incremental run are merged (already embedded and
-        # checked in Spark): without the Delta jars that change set is small enough to collect for one delta-rs
-        # MERGE, while first runs, where every row is new, take the executor-write path. With the jars, Delta
-        # MERGE INTO applies it in Spark.
-        merge_delta_frame(
-            changes,
-            self.location,
-            key="embedding_id",
-            columns=columns,
-            vector_dims={"embedding": spec.dim},  # type: ignore[attr-defined]
-            op_column="op",
-            scope={"source_table": source},
-            app_id=f"{self.app_id}:merge",
-            app_version=self.base_version,
-        )
-
-    def set_properties(self, props: dict[str, str]) -> None:
-        from deltalake import DeltaTable
-
-        table = DeltaTable(self.location)
-        changed = {k: v for k, v in props.items() if table.metadata().configuration.get(k) != v}
-        if changed:
-            table.alter.set_table_properties(changed, raise_if_not_exists=False)

@@ -165,3 +165,44 @@ def set_table_properties(
     if changed:
         assignments = ", ".join(f"'{k}' = '{v.replace(chr(39), chr(39) * 2)}'" for k, v in changed.items())
         df.sparkSession.sql(f"ALTER TABLE {identifier} SET TBLPROPERTIES ({assignments})")
+
+
+def merge_frame(
+    changes: DataFrame,
+    identifier: str,
+    *,
+    key: str,
+    columns: Sequence[str],
+    op_column: str,
+    scope: Mapping[str, str] | None = None,
+    delete_op: str = "delete",
+) -> None:
+    """Apply change rows to an Iceberg table in one ``MERGE INTO`` commit: rows whose ``op_column`` is
+    ``delete_op`` delete their key, the others update or insert it; only target rows matching ``scope`` (column
+    values, e.g. ``{"source_table": "docs.documents"}``) are matched."""
+    import uuid
+
+    def b(name: str) -> str:
+        return "`" + name.replace("`", "``") + "`"
+
+    def s(value: str) -> str:
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+    spark = changes.sparkSession
+    view = f"lakehouse_merge_{uuid.uuid4().hex}"
+    on = f"t.{b(key)} = s.{b(key)}" + "".join(f" AND t.{b(c)} = {s(v)}" for c, v in (scope or {}).items())
+    op = f"s.{b(op_column)}"
+    assignments = ", ".join(f"t.{b(c)} = s.{b(c)}" for c in columns)
+    names = ", ".join(b(c) for c in columns)
+    values = ", ".join(f"s.{b(c)}" for c in columns)
+    changes.createOrReplaceTempView(view)
+    try:
+        with translate_jvm_death(f"merging into {identifier}"), translate_vector_errors():
+            spark.sql(
+                f"""MERGE INTO {identifier} t USING {view} s ON {on}
+                    WHEN MATCHED AND {op} = {s(delete_op)} THEN DELETE
+                    WHEN MATCHED THEN UPDATE SET {assignments}
+                    WHEN NOT MATCHED AND {op} <> {s(delete_op)} THEN INSERT ({names}) VALUES ({values})"""
+            )
+    finally:
+        spark.catalog.dropTempView(view)

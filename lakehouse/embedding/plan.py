@@ -1,23 +1,23 @@
-"""Incremental embedding: decide per chunk whether to insert, update, delete or keep, then apply it in one MERGE.
+"""Incremental embedding: decide per chunk whether to insert, update, delete or keep.
 
 The decision comes from the per-row lineage columns already in the embeddings table (``embedding_id`` is stable per
 source table, source key, chunk index and model; ``content_sha256``, the span and ``model_version`` say whether the
-stored vector still matches), so only new or changed chunks go through the model. The changes land in one Iceberg
-commit: a job killed at any point leaves the previous snapshot intact, and running it again recomputes the same
-decisions, so there is never a duplicate or a gap.
+stored vector still matches), so only new or changed chunks go through the model. The changes land in one commit
+(:meth:`lakehouse.embedding.target.EmbeddingsTarget.merge`): a job killed at any point leaves the previous snapshot
+intact, and running it again recomputes the same decisions, so there is never a duplicate or a gap.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import DataFrame
 
-    from jobs.embed_table import EmbedParams
-    from lakehouse.spark.embed_io import SourceRead
+    from lakehouse.embedding.params import EmbedParams
+    from lakehouse.embedding.source import SourceRead
 
 Op = Literal["insert", "update", "delete", "keep"]
 OPS: tuple[Op, ...] = ("insert", "update", "delete", "keep")
@@ -99,29 +99,6 @@ def count_ops(diff: DataFrame, *, read: SourceRead | None = None, existing: int 
     if existing is not None:
         counts["keep"] = existing - counts.get("update", 0) - counts.get("delete", 0)
     return EmbedPlan.from_counts(counts, read)
-
-
-def merge_changes(
-    spark: SparkSession, target: str, changes: DataFrame, columns: Sequence[str], source_table: str
-) -> None:
-    """Apply insert/update/delete rows (column ``op``) to ``target`` in one MERGE commit, within one source's rows."""
-    view = "lakehouse_embed_changes"
-    changes.createOrReplaceTempView(view)
-    quoted_source = source_table.replace("'", "''")
-    assignments = ", ".join(f"t.{c} = s.{c}" for c in columns)
-    names = ", ".join(columns)
-    values = ", ".join(f"s.{c}" for c in columns)
-    try:
-        spark.sql(
-            f"""MERGE INTO {target} t
-                USING {view} s
-                ON t.embedding_id = s.embedding_id AND t.source_table = '{quoted_source}'
-                WHEN MATCHED AND s.op = 'delete' THEN DELETE
-                WHEN MATCHED THEN UPDATE SET {assignments}
-                WHEN NOT MATCHED AND s.op <> 'delete' THEN INSERT ({names}) VALUES ({values})"""
-        )
-    finally:
-        spark.catalog.dropTempView(view)
 
 
 def check_model_change(

@@ -1,0 +1,64 @@
+"""The jobs' seams (issue 14): the library never imports ``jobs/``, the embed, ingest and dedup jobs never ask a
+table's format, and the embed job's parameters and options are declared once."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from lakehouse.config import load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _analysis():  # noqa: ANN202
+    spec = importlib.util.spec_from_file_location("archcheck", ROOT / "infra" / "archcheck.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("archcheck", module)  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module.analyse(ROOT)
+
+
+def test_the_library_never_imports_the_jobs() -> None:
+    edges = [(a, b) for a, b, _ in _analysis().upward if b == "jobs" or b.startswith("jobs.")]
+    assert edges == []
+
+
+def test_the_jobs_never_branch_on_a_table_format() -> None:
+    report = _analysis()
+    places = ("lakehouse/embedding/", "lakehouse/ingest/", "lakehouse/dedup/", "lakehouse/lineage/tables.py", "jobs/")
+    assert [b for b in report.branches if b[0].startswith(places)] == []
+    assert not [m for m in report.format_imports if m.startswith(("lakehouse.embedding", "lakehouse.ingest"))]
+
+
+def test_the_embed_options_are_declared_once_for_both_command_lines() -> None:
+    from jobs.embed_table import parser
+    from lakehouse.cli.jobs import embed
+    from lakehouse.embedding.options import EMBED_OPTIONS
+
+    declared = {o.flag for o in EMBED_OPTIONS}
+    on_click = {opt for p in embed.params for opt in p.opts if opt.startswith("--")}
+    on_argparse = {opt for a in parser()._actions for opt in a.option_strings} - {"-h", "--help", "--source"}
+    assert declared == on_click == on_argparse
+
+
+def test_embed_params_come_from_settings_once_and_by_keyword(tmp_path: Path) -> None:
+    from jobs.embed_table import parse_args
+    from lakehouse.embedding import EmbedParams
+
+    settings = load_settings(
+        project_dir=tmp_path,
+        environ={"LAKEHOUSE__EMBED__CHUNK_SIZE": "321", "LAKEHOUSE__EMBED__MODEL": "hash-16"},
+        home=tmp_path,
+    )
+    with pytest.raises(TypeError):
+        EmbedParams("docs.documents")  # type: ignore[misc]
+    from_argv = EmbedParams.from_settings(settings, **vars(parse_args(["--source", "docs.documents", "--key", "id"])))
+    assert (from_argv.chunk_size, from_argv.model, from_argv.key) == (321, "hash-16", "id")
+    assert from_argv.chunk_overlap == settings.embed.chunk_overlap
+    given = EmbedParams.from_settings(settings, source="docs.documents", chunk_size=500, master="local[1]")
+    assert (given.chunk_size, given.model) == (500, "hash-16")
