@@ -57,6 +57,9 @@ class CatalogSettings:
     oauth2_server_uri: str | None = None
     # The embedded service refuses table locations outside the warehouse unless this is set (takes effect at start)
     allow_external_locations: bool = False
+    # Seconds a client may reuse a table's metadata after the catalog last confirmed it, without asking again
+    # (lakehouse.table.loads). 0: every table load asks (a 304 while unchanged), so no answer misses a commit.
+    metadata_max_age_s: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -9,20 +9,30 @@ current metadata file, one database row, and answers 304 with no body while they
 builds the table. Every load still asks the service, so an answer is never older than the catalog: a snapshot
 another writer committed is seen by the next load.
 
-Only where a caller asks for it, ``max_age_s`` (the ``lakehouse.metadata-max-age-s`` catalog property) lets a load
-reuse the kept metadata without asking, for that many seconds after the service last confirmed it: a query may then
-miss a commit made less than ``max_age_s`` ago. The default is 0 (always ask).
+Only where a user asks for it, the setting ``catalog.metadata_max_age_s`` (the client's
+``lakehouse.metadata-max-age-s`` property) lets a load reuse the kept metadata without asking, for that many seconds
+after the service last confirmed it: a query may then miss a commit made less than that long ago. The default is 0
+(always ask). A commit through the client forgets its kept answer for the table, so a writer's retry reloads it.
+
+On a loopback catalog (the embedded service) the HTTP session does not consult the environment per request (proxy
+variables, ``~/.netrc``): requests re-read them for every call, ~0.4 ms of each load, and a proxy is never the way
+to 127.0.0.1.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from lakehouse.errors import ConfigError
 
 if TYPE_CHECKING:
+    import requests
     from pyiceberg.io import FileIO
     from pyiceberg.table import Table
     from pyiceberg.table.metadata import TableMetadata
@@ -66,7 +76,34 @@ class ConditionalLoads:
 
     @property
     def max_age_s(self) -> float:
-        return float(self.properties.get(MAX_AGE_PROPERTY) or 0)
+        value = self.properties.get(MAX_AGE_PROPERTY) or 0
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            seconds = -1.0
+        if not 0 <= seconds < float("inf"):
+            raise ConfigError(
+                f"catalog.metadata_max_age_s must be a number of seconds >= 0, got {value!r}",
+                hint="0 (the default) asks the catalog at every table load; e.g. 0.5 reuses a table's metadata for "
+                "half a second after the catalog confirmed it",
+            )
+        return seconds
+
+    def _create_session(self) -> requests.Session:
+        session = super()._create_session()  # type: ignore[misc]
+        if _loopback(str(self.properties.get("uri", ""))):
+            session.trust_env = False
+        return session  # type: ignore[no-any-return]
+
+    def commit_table(self, table: Any, requirements: Any, updates: Any) -> Any:  # noqa: ANN401 - pyiceberg's own
+        try:
+            return super().commit_table(table, requirements, updates)  # type: ignore[misc]
+        finally:  # committed or refused: the kept metadata is not the table's any more, or may not be
+            ident = self.identifier_to_tuple(table.name())  # type: ignore[attr-defined]
+            kept, lock = self._kept_loads()
+            with lock:
+                for key in [k for k in kept if k[0] == ident]:
+                    kept.pop(key)
 
     def forget_loads(self) -> None:
         """Drop every kept answer (the next load of each table is a full one)."""
@@ -91,7 +128,8 @@ class ConditionalLoads:
         kept, lock = self._kept_loads()
         with lock:
             last = kept.get(key)
-        if last is not None and self.max_age_s > 0 and time.monotonic() - last.confirmed < self.max_age_s:
+        max_age = self.max_age_s  # checked on every load: a bad setting is named at the first one
+        if last is not None and max_age > 0 and time.monotonic() - last.confirmed < max_age:
             self.loads["reused"] += 1
             return self._table_from(ident, last)
         url = self.url(Endpoints.load_table, prefixed=True, **self._split_identifier_for_path(identifier))  # type: ignore[attr-defined]
@@ -132,3 +170,13 @@ class ConditionalLoads:
             catalog=self,  # type: ignore[arg-type]
             config=kept.config,
         )
+
+
+def _loopback(uri: str) -> bool:
+    host = urlparse(uri).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

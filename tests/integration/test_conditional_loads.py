@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 
 from lakehouse.embed import get_model
+from lakehouse.errors import ConfigError
 from lakehouse.sql import SqlSession
 from lakehouse.table import VectorTable, load_catalog
 from lakehouse.vector import VectorSpec
@@ -84,3 +85,30 @@ def test_a_warm_session_revalidates_each_query_and_sees_another_writers_commit(l
         assert top[0]["id"] == "r200"  # the next query answers at the new snapshot, not the kept one
         assert np.isclose(top[0]["s"], 1.0, atol=1e-5)
         assert _loads(catalog_service)["full"] > after["full"]
+
+
+def test_metadata_is_reused_without_asking_only_within_a_window_the_user_set(lake_settings, catalog_service) -> None:  # noqa: ANN001
+    from dataclasses import replace
+
+    t = _table("window", lake_settings)
+    q = get_model("hash-16").embed(["a sentence nobody wrote before"])[0]
+    sql = TOP.format(name="window")
+    windowed = replace(lake_settings, catalog=replace(lake_settings.catalog, metadata_max_age_s=3600))
+    with SqlSession(windowed) as s:
+        s.query(sql, {"q": q})
+        before = _loads(catalog_service)
+        for _ in range(3):
+            s.query(sql, {"q": q})
+        assert _loads(catalog_service) == before  # inside the window: not even a 304
+        assert s._catalog.loads["reused"] >= 3
+        t.append(_rows(["a sentence nobody wrote before"], 300))  # another client's commit...
+        assert s.query(sql, {"q": q}).to_pylist()[0]["id"] != "r300"  # ...is not seen inside the window (opt-in)
+        s._catalog.forget_loads()
+        assert s.query(sql, {"q": q}).to_pylist()[0]["id"] == "r300"
+    with pytest.raises(ConfigError, match="metadata_max_age_s"):
+        bad = replace(lake_settings, catalog=replace(lake_settings.catalog, metadata_max_age_s="soon"))
+        load_catalog(bad).load_table(("loads", "window"))
+
+
+def test_a_loopback_catalog_session_skips_the_environment_lookups(lake_settings) -> None:  # noqa: ANN001
+    assert load_catalog(lake_settings)._session.trust_env is False  # no proxy/netrc re-read for 127.0.0.1
