@@ -11,10 +11,11 @@ from lakehouse.cli.output import emit, handle_errors, output_option
 from lakehouse.errors import VectorIndexError
 
 if TYPE_CHECKING:
-    from lakehouse.config import Settings
+    from lakehouse.config import Settings, TableFormat
+    from lakehouse.index.build import IndexType
     from lakehouse.table import VectorTable
 
-_TYPES = ["auto", "flat", "ivf_flat", "ivf_pq", "ivf_hnsw_sq"]
+_TYPES: list[IndexType] = ["auto", "flat", "ivf_flat", "ivf_pq", "ivf_hnsw_sq"]
 column_option = click.option("--column", "-c", default="embedding", show_default=True, help="The vector column.")
 format_option = click.option(
     "--format",
@@ -25,10 +26,10 @@ format_option = click.option(
 )
 
 
-def _table(settings: Settings, table: str, table_format: str | None) -> VectorTable:
+def _table(settings: Settings, table: str, table_format: TableFormat | None) -> VectorTable:
     from lakehouse.table import VectorTable
 
-    return VectorTable.load(table, settings=settings, format=table_format)  # type: ignore[arg-type]
+    return VectorTable.load(table, settings=settings, format=table_format)
 
 
 def _store(value: str | None) -> list[str] | None:
@@ -67,11 +68,11 @@ def build_cmd(
     ctx: click.Context,
     table: str,
     column: str,
-    index_type: str,
+    index_type: IndexType,
     store: str,
     text_columns: str,
     wait: float,
-    table_format: str | None,
+    table_format: TableFormat | None,
     output: str,
 ) -> None:
     """(Re)build the index of a vector column from the table's current snapshot."""
@@ -98,10 +99,10 @@ def refresh_cmd(
     ctx: click.Context,
     table: str,
     column: str,
-    index_type: str | None,
+    index_type: IndexType | None,
     store: str | None,
     wait: float,
-    table_format: str | None,
+    table_format: TableFormat | None,
     output: str,
 ) -> None:
     """Apply the table's changes since the indexed snapshot (builds the index when there is none)."""
@@ -120,7 +121,7 @@ def refresh_cmd(
 @output_option
 @click.pass_context
 @handle_errors
-def status_cmd(ctx: click.Context, table: str, column: str, table_format: str | None, output: str) -> None:
+def status_cmd(ctx: click.Context, table: str, column: str, table_format: TableFormat | None, output: str) -> None:
     """Indexed snapshot vs table snapshot, rows not yet indexed or not yet in the ANN structure, ANN segments, size,
     type and parameters."""
     from lakehouse.index import status
@@ -173,7 +174,7 @@ def search_cmd(
     depth: int | None,
     explain: bool,
     no_serve: bool,
-    table_format: str | None,
+    table_format: TableFormat | None,
     output: str,
 ) -> None:
     """The k nearest rows; consistent with the table even when the index lags.

@@ -23,13 +23,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from lakehouse.config import Settings
 from lakehouse.errors import VectorIndexError
 from lakehouse.index.build import (
     AnnLayout,
     IndexParams,
+    IndexType,
     ann_layout,
     choose_params,
     fold,
@@ -92,11 +93,16 @@ class FoldPolicy:
         return outside > 0 and (outside > self.threshold * layout.rows or outside > self.max_rows)
 
 
+# What a refresh did: a first build, a rebuild from scratch (spec, stored columns or index type changed, or history
+# that cannot be followed), an incremental update from the table's history, or nothing (the index is current).
+RefreshAction = Literal["build", "rebuild", "incremental", "noop"]
+
+
 @dataclass(frozen=True)
 class RefreshResult:
     table: str
     column: str
-    action: str  # build | rebuild | incremental | noop
+    action: RefreshAction
     reason: str
     from_snapshot: int | None
     to_snapshot: int | None
@@ -137,7 +143,7 @@ def _full(
     snapshot_id: int,
     files: FileSet,
     started: float,
-    action: str,
+    action: RefreshAction,
     reason: str,
     *,
     retention: timedelta,
@@ -181,7 +187,7 @@ def build(
     table: VectorTable | str,
     column: str,
     *,
-    index_type: str = "auto",
+    index_type: IndexType = "auto",
     store: Sequence[str] = (),
     text: str | Sequence[str] = (),
     settings: Settings | None = None,
@@ -282,7 +288,7 @@ def refresh(
     table: VectorTable | str,
     column: str,
     *,
-    index_type: str | None = None,
+    index_type: IndexType | None = None,
     store: Sequence[str] | None = None,
     settings: Settings | None = None,
     fold_threshold: float | None = None,
@@ -316,7 +322,7 @@ def refresh(
         tags = idx.tags(latest) if latest is not None else {}
         old_meta = idx.meta(latest) if latest is not None else None
 
-        def full(action: str, reason: str) -> RefreshResult:
+        def full(action: RefreshAction, reason: str) -> RefreshResult:
             if snapshot_id is None:
                 raise _no_snapshot(source, column)
             files = source.files_at(snapshot_id)

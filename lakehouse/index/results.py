@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -12,12 +12,16 @@ import pyarrow as pa
 from lakehouse.index.store import SCORE_COLUMN
 from lakehouse.vector import top_k
 
+# How a search was answered: the ANN index alone, the index plus an exact scan of rows it does not hold yet, an
+# exact scan of the rows a selective filter keeps, or an exact scan of the table (no usable index).
+SearchPath = Literal["index", "index+tail", "exact-filtered", "exact"]
+
 
 @dataclass(frozen=True)
 class SearchPlan:
     """How a search was answered, and why (``explain``)."""
 
-    path: str  # index | index+tail | exact-filtered | exact
+    path: SearchPath
     reason: str
     snapshot_id: int | None
     indexed_snapshot: int | None = None

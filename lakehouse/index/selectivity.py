@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from lakehouse.index.build import IndexParams
 
@@ -37,7 +38,7 @@ DEFAULT_POWER = 0.75
 class FilterPlan:
     """The decision for one filtered search: ``exact`` over the matching rows, or ``ann`` with ``params``."""
 
-    path: str  # "exact" | "ann"
+    path: Literal["exact", "ann"]
     matched: int
     rows: int
     params: IndexParams

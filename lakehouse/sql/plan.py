@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from sqlglot import exp
@@ -74,7 +74,7 @@ class TopK:
 @dataclass
 class Plan:
     resolved: Resolved
-    path: str  # ann | exact
+    path: Literal["ann", "exact"]
     reason: str
     topk: TopK | None = None
     notes: list[str] = field(default_factory=list)
