@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd  # module level: pandas_udf resolves the type hints below against this module's globals
 import pyarrow as pa
@@ -25,7 +25,7 @@ CHUNK_SCHEMA = pa.schema(
 
 
 def chunk_batches(
-    batches: Iterator[pa.RecordBatch], *, key: str, column: str, size: int, overlap: int
+    batches: Iterable[pa.RecordBatch], *, key: str, column: str, size: int, overlap: int
 ) -> Iterator[pa.RecordBatch]:
     from lakehouse.embed.chunking import chunk_text
 
@@ -64,7 +64,7 @@ def embed_udf(model_name: str, batch_size: int, progress: UnitsAddress | None = 
             return pd.Series(list(model.embed(values)))
         from lakehouse.spark.progress import report_units
 
-        vectors = []
+        vectors: list[Any] = []
         for i in range(0, len(values), step):
             part = model.embed(values[i : i + step])
             vectors.extend(part)
