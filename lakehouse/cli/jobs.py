@@ -191,7 +191,7 @@ def demo(ctx: click.Context, limit: int | None, corpus: Path | None, model: str 
                 "table": f"{settings.catalog.name}.{ident}",
                 "rows": t.count(),
                 "snapshot_id": t.snapshot_id,
-                "location": t.iceberg.location(),
+                "location": t.location,
             }
         )
     emit(rows, "table", title="tables")

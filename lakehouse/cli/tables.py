@@ -21,13 +21,13 @@ def tables(ctx: click.Context, output: str) -> None:
     if rows is not None:
         emit(rows, output, title="tables")
         return
-    from lakehouse.table import VectorTable, load_catalog
+    from lakehouse.table import IcebergVectorTable, load_catalog
 
     cat = load_catalog(settings)
     rows = []
     for (ns,) in cat.list_namespaces():
         for ident in cat.list_tables(ns):
-            t = VectorTable(cat.load_table(ident), cat)
+            t = IcebergVectorTable(cat.load_table(ident), cat)
             rows.append(
                 {
                     "table": ".".join(ident),
@@ -137,7 +137,7 @@ def _header(t: object, snapshot: int | None) -> str:
     """The table and the snapshot the rows below come from (the current one unless ``--snapshot`` names another)."""
     if snapshot is None or snapshot == t.snapshot_id:  # type: ignore[attr-defined]
         return repr(t)
-    unit = "version" if getattr(t, "format", None) == "delta" else "snapshot"
+    unit = t.snapshot_unit  # type: ignore[attr-defined]
     specs = ", ".join(f"{s.column}[{s.dim}, {s.metric}]" for s in t.specs.values())  # type: ignore[attr-defined]
     return (
         f"{type(t).__name__}({t.identifier}, {unit}={snapshot} (time travel; current {t.snapshot_id}), "  # type: ignore[attr-defined]

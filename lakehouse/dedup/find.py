@@ -137,7 +137,7 @@ def find_duplicates(
     snapshot_id = st.indexed_snapshot if st is not None else table.snapshot_id
     if st is not None:
         seconds["index"] = time.perf_counter() - t
-    names = table.iceberg.schema().as_arrow().names
+    names = table.arrow_schema().names
     hash_col = hash_column if hash_column and hash_column in names else None
     text_col = text_column or next((c for c in TEXT_COLUMNS if c in names), None)
     if text_col and text_col not in names:

@@ -5,7 +5,7 @@ Incremental reads: the embeddings table records, per source, the source snapshot
 reflected. When that snapshot is still in the source's history and an ancestor of the current one, and the chunking
 and model version are unchanged, only the data files added since are read (their rows, delete files applied) and
 the keys of the files removed since (read at the recorded snapshot) tell which rows were deleted or rewritten. The
-file difference comes from the manifests (Delta: the log's add actions) through :mod:`lakehouse.index.snapshots`,
+file difference comes from the manifests (Delta: the log's add actions) through :mod:`lakehouse.table.files`,
 never from the data; whether the recorded snapshot is still an ancestor comes from the table's history
 (:meth:`lakehouse.table.spark.io.SparkTable.ancestry_problem`). Anything else falls back to reading the whole
 source, and :class:`SourceRead` says why.
@@ -133,7 +133,7 @@ def _base_snapshot(
 
 
 def _live_files(source_table: VectorTable, snapshot_id: int | None) -> int:
-    from lakehouse.index.snapshots import file_set
+    from lakehouse.table.files import file_set
 
     return len(file_set(source_table, snapshot_id).tasks)  # type: ignore[arg-type]
 
@@ -152,7 +152,7 @@ def _changed_rows(
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from lakehouse.index.snapshots import diff, file_set, read_files
+    from lakehouse.table.files import diff, file_set, read_files
 
     unreadable, what = source.unreadable_errors(), source.snapshot_unit  # a file vacuumed or cleaned up since
     try:

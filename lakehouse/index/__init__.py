@@ -17,6 +17,9 @@ from lakehouse.index.hybrid import Fusion, hybrid_search
 from lakehouse.index.refresh import RefreshResult, build, refresh
 from lakehouse.index.search import SearchPlan, SearchResult, VectorIndex, open_index, search
 from lakehouse.index.status import IndexStatus, status
+from lakehouse.table.base import register_index_opener
+
+register_index_opener(open_index)  # table.index(column): tables know nothing of indexes, so the index tells them
 
 __all__ = [
     "Fusion",

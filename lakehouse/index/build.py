@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import lance
     import pyarrow as pa
 
-    from lakehouse.index.snapshots import SnapshotSource
+    from lakehouse.table.vector_table import VectorTable
 
 IndexType = Literal["auto", "flat", "ivf_flat", "ivf_pq", "ivf_hnsw_sq"]
 INDEX_TYPES: tuple[str, ...] = get_args(IndexType)
@@ -240,7 +240,7 @@ def train(ds: lance.LanceDataset, column: str, params: IndexParams, metric: str)
     return True
 
 
-def lance_schema(source: SnapshotSource, meta: IndexMeta) -> pa.Schema:
+def lance_schema(source: VectorTable, meta: IndexMeta) -> pa.Schema:
     """The index dataset's schema: key, vector, stored columns, ``_file``; the description in its metadata."""
     import pyarrow as pa
 
@@ -255,7 +255,7 @@ def lance_schema(source: SnapshotSource, meta: IndexMeta) -> pa.Schema:
     return pa.schema(fields, metadata={META_KEY: meta.to_json()})
 
 
-def _check_store(source: SnapshotSource, column: str, key: str, store: Sequence[str]) -> tuple[str, ...]:
+def _check_store(source: VectorTable, column: str, key: str, store: Sequence[str]) -> tuple[str, ...]:
     names = source.arrow_schema().names
     ident = source.identifier
     bad = [c for c in store if c not in names]
@@ -267,7 +267,7 @@ def _check_store(source: SnapshotSource, column: str, key: str, store: Sequence[
             column=column,
             problem="store",
         )
-    clash = [c for c in store if c in RESERVED or c in (key, column) or c in source.table.specs]
+    clash = [c for c in store if c in RESERVED or c in (key, column) or c in source.specs]
     if clash:
         raise VectorIndexError(
             f"cannot store column(s) {', '.join(clash)}: the key, vector columns and {', '.join(sorted(RESERVED))} "
@@ -279,9 +279,9 @@ def _check_store(source: SnapshotSource, column: str, key: str, store: Sequence[
     return tuple(dict.fromkeys(store))
 
 
-def index_meta(source: SnapshotSource, column: str, store: Sequence[str], requested: str, rows: int) -> IndexMeta:
+def index_meta(source: VectorTable, column: str, store: Sequence[str], requested: str, rows: int) -> IndexMeta:
     """Describe the index of ``column``: checks the key column and the stored columns, chooses the parameters."""
-    table = source.table
+    table = source
     spec = table.spec(column)
     key = table.key_column
     if not key:

@@ -19,11 +19,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lakehouse.index.snapshots import FileDiff, SnapshotSource
 from lakehouse.index.store import FILE_COLUMN, IndexMeta, IndexStore, conform
+from lakehouse.table.files import FileDiff
 
 if TYPE_CHECKING:
     import lance
+
+    from lakehouse.table.vector_table import VectorTable
 
 Checkpoint = Callable[[str], None]
 _RELABEL = "_file__relabel"
@@ -46,9 +48,7 @@ def _columns(schema: pa.Schema) -> list[str]:
     return [n for n in schema.names if n != FILE_COLUMN]
 
 
-def stream_rows(
-    source: SnapshotSource, snapshot_id: int, tasks: Sequence[Any], schema: pa.Schema
-) -> pa.RecordBatchReader:
+def stream_rows(source: VectorTable, snapshot_id: int, tasks: Sequence[Any], schema: pa.Schema) -> pa.RecordBatchReader:
     def batches() -> Iterator[pa.RecordBatch]:
         for part in source.read_files(snapshot_id, tasks, _columns(schema)):
             yield from conform(part, schema).to_batches()

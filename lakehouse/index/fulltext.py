@@ -30,7 +30,7 @@ from lakehouse.index.store import IndexMeta
 if TYPE_CHECKING:
     import lance
 
-    from lakehouse.index.snapshots import SnapshotSource
+    from lakehouse.table.vector_table import VectorTable
 
 TEXT_SCORE = "_score"
 K1 = 1.2  # Lance's BM25 constants
@@ -77,7 +77,7 @@ def text_store(store: Sequence[str], text: str | Sequence[str]) -> tuple[str, ..
     return tuple(dict.fromkeys([*store, *names]))
 
 
-def with_text(meta: IndexMeta, text: str | Sequence[str], source: SnapshotSource) -> IndexMeta:
+def with_text(meta: IndexMeta, text: str | Sequence[str], source: VectorTable) -> IndexMeta:
     """``meta`` with full-text columns ``text``, which must be string columns of the table."""
     import pyarrow as pa
 

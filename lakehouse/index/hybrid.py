@@ -30,8 +30,8 @@ import pyarrow as pa
 from lakehouse.errors import VectorIndexError
 from lakehouse.index.fulltext import TEXT_SCORE, lance_text_search, local_text_search, text_column
 from lakehouse.index.results import SearchResult
-from lakehouse.index.snapshots import diff
 from lakehouse.index.store import FILE_COLUMN, SCORE_COLUMN
+from lakehouse.table.files import diff
 
 if TYPE_CHECKING:
     from lakehouse.index.search import VectorIndex

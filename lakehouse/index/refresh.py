@@ -1,7 +1,7 @@
 """Building an index, and refreshing it incrementally from the table's history (Iceberg snapshots, Delta versions).
 
 A refresh compares the data files of the indexed snapshot with those of the current one (metadata only: Iceberg
-manifests, the Delta log; see :class:`~lakehouse.index.snapshots.SnapshotSource`), deletes from Lance the rows of
+manifests, the Delta log; see :class:`~lakehouse.table.VectorTable`), deletes from Lance the rows of
 files that went away (``_file``), appends the rows of files that arrived, folds new rows into the ANN structure once
 they are a large enough share (:class:`FoldPolicy`), tags the Lance version with the snapshot and, last of all,
 records the snapshot (:meth:`~lakehouse.index.store.IndexStore.commit`). Until that last step, readers keep using the
@@ -41,9 +41,9 @@ from lakehouse.index.build import (
 )
 from lakehouse.index.changes import apply_change, stream_rows
 from lakehouse.index.fulltext import carry_text, index_columns, text_store, update_text, with_text
-from lakehouse.index.snapshots import FileSet, SnapshotSource, diff
 from lakehouse.index.store import FILE_COLUMN, META_KEY, IndexMeta, IndexStore
 from lakehouse.table import VectorTable
+from lakehouse.table.files import FileSet, diff
 
 if TYPE_CHECKING:
     import lance
@@ -127,7 +127,7 @@ def _table(table: VectorTable | str, settings: Settings | None) -> VectorTable:
     return VectorTable.load(table, settings=settings) if isinstance(table, str) else table.refresh()
 
 
-def _no_snapshot(source: SnapshotSource, column: str) -> VectorIndexError:
+def _no_snapshot(source: VectorTable, column: str) -> VectorIndexError:
     return VectorIndexError(
         f"table {source.identifier} has no snapshot yet: nothing to index",
         hint="append rows first",
@@ -232,7 +232,7 @@ def build(
         )
 
 
-def _base_identities(source: SnapshotSource, ds: lance.LanceDataset, snapshot_id: int) -> dict[str, frozenset[str]]:
+def _base_identities(source: VectorTable, ds: lance.LanceDataset, snapshot_id: int) -> dict[str, frozenset[str]]:
     if source.has_snapshot(snapshot_id):
         return source.files_at(snapshot_id).identities
     # the indexed snapshot was expired from the table: what the index holds is the truth

@@ -24,9 +24,9 @@ from lakehouse.index.filters import Filter, parse_filter
 from lakehouse.index.query import query_vector
 from lakehouse.index.results import SearchPlan, SearchResult, ranked, to_score
 from lakehouse.index.selectivity import plan_filtered
-from lakehouse.index.snapshots import FileSet, diff
 from lakehouse.index.store import FILE_COLUMN, SCORE_COLUMN, IndexMeta, IndexStore
 from lakehouse.table import VectorTable
+from lakehouse.table.files import FileSet, diff
 from lakehouse.vector import VectorSpec, to_numpy
 
 if TYPE_CHECKING:
@@ -81,10 +81,9 @@ class VectorIndex:
         return other
 
     def _metadata_location(self) -> str | None:
-        """The Iceberg metadata file of this handle (None for Delta, whose index record lives beside the index)."""
-        if getattr(self.table, "format", "iceberg") != "iceberg":
-            return None
-        return str(self.table.iceberg.metadata_location)
+        """The metadata file of this handle where the index record lives in table properties (Iceberg), else None
+        (Delta: the record lives beside the index)."""
+        return self.table.metadata_location
 
     # -- state ------------------------------------------------------------------------------------------------
     def _dataset(self, version: int | None = None) -> lance.LanceDataset:

@@ -5,9 +5,9 @@ Rows hold the table's key, the vector as ``fixed_size_list<float32, dim>``, the 
 ``_file``, the data file the row came from (what an incremental refresh deletes by). Every index version that reflects
 a table snapshot (an Iceberg snapshot id, a Delta version) is tagged ``snapshot-<id>``, and the snapshot the index is
 at is recorded last: an Iceberg table records it in ``lakehouse.index.<column>.snapshot-id``; a Delta table cannot
-without a new version (see :mod:`lakehouse.index.delta_source`), so it is written beside the dataset, in
-``<column>.lance.indexed`` (replaced atomically). Readers open the tagged version named by that record, so a refresh
-that dies half-way never shows through.
+without a new version (:attr:`lakehouse.table.VectorTable.properties_without_snapshot`), so it is written beside
+the dataset, in ``<column>.lance.indexed`` (replaced atomically). Readers open the tagged version named by that
+record, so a refresh that dies half-way never shows through.
 """
 
 from __future__ import annotations
@@ -27,14 +27,13 @@ import pyarrow as pa
 
 from lakehouse.config import Settings, load_settings
 from lakehouse.errors import VectorIndexError
+from lakehouse.table.files import FILE_COLUMN
 
 if TYPE_CHECKING:
     import lance
 
-    from lakehouse.index.snapshots import SnapshotSource
-    from lakehouse.table import VectorTable
+    from lakehouse.table.vector_table import VectorTable
 
-FILE_COLUMN = "_file"
 SCORE_COLUMN = "score"
 RESERVED = frozenset({FILE_COLUMN, SCORE_COLUMN, "_distance", "_rowid"})
 META_KEY = "lakehouse.index"
@@ -104,25 +103,23 @@ class IndexMeta:
         return cls(**raw)
 
 
-def warehouse_of(source: SnapshotSource, settings: Settings | None) -> str:
+def warehouse_of(table: VectorTable, settings: Settings | None) -> str:
     """The warehouse URI: from settings when given, else the table's own (an Iceberg catalog's ``warehouse``)."""
     if settings is not None:
         return settings.warehouse.rstrip("/")
-    return (source.default_warehouse() or load_settings().warehouse).rstrip("/")
+    return (table.warehouse() or load_settings().warehouse).rstrip("/")
 
 
 class IndexStore:
     """Paths, tags, versions, the advisory lock and version cleanup of one index dataset."""
 
     def __init__(self, table: VectorTable, column: str, *, settings: Settings | None = None) -> None:
-        from lakehouse.index.snapshots import snapshot_source
-
         self.table = table
-        self.source = snapshot_source(table)
+        self.source = table  # what the index follows: the table's snapshots, files and rows (its protocol)
         self.column = column
         self.settings = settings
-        self.uri = f"{warehouse_of(self.source, settings)}/_lance/{self.source.index_path()}/{column}.lance"
-        self.identifier = self.source.identifier
+        self.uri = f"{warehouse_of(table, settings)}/_lance/{table.warehouse_path()}/{column}.lance"
+        self.identifier = table.identifier
 
     # -- location ---------------------------------------------------------------------------------------------
     @property
@@ -187,8 +184,9 @@ class IndexStore:
     # -- the snapshot the index is at ------------------------------------------------------------------------------
     def indexed_snapshot(self) -> int | None:
         """The snapshot recorded by the last finished build or refresh (in the table, or beside the dataset)."""
-        if self.source.records_in_table:
-            return self.source.recorded_snapshot(self.column)
+        if self.table.properties_without_snapshot:
+            value = self.table.properties.get(snapshot_property(self.column))
+            return int(value) if value else None
         raw = self._read_record()
         if raw is None:
             return None
@@ -252,8 +250,8 @@ class IndexStore:
             ds.tags.update(name, ds.version)
         else:
             ds.tags.create(name, ds.version)
-        if self.source.records_in_table:
-            self.source.record_snapshot(self.column, snapshot_id)
+        if self.table.properties_without_snapshot:
+            self.table.set_properties({snapshot_property(self.column): str(snapshot_id)})
         else:
             self._write_record(snapshot_id)
 

@@ -200,9 +200,7 @@ class PassageSearch:
 
 
 def _names(table: Any) -> list[str]:
-    from lakehouse.index.snapshots import snapshot_source
-
-    return list(snapshot_source(table).arrow_schema().names)
+    return list(table.arrow_schema().names)
 
 
 def _by_key(

@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import lakehouse.lineage.facets as f
 from lakehouse.errors import LineageError
-from lakehouse.lineage import facets as f
 from lakehouse.lineage.events import EventType, new_run_id, run_event, to_dict
 from lakehouse.lineage.transports import disabled, embedded_transports, openlineage_config
 

@@ -31,7 +31,7 @@ from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, R
 from openlineage.client.facet_v2 import DatasetFacet, JobFacet, RunFacet
 from openlineage.client.serde import Serde
 
-from lakehouse.lineage import facets as f
+import lakehouse.lineage.facets as f
 
 if TYPE_CHECKING:
     from lakehouse.config import Settings
@@ -80,7 +80,9 @@ def dataset_name(identifier: str, settings: Settings) -> str:
 
 
 def _table_facets(table: VectorTable, settings: Settings, snapshot_id: int | None) -> dict[str, DatasetFacet]:
-    ice = table.iceberg
+    from lakehouse.table.iceberg import as_iceberg
+
+    ice = as_iceberg(table, "an Iceberg lineage dataset").iceberg
     schema = ice.schema()
     if snapshot_id is not None:
         snap = ice.snapshot_by_id(snapshot_id)
@@ -131,7 +133,9 @@ def iceberg_output(
     snapshot_id = table.snapshot_id if snapshot_id is None else snapshot_id
     files = None
     if snapshot_id is not None:
-        snap = table.iceberg.snapshot_by_id(snapshot_id)
+        from lakehouse.table.iceberg import as_iceberg
+
+        snap = as_iceberg(table, "an Iceberg lineage dataset").iceberg.snapshot_by_id(snapshot_id)
         summary = snap.summary.additional_properties if snap is not None and snap.summary else {}
         rows = rows if rows is not None else _int(summary.get("added-records"))
         size = size if size is not None else _int(summary.get("added-files-size"))

@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from lakehouse.lineage.page import GAP_X, GAP_Y, MARGIN, NODE_H, NODE_W, render
+
 if TYPE_CHECKING:
     from pyiceberg.table import Table
 
@@ -39,7 +41,6 @@ __all__ = [
 EdgeKind = Literal["input", "output", "parent"]
 # the lineage columns an embeddings table carries; a dataset whose schema has them gets indexed for search
 EMBEDDING_FIELDS = ("embedding_id", "source_table", "source_key", "source_snapshot_id", "chunk_start", "chunk_end")
-NODE_W, NODE_H, GAP_X, GAP_Y, MARGIN = 250, 66, 90, 28, 20
 
 
 @dataclass
@@ -373,8 +374,6 @@ def embedding_index(names: Iterable[str], load: Callable[[str], Table], *, limit
 
 def graph_html(graph: LineageGraph, index: EmbeddingIndex | None = None, *, title: str = "lakehouse lineage") -> str:
     """The self-contained review page (inline CSS, JS and SVG; nothing is fetched)."""
-    from lakehouse.lineage.page import render
-
     return render(graph, index or EmbeddingIndex({}, {}, 0), title=title)
 
 

@@ -12,12 +12,13 @@ from datetime import UTC, datetime
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from lakehouse.lineage.graph import GAP_X, MARGIN, NODE_H, NODE_W, EmbeddingIndex, LineageGraph
-
 if TYPE_CHECKING:
-    from lakehouse.lineage.graph import DatasetNode, JobNode
+    from lakehouse.lineage.graph import DatasetNode, EmbeddingIndex, JobNode, LineageGraph
 
 __all__ = ["render"]
+
+# a node's box and the gaps between them, in SVG pixels (the graph's layout places boxes of this size)
+NODE_W, NODE_H, GAP_X, GAP_Y, MARGIN = 250, 66, 90, 28, 20
 
 MAX_RUN_DOTS = 12
 

@@ -31,10 +31,19 @@ from lakehouse.errors import LineageError
 
 if TYPE_CHECKING:
     from pyiceberg.expressions import BooleanExpression
+    from pyiceberg.table import Table
 
     from lakehouse.config import Settings
     from lakehouse.lineage.store import LineageStore
     from lakehouse.table import VectorTable
+
+
+def _iceberg(table: VectorTable, purpose: str) -> Table:
+    """The pyiceberg table under ``table``: the lineage columns are read with Iceberg scans."""
+    from lakehouse.table.iceberg import as_iceberg
+
+    return as_iceberg(table, purpose).iceberg
+
 
 __all__ = ["LINEAGE_COLUMNS", "REASONS", "Impact", "RunInfo", "StaleRow", "Trace", "impact", "trace"]
 
@@ -175,7 +184,7 @@ def _read_source(
     from pyiceberg.expressions import AlwaysTrue
     from pyiceberg.types import IntegerType, LongType, StringType
 
-    ice = source.iceberg
+    ice = _iceberg(source, "reading a lineage source")
     schema = ice.schema()
     if snapshot_id is not None:
         snap = ice.snapshot_by_id(snapshot_id)
@@ -242,14 +251,14 @@ def trace(
     """
     from lakehouse.table import VectorTable
 
-    present = set(embeddings_table.iceberg.schema().column_names)
+    present = set(_iceberg(embeddings_table, "trace").schema().column_names)
     missing = [c for c in LINEAGE_COLUMNS if c not in present]
     if missing:
         raise LineageError(
             f"{embeddings_table.identifier} is not an embeddings table: no column(s) {', '.join(missing)}",
             hint="trace works on tables written by the embed job",
         )
-    scan = embeddings_table.iceberg.scan(
+    scan = _iceberg(embeddings_table, "trace").scan(
         row_filter=_equal_to("embedding_id", embedding_id), selected_fields=LINEAGE_COLUMNS
     )
     rows = scan.to_arrow().to_pylist()
@@ -299,7 +308,7 @@ def trace(
 # -- impact -------------------------------------------------------------------------------------------------------
 def _chunking(embeddings: VectorTable, source: str) -> tuple[int, int] | None:
     """(chunk size, overlap) the embed job recorded for ``source``, or None."""
-    raw = embeddings.iceberg.properties.get(f"lakehouse.embeddings.{source}.chunking", "")
+    raw = embeddings.properties.get(f"lakehouse.embeddings.{source}.chunking", "")
     size, _, overlap = raw.partition("/")
     return (int(size), int(overlap)) if size.isdigit() and overlap.isdigit() else None
 
@@ -365,7 +374,7 @@ def impact(
     current = _read_source(source, source.key_column or "key", column, snapshot_id=source.snapshot_id)
     chunking = _chunking(embeddings_table, name)
 
-    rows = embeddings_table.iceberg.scan(selected_fields=LINEAGE_COLUMNS).to_arrow()
+    rows = _iceberg(embeddings_table, "impact").scan(selected_fields=LINEAGE_COLUMNS).to_arrow()
     rows = rows.filter(pc.equal(rows.column("source_table"), name)).to_pylist()
     by_key: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:

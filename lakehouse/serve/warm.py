@@ -110,7 +110,7 @@ class Warm:
         not shared between threads)."""
         reader = getattr(self._local, "payload", None)
         if reader is None:
-            from lakehouse.sql.payload import PayloadReader
+            from lakehouse.table.payload import PayloadReader
 
             reader = self._local.payload = PayloadReader()
         return reader
@@ -213,7 +213,7 @@ class Warm:
         """Each hit with its row's columns (read by key at the searched snapshot), text, source and span."""
         from lakehouse.index.store import FILE_COLUMN, SCORE_COLUMN
 
-        names = tuple(vt.schema().names) if getattr(vt, "format", None) == "delta" else _iceberg_columns(vt)
+        names = vt.column_names()
         vectors = set(vt.specs)
         wanted = [c for c in (q.columns or names) if c not in vectors]
         unknown = [c for c in wanted if c not in names]
@@ -264,23 +264,18 @@ class Warm:
             return None
         files = list(dict.fromkeys(hits.column(FILE_COLUMN).to_pylist())) if FILE_COLUMN in hits.column_names else None
         keys = hits.column(found.key)
-        if getattr(vt, "format", None) == "delta":
-            got = self.payload.read_delta(vt, snapshot, found.key, keys, columns, files)
-        else:
-            got = self.payload.read(vt.iceberg, snapshot, found.key, keys, columns, files)
+        got = self.payload.read(vt, snapshot, found.key, keys, columns, files)
         return None if got is None else got[0]
 
     def _by_key(self, vt: VectorTable, found: SearchResult, wanted: Sequence[str]) -> pa.Table:
         """The rows of ``found``'s keys at its snapshot, in its order (when the payload reader cannot say exactly)."""
         from lakehouse.index.filters import parse_filter
-        from lakehouse.index.snapshots import snapshot_source
 
-        source = snapshot_source(vt)
         keys = found.table.column(found.key).to_pylist()
         literal = ", ".join(_sql_literal(k) for k in keys)
-        flt = parse_filter(f"{found.key} IN ({literal})", source.filter_schema(), table=vt.identifier)
+        flt = parse_filter(f"{found.key} IN ({literal})", vt.filter_schema(), table=vt.identifier)
         cols = list(dict.fromkeys([found.key, *wanted]))
-        rows = source.read(found.plan.snapshot_id, cols, flt)
+        rows = vt.read(found.plan.snapshot_id, cols, flt)
         at = {k: i for i, k in enumerate(rows.column(found.key).to_pylist())}
         return rows.take(pa.array([at[k] for k in keys], pa.int64()))
 
@@ -302,19 +297,17 @@ class Warm:
 
     def _source_rows(self, name: str, keys: list[Any]) -> dict[Any, dict[str, Any]]:
         from lakehouse.index.filters import parse_filter
-        from lakehouse.index.snapshots import snapshot_source
 
         vt = self.table(name)
         key = vt.key_column
-        names = set(vt.schema().names) if getattr(vt, "format", None) == "delta" else set(_iceberg_columns(vt))
+        names = set(vt.column_names())
         cols = [c for c in _SOURCE_COLUMNS if c in names]
         if not key or not cols or vt.snapshot_id is None:
             return {}
-        source = snapshot_source(vt)
         flt = parse_filter(
-            f"{key} IN ({', '.join(_sql_literal(k) for k in keys)})", source.filter_schema(), table=vt.identifier
+            f"{key} IN ({', '.join(_sql_literal(k) for k in keys)})", vt.filter_schema(), table=vt.identifier
         )
-        rows = source.read(vt.snapshot_id, [key, *cols], flt).to_pylist()
+        rows = vt.read(vt.snapshot_id, [key, *cols], flt).to_pylist()
         return {r[key]: {c: r[c] for c in cols} for r in rows}
 
     # -- POST /v1/sql -----------------------------------------------------------------------------------------
@@ -367,17 +360,7 @@ def _hybrid() -> tuple[Any, Any]:
 
 
 def _index_key(vt: VectorTable, column: str) -> tuple[str, str, str]:
-    return (vt.identifier, _identity(vt), column)  # a dropped and re-created table is another table
-
-
-def _identity(vt: VectorTable) -> str:
-    if getattr(vt, "format", None) == "delta":
-        return f"delta:{vt.location}:{vt.delta.metadata().id}"  # type: ignore[attr-defined]
-    return str(vt.iceberg.metadata.table_uuid)
-
-
-def _iceberg_columns(vt: VectorTable) -> tuple[str, ...]:
-    return tuple(f.name for f in vt.iceberg.schema().fields)
+    return (vt.identifier, vt.identity, column)  # a dropped and re-created table is another table
 
 
 def _sql_literal(value: Any) -> str:

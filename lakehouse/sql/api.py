@@ -144,7 +144,7 @@ class SqlSession:
 
 def _unit(top: TopK) -> str:
     """What the table's format calls the point the index answers at: an Iceberg snapshot, a Delta version."""
-    return "version" if top.table.delta_location is not None else "snapshot"
+    return top.table.table.snapshot_unit
 
 
 def query(

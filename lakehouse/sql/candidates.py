@@ -17,7 +17,7 @@ joins to other tables. Rows tied on every ORDER BY key may come out in another o
 Why not let the engine read the candidates back from the table (``... AT (VERSION => S) WHERE key IN (...)``), as
 this path first did: that read was most of the query's time, because DuckDB's Iceberg scan decodes the whole vector
 column of every file to find ten rows and fetches the table's metadata from the catalog for every query (slow even
-for ``count(*)``). Reading only the payload columns for the candidates' keys (:mod:`lakehouse.sql.payload`) costs a
+for ``count(*)``). Reading only the payload columns for the candidates' keys (:mod:`lakehouse.table.payload`) costs a
 few milliseconds, and nothing when the index covers the query; the benchmark's top-10 query became many times faster
 (figures: BENCHMARKS.md, design measurements, 'candidate payload join'). Anything unexpected (a candidate's file
 no longer live at S, a key found twice or not at all) returns ``None`` and the executor falls back to that general
@@ -34,7 +34,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from lakehouse.index.store import FILE_COLUMN, SCORE_COLUMN
-from lakehouse.sql.payload import PayloadReader
+from lakehouse.table.payload import PayloadReader
 from lakehouse.vector import to_fixed_size_list
 
 if TYPE_CHECKING:
@@ -126,7 +126,7 @@ class CandidateReader:
         from_index = set(hits.column_names) - {SCORE_COLUMN, FILE_COLUMN}  # the index's score is not a column
         payload = tuple(c for c in wanted if c not in from_index)
         fields = [pa.field(n, schema.field(n).type) for n in wanted]
-        unit = "version" if lake.delta_location is not None else "snapshot"
+        unit = lake.table.snapshot_unit
         if not hits.num_rows:
             return Candidates(pa.schema(fields).empty_table(), payload, 0, unit)
         extra, files = hits, 0
@@ -146,17 +146,12 @@ class CandidateReader:
     ) -> tuple[pa.Table, int] | None:
         """``payload`` columns for the keys of ``hits``, in ``hits`` order, and the number of files read."""
         files = list(dict.fromkeys(hits.column(FILE_COLUMN).to_pylist())) if FILE_COLUMN in hits.column_names else None
-        if lake.delta_location is not None:
-            return self.payload.read_delta(lake.table, snapshot_id, key, hits.column(key), payload, files)  # type: ignore[arg-type]
-        return self.payload.read(lake.table.iceberg, snapshot_id, key, hits.column(key), payload, files)
+        return self.payload.read(lake.table, snapshot_id, key, hits.column(key), payload, files)
 
 
 def _arrow_schema(lake: LakeTable) -> pa.Schema:
     """The table's columns as the engine sees them: vector columns as ``fixed_size_list<float32, dim>``."""
-    if lake.delta_location is not None:
-        schema = lake.table.schema()  # type: ignore[attr-defined]
-    else:
-        schema = lake.table.iceberg.schema().as_arrow()
+    schema = lake.table.arrow_schema()
     for name, spec in lake.specs.items():
         i = schema.get_field_index(name)
         if i >= 0:

@@ -256,15 +256,8 @@ def _scan(g: object, e: object) -> str:
         + ", ".join(f"CAST({_identifier(c)} AS FLOAT[{dim}]) AS {_identifier(c)}" for c, dim in casts)
         + ")"
     )
-    delta = e.args.get("delta")
-    snapshot = e.args.get("snapshot")
-    if delta:  # a Delta version is delta_scan's own argument (DuckDB's AT clause is for attached catalogs)
-        at = f", version => {int(snapshot)}" if snapshot is not None else ""
-        sql = f"SELECT {star} FROM delta_scan({_quote(_local(delta))}{at})"
-    else:
-        sql = f"SELECT {star} FROM {table}"
-        if snapshot is not None:
-            sql += f" AT (VERSION => {int(snapshot)})"
+    # the table says how DuckDB reads it at the snapshot (a Delta table: delta_scan of its log)
+    sql = f"SELECT {star} FROM {e.args['lake'].table.duckdb_relation(table, e.args.get('snapshot'))}"
     if e.args.get("key"):
         sql += " WHERE " + in_list(e.args["key"], e.args.get("keys") or [], "duckdb")
     return sql

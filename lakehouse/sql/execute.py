@@ -77,7 +77,7 @@ class Executor(ABC):
                 info["rows"] = rows.describe()
             else:
                 restrict = {id(top.node): {"snapshot": found.plan.snapshot_id, "key": found.key, "keys": found.keys}}
-                unit = "version" if top.table.delta_location is not None else "snapshot"
+                unit = top.table.table.snapshot_unit
                 info["rows"] = f"read back from the table at the same {unit}, restricted to the candidates' keys"
             info.update(
                 snapshot_id=found.plan.snapshot_id,

@@ -165,7 +165,7 @@ def _top_k(
     if not use_index:
         return "the index was turned off for this query (use_index=False), exact scan"
     metric = METRIC_OF[type(func)]
-    unreadable = _delta_unreadable(lake, node.meta.get(AS_OF))
+    unreadable = _unreadable(lake, node.meta.get(AS_OF))
     if unreadable:
         return unreadable
     try:
@@ -199,38 +199,19 @@ def _open_index(lake: LakeTable, column: str, settings: Any, indexes: dict[tuple
 
     if indexes is None:
         return open_index(lake.table, column, settings=settings)
-    key = (lake.identifier, _table_identity(lake), column)  # a dropped and re-created table is another table
+    key = (lake.identifier, lake.table.identity, column)  # a dropped and re-created table is another table
     kept = indexes.get(key)
     index = kept.with_table(lake.table) if kept is not None else open_index(lake.table, column, settings=settings)
     indexes[key] = index
     return index
 
 
-def _table_identity(lake: LakeTable) -> str:
-    """What tells one table from another created later under the same name: the Iceberg table UUID; for a Delta
-    table its format, location and the id in its metaData action (a new id when the table is re-created there)."""
-    if lake.delta_location is not None:
-        return f"delta:{lake.delta_location}:{lake.table.delta.metadata().id}"  # type: ignore[attr-defined]
-    return str(lake.table.iceberg.metadata.table_uuid)
-
-
-def _delta_unreadable(lake: LakeTable, version: int | None = None) -> str | None:
-    """Why the index cannot answer for a Delta table whose version (the current one, or ``version`` for a query
-    that travels back) the file-by-file reader refuses (deletion vectors, column mapping: the index's exact tail and
+def _unreadable(lake: LakeTable, snapshot_id: int | None = None) -> str | None:
+    """Why the index cannot answer for a table whose snapshot (the current one, or ``snapshot_id`` for a query that
+    travels back) cannot be read file by file (Delta deletion vectors, column mapping: the index's exact tail and
     payload reads would return deleted or misnamed rows), else None."""
-    if lake.delta_location is None:
-        return None
-    from deltalake import DeltaTable
-
-    from lakehouse.errors import UnsupportedDeltaFeatureError
-    from lakehouse.table.delta import check_file_readable
-
-    dt = lake.table.delta if version is None else DeltaTable(lake.delta_location, version=version)  # type: ignore[attr-defined]
-    try:
-        check_file_readable(dt, lake.delta_location)
-    except UnsupportedDeltaFeatureError as exc:
-        return f"the index cannot follow {lake.identifier} ({str(exc).splitlines()[0]}), exact scan"
-    return None
+    problem = lake.table.file_read_problem(snapshot_id)
+    return None if problem is None else f"the index cannot follow {lake.identifier} ({problem}), exact scan"
 
 
 def _similarity(expr: exp.Expression, select: exp.Select) -> tuple[exp.Expression | None, bool]:

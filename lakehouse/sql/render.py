@@ -77,8 +77,7 @@ def scan_tables(
             how = {"snapshot": orig.meta[AS_OF], **how}
         relation = how.get("relation")
         vector_casts = [(c, s.dim) for c, s in lake.specs.items()] if casts and relation is None else []
-        delta = getattr(lake, "delta_location", None)  # a Delta table is never read through the catalog
-        if not vector_casts and not how and delta is None:
+        if not vector_casts and not how and lake.table.read_through_catalog:  # else: a Delta log, read by path
             node.set("catalog", exp.to_identifier(catalog))
             node.set("db", exp.to_identifier(ns))
             continue
@@ -89,7 +88,7 @@ def scan_tables(
             snapshot=how.get("snapshot"),
             key=how.get("key"),
             keys=list(how.get("keys") or []),
-            delta=delta,
+            lake=lake,
             relation=relation,
         )
         node.replace(exp.Subquery(this=scan, alias=exp.TableAlias(this=exp.to_identifier(alias))))

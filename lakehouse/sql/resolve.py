@@ -47,11 +47,6 @@ class LakeTable:
     def specs(self) -> dict[str, VectorSpec]:
         return self.table.specs
 
-    @property
-    def delta_location(self) -> str | None:
-        """Where the table's Delta log is, for a Delta table (read with ``delta_scan`` / ``read_delta_table``)."""
-        return self.table.location if getattr(self.table, "format", None) == "delta" else None  # type: ignore[attr-defined]
-
     def __deepcopy__(self, memo: object) -> LakeTable:
         # A binding, shared by every copy of the tree: sqlglot deep-copies node.meta at each tree copy, and copying
         # the table handle with its metadata took ~1,100 deepcopy calls per query (1-5 ms, by load).
@@ -85,11 +80,7 @@ class Resolver:
                 self._catalog = load_catalog(self.settings)
             # not in the catalog but at its Delta location: a DeltaVectorTable (same surface)
             vt = VectorTable.load(ident, catalog=self._catalog, settings=self.settings)
-            if getattr(vt, "format", None) == "delta":
-                cols = tuple(vt.schema().names)
-            else:
-                cols = tuple(f.name for f in vt.iceberg.schema().fields)
-            self._tables[ident] = LakeTable(ident, vt, cols)
+            self._tables[ident] = LakeTable(ident, vt, vt.column_names())
         return self._tables[ident]
 
     def embed(self, text: str, model_name: str, spec: VectorSpec | None, where: str) -> np.ndarray:

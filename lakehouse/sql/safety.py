@@ -27,7 +27,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from lakehouse.errors import UnsafeSqlError
-from lakehouse.sql.dialect import METRIC_OF, Embed
+from lakehouse.sql.dialect import METRIC_OF, Embed, Lakehouse
 
 __all__ = ["FUNCTIONS", "MAX_DEPTH", "MAX_K", "TABLE_FUNCTIONS", "check_filter", "check_query", "check_text"]
 
@@ -241,10 +241,8 @@ def _number(text: str) -> float:
 
 @functools.lru_cache(maxsize=256)  # the same filter text comes back query after query; the tree is only read
 def _parse_filter(text: str) -> exp.Expression:
-    from lakehouse.sql.parse import DIALECT
-
     try:
-        return exp.condition(text, dialect=DIALECT)
+        return exp.condition(text, dialect=Lakehouse)
     except RecursionError as exc:
         raise _refuse(
             "deep nesting in a filter", "the filter nests too deeply to parse", "flatten the filter's brackets"

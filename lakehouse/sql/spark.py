@@ -189,18 +189,8 @@ def _scan(g: object, e: object, spark: SparkSession | None = None) -> str:
     assert isinstance(e, LakeScan)
     if e.args.get("relation"):
         return f"SELECT * FROM {e.args['relation']}"
-    if e.args.get("delta") and spark is not None:
-        # no Delta jars: the snapshot's files, read by read_delta_table, as a temporary view of this session
-        from lakehouse.table.spark.delta_read import read_delta_table
-
-        version = e.args.get("snapshot")
-        view = f"lakehouse_delta_{e.this.db}_{e.this.name}_{'latest' if version is None else int(version)}"
-        read_delta_table(spark, e.args["delta"], version=version).createOrReplaceTempView(view)
-        sql = f"SELECT * FROM {view}"
-    else:
-        sql = f"SELECT * FROM {e.this.sql('spark')}"
-    if e.args.get("snapshot") is not None and not e.args.get("delta"):
-        sql += f" VERSION AS OF {int(e.args['snapshot'])}"
+    # the table says how Spark reads it at the snapshot (a Delta table: its files as a temporary view, no jars)
+    sql = f"SELECT * FROM {e.args['lake'].table.spark_relation(spark, e.this.sql('spark'), e.args.get('snapshot'))}"
     if e.args.get("key"):
         sql += " WHERE " + in_list(e.args["key"], e.args.get("keys") or [], "spark")
     return sql

@@ -48,7 +48,7 @@ class LakeScan(exp.Expression):
         "snapshot": False,
         "key": False,
         "keys": False,
-        "delta": False,
+        "lake": False,  # the LakeTable: how each engine reads it (VectorTable.duckdb_relation/spark_relation)
         "relation": False,
     }
 

@@ -42,7 +42,7 @@ def resolve_time_travel(node: exp.Table, lake: LakeTable) -> str | None:
     written = clause.sql(_DIALECT)
     kind, value = _kind_and_value(clause, lake, written)
     table = lake.table
-    unit = "version" if lake.delta_location is not None else "snapshot"
+    unit = table.snapshot_unit
     try:
         if kind == "VERSION":
             snapshot, how = _version(value, lake, written)
@@ -134,11 +134,12 @@ def _version(value: exp.Expression, lake: LakeTable, written: str) -> tuple[int,
     if isinstance(value, exp.Literal) and value.is_string:
         if value.this.lstrip("-").isdigit():
             return int(value.this), "as written"
-        if lake.delta_location is None:  # an Iceberg branch or tag
-            ref = lake.table.iceberg.metadata.refs.get(value.this)
-            if ref is not None:
-                return int(ref.snapshot_id), f"{ref.snapshot_ref_type} {value.this!r}"
-            names = ", ".join(sorted(lake.table.iceberg.metadata.refs)) or "none"
+        refs = lake.table.refs()
+        if refs is not None:  # a format with branches and tags (Iceberg)
+            if value.this in refs:
+                snapshot, kind = refs[value.this]
+                return snapshot, f"{kind} {value.this!r}"
+            names = ", ".join(sorted(refs)) or "none"
             raise _refuse(written, lake, f"no branch or tag named {value.this!r} (branches and tags: {names})")
     raise _refuse(written, lake, "the version must be a snapshot id (Delta: a version), or an Iceberg branch or tag")
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from lakehouse.errors import VectorSpecError
+from lakehouse.errors import LakehouseError, VectorSpecError
 from lakehouse.vector import (
     KEY_COLUMN_PROPERTY,
     VectorSpec,
@@ -17,6 +17,15 @@ from lakehouse.vector import (
     to_numpy,
     to_storage_list,
 )
+
+# lakehouse.index.open_index, once lakehouse.index is imported (see VectorColumns.index)
+_index_opener: Callable[..., Any] | None = None
+
+
+def register_index_opener(opener: Callable[..., Any]) -> None:
+    """Let ``table.index(column)`` open ``opener(table, column, settings=...)`` (called by lakehouse.index)."""
+    global _index_opener
+    _index_opener = opener
 
 
 def as_vector_arrays(table: pa.Table, specs: Mapping[str, VectorSpec]) -> pa.Table:
@@ -82,12 +91,18 @@ class VectorColumns:
     def index(self, column: str | None = None, *, settings: Any = None) -> Any:
         """The Lance ANN index of a vector column (``lakehouse.index.VectorIndex``): ``.search(...)``, ``.explain``.
         Iceberg and Delta tables alike; ``settings`` name the warehouse the index lives in (default: the table's).
+        The same as ``lakehouse.index.open_index(table, column)``, which registers itself here when imported (tables
+        know nothing of the indexes built over them).
 
+        >>> from lakehouse.index import open_index  # doctest: +SKIP
         >>> VectorTable.load("docs.embeddings").index("embedding").search("retry a commit", k=5)  # doctest: +SKIP
         """
-        from lakehouse.index import open_index
-
-        return open_index(self, self.spec(column).column, settings=settings)  # type: ignore[arg-type]
+        if _index_opener is None:
+            raise LakehouseError(
+                f"no index support loaded for {self.identifier}",
+                hint="import lakehouse.index first, or call lakehouse.index.open_index(table, column)",
+            )
+        return _index_opener(self, self.spec(column).column, settings=settings)
 
     @property
     def key_column(self) -> str | None:

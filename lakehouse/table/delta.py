@@ -4,146 +4,53 @@ The public surface is :class:`~lakehouse.table.VectorTable`'s; where Iceberg say
 (``snapshot_id`` is the Delta version). The vector spec and key column live in the Delta table configuration under the
 same ``lakehouse.vector.<column>.*`` / ``lakehouse.key-column`` keys, vector columns are stored as ``array<float>``
 (non-null elements) and come back as ``fixed_size_list<float32, dim>``. Where a table lives: see
-:mod:`lakehouse.table.formats`. Spark writes the same tables through :mod:`lakehouse.spark.delta_write`.
+:mod:`lakehouse.table.formats`. Spark writes the same tables through :mod:`lakehouse.table.spark.delta_write`;
+data files are read one by one (:mod:`lakehouse.table.delta_files`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
 
 from lakehouse.catalog_client.names import split_identifier
-from lakehouse.config import Settings, load_settings
-from lakehouse.errors import (
-    TableNotFoundError,
-    UnsupportedDeltaFeatureError,
-    VectorSpecError,
+from lakehouse.config import Settings, TableFormat, load_settings
+from lakehouse.errors import TableNotFoundError, UnsupportedDeltaFeatureError, VectorSpecError
+from lakehouse.table.base import as_vector_arrays, conform
+from lakehouse.table.delta_files import (
+    DeltaDataFile,
+    DeltaFileTask,
+    check_file_readable,
+    data_file,
+    live_files,
+    read_data_file,
+    read_version,
+    storage_schema,
 )
-from lakehouse.table.base import VectorColumns, as_vector_arrays, conform
+from lakehouse.table.delta_files import ensure_local_dir as _ensure_local_dir
+from lakehouse.table.files import FileSet, labelled
 from lakehouse.table.formats import delta_location
+from lakehouse.table.history import SnapshotInfo
 from lakehouse.table.retry import DELTA_COMMIT_RETRIES, retry_commit
-from lakehouse.vector import (
-    KEY_COLUMN_PROPERTY,
-    VectorSpec,
-    check_table,
-    refuse_empty,
-    specs_from_properties,
-    storage_type,
-)
+from lakehouse.table.vector_table import VectorTable
+from lakehouse.vector import KEY_COLUMN_PROPERTY, VectorSpec, check_table, refuse_empty, specs_from_properties
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
+    from pyiceberg.schema import Schema
 
-# Reader features whose files a plain Parquet reader cannot interpret correctly: deletion vectors hide rows inside
-# files, column mapping renames physical columns. Anything else listed here is safe to read file by file.
-_FILE_SAFE_READER_FEATURES = frozenset({"timestampNtz", "v2Checkpoint", "vacuumProtocolCheck", "checkpointProtection"})
+    from lakehouse.table.files import RowFilter
+    from lakehouse.table.payload import PayloadReader
 
+__all__ = ["DeltaVectorTable", "check_file_readable", "read_version", "storage_schema"]
 
-def storage_schema(schema: pa.Schema, vector_columns: Sequence[str]) -> pa.Schema:
-    """The Delta schema of a batch: vector columns become non-null ``list<float>``."""
-    return pa.schema(
-        [pa.field(f.name, storage_type(), nullable=False) if f.name in vector_columns else f for f in schema]
-    )
+_VERSIONS_KEPT = 8  # older versions' handles kept per table (each holds its version's file list)
 
 
-def check_file_readable(dt: DeltaTable, location: str) -> None:
-    """Refuse a table whose snapshot cannot be read correctly as plain Parquet files (deletion vectors, column
-    mapping, unknown reader features): better an error than wrong rows."""
-    protocol = dt.protocol()
-    features = set(protocol.reader_features or [])
-    mode = dt.metadata().configuration.get("delta.columnMapping.mode", "none")
-    if "columnMapping" in features or mode not in ("none", None):
-        raise UnsupportedDeltaFeatureError(
-            f"Delta table {location} uses column mapping (mode {mode!r}): its Parquet column names are not the "
-            "table's column names, so it cannot be read file by file",
-            hint="read it with deltalake/DuckDB, or with Spark and the Delta jars "
-            "(spark.packages=io.delta:delta-spark_2.12:3.3.2)",
-            location=location,
-            feature="columnMapping",
-        )
-    if "deletionVectors" in features:
-        # delta-rs cannot write deletion vectors, but another engine may have: refuse rather than count deleted rows.
-        raise UnsupportedDeltaFeatureError(
-            f"Delta table {location} has the deletionVectors reader feature: rows deleted through a deletion vector "
-            "are still in the Parquet files, so reading the files would return deleted rows",
-            hint="run OPTIMIZE/REORG ... APPLY (PURGE) with an engine that supports deletion vectors and disable them "
-            "(delta.enableDeletionVectors=false), or read with Spark and the Delta jars",
-            location=location,
-            feature="deletionVectors",
-        )
-    unknown = features - _FILE_SAFE_READER_FEATURES
-    if unknown or protocol.min_reader_version > 3:
-        raise UnsupportedDeltaFeatureError(
-            f"Delta table {location} needs reader feature(s) "
-            f"{', '.join(sorted(unknown)) or protocol.min_reader_version} that the file-by-file reader "
-            "does not implement",
-            hint="read it with an engine that supports them",
-            location=location,
-            feature=",".join(sorted(unknown)),
-        )
-
-
-def data_file(location: str, path: str) -> tuple[Any, str]:
-    """The pyarrow filesystem and path of a data file named by an add action (relative to the table, URL-encoded,
-    or absolute)."""
-    from urllib.parse import unquote
-
-    from pyarrow import fs
-
-    path = unquote(path)  # the log URL-encodes paths (a partition value "x y" is the folder "x%20y")
-    if "://" in path:
-        return fs.FileSystem.from_uri(path)
-    if path.startswith("/"):
-        return fs.LocalFileSystem(), path
-    filesystem, root = fs.FileSystem.from_uri(location if "://" in location else f"file://{location}")
-    return filesystem, f"{root.rstrip('/')}/{path}"
-
-
-def read_data_file(
-    location: str, path: str, partition_values: Mapping[str, Any], columns: Sequence[str], schema: pa.Schema
-) -> pa.Table:
-    """``columns`` of one data file as ``schema`` types: partition columns from the add action's values, columns the
-    file lacks (written before a schema change) as nulls."""
-    import pyarrow.dataset as pads
-
-    stored = pa.schema([schema.field(c) for c in columns if c not in partition_values])
-    filesystem, file_path = data_file(location, path)
-    data = pads.dataset(file_path, schema=stored, format="parquet", filesystem=filesystem).to_table()
-    for name in columns:
-        if name in partition_values:
-            kind = schema.field(name).type
-            value = partition_values[name]
-            data = data.append_column(pa.field(name, kind), pa.array([value] * data.num_rows).cast(kind))
-    return data.select(list(columns))
-
-
-def live_files(dt: DeltaTable) -> list[tuple[str, int | None, dict[str, Any]]]:
-    """A version's data files from its add actions: (path, record count if the log has it, partition values)."""
-    partitions = list(dt.metadata().partition_columns)
-    return [
-        (add["path"], add.get("num_records"), {c: add.get(f"partition.{c}") for c in partitions})
-        for add in pa.table(dt.get_add_actions(flatten=True)).to_pylist()
-    ]
-
-
-def read_version(dt: DeltaTable, location: str, columns: Sequence[str] | None = None) -> pa.Table:
-    """Read one version file by file with pyarrow (refusing what plain Parquet readers get wrong, see
-    :func:`check_file_readable`); the columns keep their Delta storage types.
-
-    delta-rs's own ``to_pyarrow_table``/``to_pyarrow_dataset`` are not used: in deltalake 1.6.6 a process that called
-    them now and then aborts at exit ("terminate called without an active exception", 4 of 120 short scripts here).
-    """
-    check_file_readable(dt, location)
-    schema = pa.schema(dt.schema().to_arrow())
-    cols = list(columns) if columns else schema.names
-    parts = [read_data_file(location, path, values, cols, schema) for path, _, values in live_files(dt)]
-    return pa.concat_tables(parts) if parts else schema.empty_table().select(cols)
-
-
-class DeltaVectorTable(VectorColumns):
+class DeltaVectorTable(VectorTable):
     """A Delta table whose vector columns are described by :class:`VectorSpec` entries in its configuration.
 
     Example::
@@ -153,23 +60,31 @@ class DeltaVectorTable(VectorColumns):
         t.to_arrow(version=0)                # time travel
     """
 
-    format = "delta"
+    format: ClassVar[TableFormat] = "delta"
+    snapshot_unit: ClassVar[str] = "version"
+    properties_without_snapshot: ClassVar[bool] = False  # every configuration change is a new version
+    read_through_catalog: ClassVar[bool] = False  # engines read the log at its location
 
     def __init__(self, table: DeltaTable, identifier: str, location: str) -> None:
         self._table = table
         self._identifier = identifier
         self._location = location
+        self._versions: dict[int, DeltaTable] = {}
+        self._filter_schema: tuple[int, Schema] | None = None
 
     # -- construction -------------------------------------------------------------------------------------------
     @classmethod
-    def load(
+    def load(  # type: ignore[override]
         cls,
         identifier: str,
         *,
+        catalog: Any = None,
         settings: Settings | None = None,
+        format: TableFormat | None = None,
         location: str | None = None,
         version: int | None = None,
     ) -> DeltaVectorTable:
+        """Load the Delta table at ``location`` (default: the identifier's place under the Delta root)."""
         from deltalake import DeltaTable
         from deltalake.exceptions import TableNotFoundError as DeltaNotFound
 
@@ -203,8 +118,10 @@ class DeltaVectorTable(VectorColumns):
         vectors: Sequence[VectorSpec],
         key: str,
         properties: Mapping[str, str] | None = None,
+        catalog: Any = None,
         settings: Settings | None = None,
         exist_ok: bool = False,
+        format: TableFormat | None = None,
         location: str | None = None,
         partition_by: Sequence[str] = (),
     ) -> DeltaVectorTable:
@@ -280,6 +197,7 @@ class DeltaVectorTable(VectorColumns):
         from deltalake import DeltaTable
 
         self._table = DeltaTable(self._location)
+        self._versions.clear()  # the log is read again: an older version may have been cleaned up meanwhile
         return self
 
     def _at(self, version: int | None) -> DeltaTable:
@@ -287,10 +205,157 @@ class DeltaVectorTable(VectorColumns):
 
         if version is None or version == self.version:
             return self._table
-        return DeltaTable(self._location, version=version)
+        if version not in self._versions:
+            if len(self._versions) >= _VERSIONS_KEPT:
+                self._versions.clear()
+            self._versions[version] = DeltaTable(self._location, version=version)
+        return self._versions[version]
+
+    @property
+    def identity(self) -> str:
+        """The location and the id in the metaData action (a new id when the table is re-created there)."""
+        return f"delta:{self._location}:{self._table.metadata().id}"
+
+    def arrow_schema(self) -> pa.Schema:
+        return self.schema()
+
+    def schema_at(self, snapshot_id: int) -> pa.Schema:
+        return pa.schema(self._at(snapshot_id).schema().to_arrow())
+
+    def filter_schema(self) -> Schema:
+        """The Delta schema as a pyiceberg schema (fresh field ids), so filters are parsed and bound as on Iceberg."""
+        from pyiceberg.catalog import Catalog
+        from pyiceberg.schema import assign_fresh_schema_ids
+
+        if self._filter_schema is None or self._filter_schema[0] != self.version:
+            converted = assign_fresh_schema_ids(Catalog._convert_schema_if_needed(self.arrow_schema()))
+            self._filter_schema = (self.version, converted)
+        return self._filter_schema[1]
+
+    def warehouse(self) -> str | None:
+        """The warehouse of a table in the default layout, ``<warehouse>/_delta/<namespace>/<table>``."""
+        location = self._location.rstrip("/")
+        suffix = "/" + self.warehouse_path()
+        return location[: -len(suffix)] if location.endswith(suffix) and "://" in location else None
+
+    def warehouse_path(self) -> str:
+        # apart from Iceberg tables': an Iceberg and a Delta table may share an identifier
+        ns, name = self.identifier.rsplit(".", 1)
+        return f"_delta/{ns.replace('.', '/')}/{name}"
+
+    # -- history ----------------------------------------------------------------------------------------------------
+    def snapshots(self) -> list[SnapshotInfo]:
+        found = [
+            SnapshotInfo(int(h["version"]), int(h.get("timestamp") or 0))
+            for h in self.history()
+            if h.get("version") is not None
+        ]
+        return sorted(found, key=lambda s: s.id)
+
+    def snapshot_as_of(self, timestamp_ms: int) -> int | None:
+        """The latest version committed at or before ``timestamp_ms``."""
+        at = [s for s in self.snapshots() if s.timestamp_ms <= timestamp_ms]
+        return at[-1].id if at else None
+
+    def has_snapshot(self, snapshot_id: int) -> bool:
+        if not isinstance(snapshot_id, int) or snapshot_id < 0 or snapshot_id > self.version:
+            return False
+        try:
+            self._at(snapshot_id)
+        except Exception:  # delta-rs raises its own DeltaError when a version's log was cleaned up
+            return False
+        return True
+
+    def ancestry_problem(self, base: int, snapshot_id: int) -> str:
+        # a Delta log is linear: an older version is an ancestor while it can be read
+        if base > snapshot_id:
+            return f"version {base} is newer than the current version {snapshot_id} (table recreated?)"
+        return ""
+
+    def app_version(self, snapshot_id: int | None) -> int:
+        """The version itself (0: none)."""
+        return 0 if snapshot_id is None else int(snapshot_id)
+
+    def unreadable_errors(self) -> tuple[type[Exception], ...]:
+        from deltalake.exceptions import DeltaError
+
+        return (OSError, DeltaError)
+
+    # -- data files ---------------------------------------------------------------------------------------------------
+    def files_at(self, snapshot_id: int | None) -> FileSet:
+        """A version's add actions, by path (refused when the files cannot be read one by one, see
+        :func:`~lakehouse.table.delta_files.check_file_readable`)."""
+        if snapshot_id is None:
+            return FileSet(None, {})
+        dt = self._at(snapshot_id)
+        check_file_readable(dt, self._location)
+        tasks: dict[str, Any] = {}
+        for path, records, values in live_files(dt):
+            tasks[path] = DeltaFileTask(DeltaDataFile(path, int(records or 0), tuple(values.items())))
+        return FileSet(snapshot_id, tasks)
+
+    def file_read_problem(self, snapshot_id: int | None = None) -> str | None:
+        try:
+            check_file_readable(self._at(snapshot_id), self._location)
+        except UnsupportedDeltaFeatureError as exc:
+            return str(exc).splitlines()[0]
+        return None
+
+    def _read_file(self, task: DeltaFileTask, columns: Sequence[str], schema: pa.Schema) -> pa.Table:
+        parts = dict(task.file.partition_values)
+        return read_data_file(self._location, task.file.file_path, parts, columns, schema)
+
+    def read_files(self, snapshot_id: int, tasks: Sequence[Any], columns: Sequence[str]) -> Iterator[pa.Table]:
+        dt = self._at(snapshot_id)
+        schema = pa.schema(dt.schema().to_arrow())
+        specs = specs_from_properties(dt.metadata().configuration)
+        for task in tasks:
+            yield labelled(self._read_file(task, columns, schema), columns, specs, task.file.file_path)
+
+    def read(self, snapshot_id: int, columns: Sequence[str], flt: RowFilter | None = None) -> pa.Table:
+        dt = self._at(snapshot_id)
+        schema = pa.schema(dt.schema().to_arrow())
+        cols = list(dict.fromkeys([*columns, *(flt.columns if flt else ())]))
+        parts = []
+        for task in self.files_at(snapshot_id).tasks.values():
+            data = self._read_file(task, cols, schema)
+            parts.append(flt.apply(data, self.filter_schema()) if flt else data)
+        out = pa.concat_tables(parts) if parts else schema.empty_table().select(cols)
+        return as_vector_arrays(out.select(list(columns)), specs_from_properties(dt.metadata().configuration))
+
+    def read_keys(
+        self,
+        reader: PayloadReader,
+        snapshot_id: int,
+        key: str,
+        keys: pa.Array | pa.ChunkedArray,
+        columns: Sequence[str],
+        files: Sequence[str] | None,
+    ) -> tuple[pa.Table, int] | None:
+        return reader.read_delta(self, snapshot_id, key, keys, columns, files)
+
+    # -- how SQL engines read it ------------------------------------------------------------------------------------
+    def duckdb_relation(self, name: str, snapshot_id: int | None) -> str:
+        """``delta_scan`` of the log (a Delta version is its own argument: DuckDB's AT is for attached catalogs)."""
+        location = self._location.removeprefix("file://").replace("'", "''")
+        at = f", version => {int(snapshot_id)}" if snapshot_id is not None else ""
+        return f"delta_scan('{location}'{at})"
+
+    def spark_relation(self, spark: Any, name: str, snapshot_id: int | None) -> str:
+        """A temporary view of the version's files (no Delta jars needed), registered in ``spark``'s session."""
+        ns, table = self.identifier.rsplit(".", 1)
+        view = f"lakehouse_delta_{ns}_{table}_{'latest' if snapshot_id is None else int(snapshot_id)}"
+        self.spark_frame(spark, snapshot_id).createOrReplaceTempView(view)
+        return view
+
+    def spark_frame(self, spark: Any, snapshot_id: int | None = None, *, catalog: str = "lake") -> Any:
+        """The version's files read by Spark (natively where the session has the Delta jars)."""
+        from lakehouse.table.spark.delta_read import read_delta_table
+
+        return read_delta_table(spark, self._location, version=snapshot_id)
 
     # -- writes -------------------------------------------------------------------------------------------------
-    def append(
+    def append(  # type: ignore[override]
         self, data: pa.Table | Mapping[str, Any], *, app_id: str | None = None, app_version: int | None = None
     ) -> int | None:
         """Validate every vector column and the key, then append in one commit; returns the new version.
@@ -333,7 +398,7 @@ class DeltaVectorTable(VectorColumns):
         return self.refresh().version
 
     # -- reads --------------------------------------------------------------------------------------------------
-    def to_arrow(
+    def to_arrow(  # type: ignore[override]
         self,
         *,
         version: int | None = None,
@@ -357,7 +422,7 @@ class DeltaVectorTable(VectorColumns):
             table = read_version(dt, self.location, columns)
         return as_vector_arrays(table, specs_from_properties(dt.metadata().configuration))
 
-    def vectors(
+    def vectors(  # type: ignore[override]
         self, column: str | None = None, *, version: int | None = None, snapshot_id: int | None = None
     ) -> tuple[pa.Array, np.ndarray]:
         """The key column and a numpy view of one vector column at ``version`` (alias ``snapshot_id``)."""
@@ -388,38 +453,3 @@ class DeltaVectorTable(VectorColumns):
     def __repr__(self) -> str:
         specs = ", ".join(f"{s.column}[{s.dim}, {s.metric}]" for s in self.specs.values())
         return f"DeltaVectorTable({self.identifier}, version={self.version}, vectors=[{specs}])"
-
-
-def _ensure_local_dir(location: str) -> None:
-    """delta-rs creates object-store prefixes itself but wants a local table folder's parents to exist."""
-    from pathlib import Path
-
-    if location.startswith("file://"):
-        Path(location[len("file://") :]).mkdir(parents=True, exist_ok=True)
-    elif "://" not in location:
-        Path(location).mkdir(parents=True, exist_ok=True)
-
-
-def lineage_dataset(
-    table: DeltaVectorTable,
-    settings: Settings,
-    *,
-    version: int | None = None,
-    output: bool = False,
-    extra_facets: Mapping[str, Any] | None = None,
-) -> Any:
-    """An OpenLineage input (or output) dataset for a Delta table at ``version``: same namespace and name as an
-    Iceberg table's, the Delta version as the dataset version, an Arrow schema facet and the table location."""
-    from openlineage.client.event_v2 import InputDataset, OutputDataset
-
-    from lakehouse.lineage import facets as f
-    from lakehouse.lineage.events import dataset_name, dataset_namespace
-
-    version = table.version if version is None else version
-    facets: dict[str, Any] = {"schema": f.schema_facet_from_arrow(table.schema())}
-    version_facet = f.version_facet(version)
-    if version_facet is not None:
-        facets["version"] = version_facet
-    facets.update(extra_facets or {})
-    cls = OutputDataset if output else InputDataset
-    return cls(namespace=dataset_namespace(settings), name=dataset_name(table.identifier, settings), facets=facets)

@@ -1,55 +1,42 @@
-"""``VectorTable``: an Iceberg table with vector columns, read and written from Python through the REST catalog.
+"""``VectorTable``: the one table protocol, whatever the format, and ``load_table``/``create_table``.
 
-Spark jobs write the same tables through :mod:`lakehouse.spark.write`; both paths validate vectors before commit and
-keep the vector spec in table properties.
+Two formats implement it: :class:`~lakehouse.table.iceberg.IcebergVectorTable` (pyiceberg over the REST catalog) and
+:class:`~lakehouse.table.delta.DeltaVectorTable` (delta-rs). Everything outside :mod:`lakehouse.table` talks to a
+table through this class only: history, reads (whole, by data file, by key), the data files of a snapshot, appends,
+the schema, how each SQL engine reads it, the app transaction version. ``format`` says which one it is, for display;
+code outside this package never branches on it.
+
+Where Iceberg says snapshot id, Delta says version (:attr:`VectorTable.snapshot_unit`); ``snapshot_id`` is the
+Delta version.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
 
 from lakehouse.config import Settings, TableFormat, load_settings
-from lakehouse.errors import TableNotFoundError, VectorSpecError
-from lakehouse.table.base import VectorColumns, as_vector_arrays, conform
-from lakehouse.table.catalog import load_catalog, split_identifier
-from lakehouse.table.retry import COMMIT_RETRY_PROPERTIES, retry_commit
-from lakehouse.vector import (
-    KEY_COLUMN_PROPERTY,
-    VectorSpec,
-    check_table,
-    refuse_empty,
-    storage_type,
-)
+from lakehouse.errors import LakehouseError
+from lakehouse.table.base import VectorColumns
+from lakehouse.table.files import FileDiff, FileSet, diff
+from lakehouse.vector import VectorSpec
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
-    from pyiceberg.table import Table
+    from pyiceberg.schema import Schema
+
+    from lakehouse.table.files import RowFilter
+    from lakehouse.table.history import SnapshotInfo
+    from lakehouse.table.payload import PayloadReader
+
+__all__ = ["VectorTable", "create_table", "load_table"]
 
 
-# Rows per Parquet row group in files pyiceberg writes for a table with vector columns (pyiceberg's default is
-# 1,048,576: one row group per file, so min/max statistics skip nothing). At 16,384 rows (~25 MB of 384-d vectors) a
-# read of a few rows by key (the ANN path's payload join back, lakehouse.sql.candidates) decodes only the row groups
-# whose key range holds them: 15 ms instead of 59-75 ms for 10 keys of a 1M x 384 table in 3 files (key-ordered
-# writes; load ~8 on 2 cores). Files grow ~3%; write time and DuckDB's exact scan time did not measurably change.
-VECTOR_ROW_GROUP_ROWS = 16_384
-ROW_GROUP_LIMIT_PROPERTY = "write.parquet.row-group-limit"
-
-
-def _storage_schema(schema: pa.Schema, specs: Mapping[str, VectorSpec]) -> pa.Schema:
-    fields = []
-    for f in schema:
-        if f.name in specs:
-            fields.append(pa.field(f.name, storage_type(), nullable=False))
-        else:
-            fields.append(f)
-    return pa.schema(fields)
-
-
-class VectorTable(VectorColumns):
-    """An Iceberg table whose vector columns are described by :class:`VectorSpec` properties.
+class VectorTable(VectorColumns, ABC):
+    """A table whose vector columns are described by :class:`VectorSpec` properties (Iceberg or Delta).
 
     Example::
 
@@ -58,13 +45,20 @@ class VectorTable(VectorColumns):
         keys, matrix = t.vectors("embedding")   # numpy (n, 384) float32
     """
 
-    format = "iceberg"  # DeltaVectorTable says "delta": what lakehouse.index picks a snapshot source by
+    format: ClassVar[TableFormat]  # for display: code outside lakehouse.table never branches on it
+    snapshot_unit: ClassVar[str] = "snapshot"  # what a snapshot is called in messages ("version" for Delta)
+    # Whether table properties can change without making a new snapshot (Iceberg: properties live in table
+    # metadata, beside the snapshots; every Delta configuration change is a new version).
+    properties_without_snapshot: ClassVar[bool] = False
+    _formats: ClassVar[dict[str, type[VectorTable]]] = {}
 
-    def __init__(self, table: Table, catalog: Catalog) -> None:
-        self._table = table
-        self._catalog = catalog
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        fmt = cls.__dict__.get("format")
+        if isinstance(fmt, str):
+            VectorTable._formats[fmt] = cls
 
-    # -- construction -------------------------------------------------------------------------------------------
+    # -- construction (the public entry points: see load_table / create_table) ------------------------------------
     @classmethod
     def load(
         cls,
@@ -74,32 +68,9 @@ class VectorTable(VectorColumns):
         settings: Settings | None = None,
         format: TableFormat | None = None,
     ) -> VectorTable:
-        """Load a table. ``format="delta"`` loads a :class:`~lakehouse.table.delta.DeltaVectorTable` (same
-        surface); with no format, an identifier missing from the Iceberg catalog is looked up at its Delta location."""
-        from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
-
-        settings = settings or load_settings()
-        # Delta Lake (issue 6): dispatch by format, or by where the table lives.
-        if format == "delta" or (format is None and settings.format == "delta"):
-            from lakehouse.table.delta import DeltaVectorTable
-
-            if format == "delta" or DeltaVectorTable.exists(identifier, settings=settings):
-                return DeltaVectorTable.load(identifier, settings=settings)  # type: ignore[return-value]
-        catalog = catalog or load_catalog(settings)
-        ns, name = split_identifier(identifier, settings)
-        try:
-            return cls(catalog.load_table((ns, name)), catalog)
-        except (NoSuchTableError, NoSuchNamespaceError) as exc:
-            if format is None:
-                from lakehouse.table.delta import DeltaVectorTable
-
-                if DeltaVectorTable.exists(identifier, settings=settings):
-                    return DeltaVectorTable.load(identifier, settings=settings)  # type: ignore[return-value]
-            raise TableNotFoundError(
-                f"table {ns}.{name} does not exist in catalog {settings.catalog.name!r}",
-                hint="list tables with `lakehouse tables`, or create it with `lakehouse ingest` / `lakehouse embed`",
-                identifier=f"{ns}.{name}",
-            ) from exc
+        """Load a table (:func:`load_table`): ``format="delta"`` loads a Delta table; with no format, an identifier
+        missing from the Iceberg catalog is looked up at its Delta location."""
+        return load_table(identifier, catalog=catalog, settings=settings, format=format)
 
     @classmethod
     def create(
@@ -115,103 +86,160 @@ class VectorTable(VectorColumns):
         exist_ok: bool = False,
         format: TableFormat | None = None,
     ) -> VectorTable:
-        """Create a table whose ``vectors`` columns carry their spec in table properties.
+        """Create a table whose ``vectors`` columns carry their spec in table properties (:func:`create_table`).
 
-        ``format`` (default: the ``format`` setting, ``iceberg``) ``"delta"`` creates a
-        :class:`~lakehouse.table.delta.DeltaVectorTable` at ``<warehouse>/_delta/<ns>/<table>`` instead.
+        ``format`` (default: the ``format`` setting, ``iceberg``) ``"delta"`` creates a Delta table at
+        ``<warehouse>/_delta/<ns>/<table>`` instead.
         """
-        settings = settings or load_settings()
-        # Delta Lake (issue 6): the same call creates a Delta table when asked to.
-        if (format or settings.format) == "delta":
-            from lakehouse.table.delta import DeltaVectorTable
-
-            return DeltaVectorTable.create(  # type: ignore[return-value]
-                identifier,
-                schema,
-                vectors=vectors,
-                key=key,
-                properties=properties,
-                settings=settings,
-                exist_ok=exist_ok,
-            )
-        catalog = catalog or load_catalog(settings)
-        specs = {s.column: s for s in vectors}
-        missing = [c for c in [key, *specs] if c not in schema.names]
-        if missing:
-            raise VectorSpecError(
-                f"column(s) {', '.join(missing)} are not in the schema ({', '.join(schema.names)})",
-                hint="the key column and every vector column must be part of the schema",
-            )
-        props = {KEY_COLUMN_PROPERTY: key, **COMMIT_RETRY_PROPERTIES, **(properties or {})}
-        if specs:
-            props.setdefault(ROW_GROUP_LIMIT_PROPERTY, str(VECTOR_ROW_GROUP_ROWS))
-        for spec in specs.values():
-            props.update(spec.to_properties())
-        ns, name = split_identifier(identifier, settings)
-        catalog.create_namespace_if_not_exists(ns)
-        if exist_ok:
-            table = catalog.create_table_if_not_exists(
-                (ns, name), schema=_storage_schema(schema, specs), properties=props
-            )
-        else:
-            table = catalog.create_table((ns, name), schema=_storage_schema(schema, specs), properties=props)
-        return cls(table, catalog)
+        return create_table(
+            identifier,
+            schema,
+            vectors=vectors,
+            key=key,
+            properties=properties,
+            catalog=catalog,
+            settings=settings,
+            exist_ok=exist_ok,
+            format=format,
+        )
 
     # -- metadata -----------------------------------------------------------------------------------------------
     @property
-    def identifier(self) -> str:
-        return ".".join(self._table.name())
+    @abstractmethod
+    def identifier(self) -> str: ...
 
     @property
-    def iceberg(self) -> Table:
-        """The underlying pyiceberg table."""
-        return self._table
+    @abstractmethod
+    def properties(self) -> dict[str, str]: ...
 
     @property
-    def properties(self) -> dict[str, str]:
-        return dict(self._table.properties)
-
-    @property
+    @abstractmethod
     def snapshot_id(self) -> int | None:
-        snap = self._table.current_snapshot()
-        return snap.snapshot_id if snap else None
+        """The current snapshot (Delta: version); None for an Iceberg table with no snapshot yet."""
 
-    def refresh(self) -> VectorTable:
-        self._table = self._table.refresh()
-        return self
+    @property
+    @abstractmethod
+    def location(self) -> str:
+        """Where the table's files live (Iceberg: its location; Delta: the log's folder)."""
 
-    # -- writes -------------------------------------------------------------------------------------------------
-    def append(self, data: pa.Table | Mapping[str, Any]) -> int | None:
-        """Validate every vector column and the key, then append in one commit; returns the new snapshot id.
+    @abstractmethod
+    def refresh(self) -> VectorTable: ...
 
-        A bad batch (a bad vector, a null or missing key, no rows at all) raises
-        :class:`~lakehouse.errors.VectorValidationError` and the table is left unchanged. A commit that loses a race
-        to a concurrent writer is retried (:func:`~lakehouse.table.retry.retry_commit`): the table is refreshed and
-        the batch checked again against its current schema and vector spec, until it lands.
-        """
-        from pyiceberg.exceptions import CommitFailedException
+    @property
+    @abstractmethod
+    def identity(self) -> str:
+        """What tells this table from another created later under the same name (Iceberg: the table UUID)."""
 
-        batch = data if isinstance(data, pa.Table) else pa.table(dict(data))
-        refuse_empty(batch, self.identifier)
+    @property
+    def metadata_location(self) -> str | None:
+        """The metadata file this handle was read at, where properties change without a snapshot, else None."""
+        return None
 
-        def attempt() -> int | None:
-            self._table.append(self._conform(batch))
-            return self.snapshot_id
-
-        return retry_commit(
-            attempt,
-            conflict=lambda exc: isinstance(exc, CommitFailedException),
-            refresh=self.refresh,
-            table=self.identifier,
+    def set_properties(self, properties: Mapping[str, str]) -> None:
+        """Set table properties without a new snapshot (only where :attr:`properties_without_snapshot`)."""
+        raise LakehouseError(
+            f"{self.identifier}: {self.format} table properties cannot change without a new {self.snapshot_unit}",
+            hint="keep the value beside the table instead",
         )
 
-    def _conform(self, batch: pa.Table) -> pa.Table:
-        """``batch`` validated against the table's current spec and key, in the table's current schema."""
-        specs = self.specs
-        checked = check_table(batch, specs, self.key_column)
-        return conform(checked, self._table.schema().as_arrow(), specs, self.identifier)
+    @abstractmethod
+    def arrow_schema(self) -> pa.Schema:
+        """The table's current schema as stored (vector columns as lists)."""
 
-    # -- reads --------------------------------------------------------------------------------------------------
+    def schema_at(self, snapshot_id: int) -> pa.Schema:
+        """The schema as stored at ``snapshot_id``."""
+        return self.arrow_schema()
+
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(self.arrow_schema().names)
+
+    @abstractmethod
+    def filter_schema(self) -> Schema:
+        """The schema ``where`` filters are bound to (a pyiceberg schema: its parser checks every filter)."""
+
+    def warehouse(self) -> str | None:
+        """The warehouse the table itself names, when settings do not say."""
+        return None
+
+    @abstractmethod
+    def warehouse_path(self) -> str:
+        """The table's place under a warehouse, unique across formats (``docs/embeddings``; Delta:
+        ``_delta/docs/embeddings``): what files kept beside the table (its indexes) are named by."""
+
+    # -- history --------------------------------------------------------------------------------------------------
+    @abstractmethod
+    def snapshots(self) -> list[SnapshotInfo]:
+        """The table's readable snapshots, oldest first."""
+
+    @abstractmethod
+    def snapshot_as_of(self, timestamp_ms: int) -> int | None:
+        """The snapshot that was current at ``timestamp_ms`` (None: none that old)."""
+
+    def refs(self) -> dict[str, tuple[int, str]] | None:
+        """Named snapshots by name: (snapshot id, ``branch`` or ``tag``); None where the format has none (Delta)."""
+        return None
+
+    def current_snapshot(self) -> int | None:
+        return self.snapshot_id
+
+    @abstractmethod
+    def has_snapshot(self, snapshot_id: int) -> bool: ...
+
+    def alive(self, snapshot_ids: Iterable[int]) -> set[int]:
+        """The given snapshots the table can still be read at."""
+        return {s for s in snapshot_ids if self.has_snapshot(s)}
+
+    @abstractmethod
+    def ancestry_problem(self, base: int, snapshot_id: int) -> str:
+        """Why ``base`` is not an ancestor of ``snapshot_id`` that can still be read ("" when it is)."""
+
+    @abstractmethod
+    def app_version(self, snapshot_id: int | None) -> int:
+        """A number that grows with the table's history (Delta: the version; Iceberg: the sequence number), for
+        an app transaction that records which source snapshot a write reflects."""
+
+    def unreadable_errors(self) -> tuple[type[Exception], ...]:
+        """What reading an old snapshot's files raises once they were cleaned up."""
+        return (OSError,)
+
+    # -- data files -----------------------------------------------------------------------------------------------
+    @abstractmethod
+    def files_at(self, snapshot_id: int | None) -> FileSet:
+        """The live data files of a snapshot, from metadata only (None: no files)."""
+
+    def diff(self, base: int, target: int) -> FileDiff:
+        """The files that changed from snapshot ``base`` to snapshot ``target``."""
+        return diff(self.files_at(base).identities, self.files_at(target))
+
+    @abstractmethod
+    def read_files(self, snapshot_id: int, tasks: Sequence[Any], columns: Sequence[str]) -> Iterator[pa.Table]:
+        """Rows of the given files as of ``snapshot_id``, one Arrow table per file (see
+        :func:`lakehouse.table.files.labelled`)."""
+
+    @abstractmethod
+    def read(self, snapshot_id: int, columns: Sequence[str], flt: RowFilter | None = None) -> pa.Table:
+        """The rows at ``snapshot_id`` that match ``flt`` with SQL's NULL logic (vectors as fixed-size lists)."""
+
+    def file_read_problem(self, snapshot_id: int | None = None) -> str | None:
+        """Why the snapshot's data files cannot be read one by one as plain Parquet (Delta deletion vectors,
+        column mapping), else None."""
+        return None
+
+    @abstractmethod
+    def read_keys(
+        self,
+        reader: PayloadReader,
+        snapshot_id: int,
+        key: str,
+        keys: pa.Array | pa.ChunkedArray,
+        columns: Sequence[str],
+        files: Sequence[str] | None,
+    ) -> tuple[pa.Table, int] | None:
+        """``key`` + ``columns`` for ``keys`` in their order, read through ``reader`` (see
+        :meth:`lakehouse.table.payload.PayloadReader.read`)."""
+
+    # -- reads and writes -----------------------------------------------------------------------------------------
+    @abstractmethod
     def to_arrow(
         self,
         *,
@@ -220,23 +248,77 @@ class VectorTable(VectorColumns):
         row_filter: str | None = None,
     ) -> pa.Table:
         """Read the table (optionally at a snapshot) with vector columns as ``fixed_size_list<float32, dim>``."""
-        scan = self._table.scan(
-            snapshot_id=snapshot_id,
-            selected_fields=tuple(columns) if columns else ("*",),
-            **({"row_filter": row_filter} if row_filter else {}),
-        )
-        return as_vector_arrays(scan.to_arrow(), self.specs)
 
-    def count(self, *, snapshot_id: int | None = None) -> int:
-        snap = self._table.snapshot_by_id(snapshot_id) if snapshot_id else self._table.current_snapshot()
-        if snap is None:
-            return 0
-        summary = snap.summary
-        total = summary.additional_properties.get("total-records") if summary else None
-        if total is not None:
-            return int(total)
-        return self.to_arrow(snapshot_id=snapshot_id, columns=[self._table.schema().fields[0].name]).num_rows
+    @abstractmethod
+    def count(self, *, snapshot_id: int | None = None) -> int: ...
 
-    def __repr__(self) -> str:
-        specs = ", ".join(f"{s.column}[{s.dim}, {s.metric}]" for s in self.specs.values())
-        return f"VectorTable({self.identifier}, snapshot={self.snapshot_id}, vectors=[{specs}])"
+    @abstractmethod
+    def append(self, data: pa.Table | Mapping[str, Any]) -> int | None:
+        """Validate every vector column and the key, then append in one commit; returns the new snapshot."""
+
+    # -- how SQL engines read it ------------------------------------------------------------------------------------
+    read_through_catalog: ClassVar[bool] = True  # whether an engine's attached catalog serves the table
+
+    @abstractmethod
+    def duckdb_relation(self, name: str, snapshot_id: int | None) -> str:
+        """The DuckDB FROM item that reads the table (``name``: its catalog name as DuckDB SQL) at a snapshot."""
+
+    @abstractmethod
+    def spark_relation(self, spark: Any, name: str, snapshot_id: int | None) -> str:
+        """The Spark SQL FROM item that reads the table (``name``: its catalog name as Spark SQL) at a snapshot."""
+
+    @abstractmethod
+    def spark_frame(self, spark: Any, snapshot_id: int | None = None, *, catalog: str = "lake") -> Any:
+        """The table at a snapshot as a Spark DataFrame (``catalog``: the Spark catalog the Iceberg REST catalog is
+        registered as, the ``catalog.name`` setting)."""
+
+
+def _implementation(fmt: str) -> type[VectorTable]:
+    return VectorTable._formats[fmt]
+
+
+def load_table(
+    identifier: str,
+    *,
+    catalog: Catalog | None = None,
+    settings: Settings | None = None,
+    format: TableFormat | None = None,
+) -> VectorTable:
+    """Load a table: ``format`` names it; with no format, the ``format`` setting's is looked up first and an
+    identifier missing from the Iceberg catalog is looked up at its Delta location."""
+    settings = settings or load_settings()
+    iceberg, delta = _implementation("iceberg"), _implementation("delta")
+    if format == "delta":
+        return delta.load(identifier, settings=settings)
+    if format is None and settings.format == "delta" and delta.exists(identifier, settings=settings):  # type: ignore[attr-defined]
+        return delta.load(identifier, settings=settings)
+    return iceberg.load(  # type: ignore[call-arg]
+        identifier, catalog=catalog, settings=settings, fallback=delta if format is None else None
+    )
+
+
+def create_table(
+    identifier: str,
+    schema: pa.Schema,
+    *,
+    vectors: Sequence[VectorSpec],
+    key: str,
+    properties: Mapping[str, str] | None = None,
+    catalog: Catalog | None = None,
+    settings: Settings | None = None,
+    exist_ok: bool = False,
+    format: TableFormat | None = None,
+) -> VectorTable:
+    """Create a table in ``format`` (default: the ``format`` setting)."""
+    settings = settings or load_settings()
+    impl = _implementation(format or settings.format)
+    return impl.create(
+        identifier,
+        schema,
+        vectors=vectors,
+        key=key,
+        properties=properties,
+        catalog=catalog,
+        settings=settings,
+        exist_ok=exist_ok,
+    )

@@ -100,8 +100,8 @@ class Lake:
 
 def _writer(lake: Lake, case: Case, kind: str, ident: str, tags: list[str]) -> Callable[[], None]:
     """One writer thread's work: its appends, one after the other, each timed and its outcome recorded."""
+    from lakehouse.sql.duckdb_write import append_duckdb, connect_writer
     from lakehouse.table import VectorTable, load_catalog
-    from lakehouse.table.duckdb_write import append_duckdb, connect_writer
     from lakehouse.table.spark.iceberg_write import write_vector_table
 
     raw = case.name == "raw"

@@ -20,9 +20,9 @@ from deltalake import DeltaTable, TableFeatures, write_deltalake
 from lakehouse.config import Settings
 from lakehouse.errors import UnsupportedDeltaFeatureError, VectorIndexError
 from lakehouse.index import build, open_index, refresh, status
-from lakehouse.index.delta_source import DeltaSource
 from lakehouse.index.store import IndexStore
 from lakehouse.table.delta import DeltaVectorTable
+from lakehouse.table.delta import DeltaVectorTable as DeltaSource
 from lakehouse.vector import VectorSpec, to_numpy, top_k, vector_type
 
 DIM = 8

@@ -8,8 +8,8 @@ import numpy as np
 import pyarrow as pa
 
 from lakehouse.config import Settings
-from lakehouse.index.snapshots import diff, file_set, read_files
 from lakehouse.table.delta import DeltaVectorTable
+from lakehouse.table.files import diff, file_set, read_files
 from lakehouse.vector import VectorSpec
 
 DIM = 4

@@ -14,8 +14,8 @@ import pyarrow as pa
 import pytest
 
 from lakehouse.config import Settings
+from lakehouse.sql.duckdb_write import append_duckdb, connect_writer
 from lakehouse.table import VectorTable
-from lakehouse.table.duckdb_write import append_duckdb, connect_writer
 from lakehouse.table.retry import COMMIT_RETRY_PROPERTIES
 from lakehouse.table.spark.iceberg_write import table_properties, write_vector_table
 from lakehouse.vector import VectorSpec

@@ -12,7 +12,8 @@ import pytest
 from lakehouse.config import Settings
 from lakehouse.errors import VectorSpecError, VectorValidationError
 from lakehouse.sql.duckdb import connect_duckdb
-from lakehouse.table import VectorTable, load_catalog
+from lakehouse.table import IcebergVectorTable as VectorTable
+from lakehouse.table import load_catalog
 from lakehouse.table.spark.iceberg_write import write_vector_table
 from lakehouse.vector import VectorSpec
 

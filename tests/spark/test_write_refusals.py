@@ -9,8 +9,8 @@ from deltalake import DeltaTable
 
 from lakehouse.config import Settings
 from lakehouse.errors import VectorValidationError
+from lakehouse.sql.duckdb_write import append_duckdb, connect_writer
 from lakehouse.table import VectorTable
-from lakehouse.table.duckdb_write import append_duckdb, connect_writer
 from lakehouse.table.spark.delta_write import write_delta_table
 from lakehouse.table.spark.iceberg_write import write_vector_table
 from lakehouse.vector import VectorSpec

@@ -74,7 +74,7 @@ def test_backoff_is_jittered_and_capped() -> None:
 def test_duckdb_retries_a_409_only_not_a_5xx_whose_message_holds_409_digits() -> None:
     import duckdb
 
-    from lakehouse.table.duckdb_write import lost_commit_race
+    from lakehouse.sql.duckdb_write import lost_commit_race
 
     lost = "Request to http://127.0.0.1:8181/v1/namespaces/ns/tables/t returned a non-200 status code (Conflict_409)"
     assert lost_commit_race(duckdb.TransactionException(lost))

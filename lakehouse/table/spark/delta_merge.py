@@ -104,7 +104,7 @@ def merge_delta_changes(
     from deltalake import CommitProperties, DeltaTable, Transaction
     from deltalake.exceptions import CommitFailedError
 
-    from lakehouse.table.delta import check_file_readable
+    from lakehouse.table.delta_files import check_file_readable
 
     first_read: int | None = None
     for attempt in range(1, max_retries + 2):

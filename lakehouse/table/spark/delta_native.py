@@ -98,7 +98,8 @@ def write_native(
     from pyspark.sql import functions as F
     from pyspark.sql.pandas.types import to_arrow_schema
 
-    from lakehouse.table.delta import _ensure_local_dir, storage_schema
+    from lakehouse.table.delta_files import ensure_local_dir as _ensure_local_dir
+    from lakehouse.table.delta_files import storage_schema
 
     spark = df.sparkSession
     timings: dict[str, float] = {}

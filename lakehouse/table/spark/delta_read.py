@@ -65,7 +65,7 @@ def read_delta_table(
     from pyspark.sql import functions as F
     from pyspark.sql.pandas.types import from_arrow_schema
 
-    from lakehouse.table.delta import check_file_readable
+    from lakehouse.table.delta_files import check_file_readable
 
     dt = DeltaTable(location, version=version)
     check_file_readable(dt, location)

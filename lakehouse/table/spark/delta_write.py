@@ -246,7 +246,8 @@ def write_delta_table(
     from pyspark.sql import functions as F
     from pyspark.sql.pandas.types import to_arrow_schema
 
-    from lakehouse.table.delta import _ensure_local_dir, storage_schema
+    from lakehouse.table.delta_files import ensure_local_dir as _ensure_local_dir
+    from lakehouse.table.delta_files import storage_schema
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -277,7 +278,7 @@ def write_delta_table(
 
     table: DeltaTable | None = DeltaTable(location) if DeltaTable.is_deltatable(location) else None
     if table is not None:
-        from lakehouse.table.delta import check_file_readable
+        from lakehouse.table.delta_files import check_file_readable
 
         check_file_readable(table, location)  # the same features would make our plain-Parquet files wrong
         check_specs(table.metadata().configuration, specs, location)

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     import duckdb
 
     from lakehouse.config import Settings
-    from lakehouse.table.vector_table import VectorTable
+    from lakehouse.table.iceberg import IcebergVectorTable
 
 
 def connect_writer(settings: Settings | None = None) -> duckdb.DuckDBPyConnection:
@@ -68,7 +68,7 @@ def lost_commit_race(exc: BaseException) -> bool:
 
 def append_duckdb(
     con: duckdb.DuckDBPyConnection,
-    table: VectorTable,
+    table: IcebergVectorTable,
     data: pa.Table | Mapping[str, Any],
     *,
     alias: str = "lake",
@@ -87,7 +87,7 @@ def append_duckdb(
     view = f"_lakehouse_append_{uuid.uuid4().hex}"
 
     def attempt() -> int:
-        conformed = table._conform(batch)  # the spec and schema as they are now (re-read after a lost race)
+        conformed = table.conform_batch(batch)  # the spec and schema as they are now (re-read after a lost race)
         con.register(view, conformed)
         try:
             con.execute(f"INSERT INTO {target} SELECT * FROM {_quote(view)}")

@@ -2,7 +2,7 @@
 
 The candidates name their data files (the index's ``_file``), so only those files are read, and in each only the row
 groups whose key statistics could hold a candidate, only the key and payload columns. Lakehouse writes vector tables
-with 16,384-row groups (:data:`lakehouse.table.vector_table.VECTOR_ROW_GROUP_ROWS`), so with keys written in order
+with 16,384-row groups (:data:`lakehouse.table.iceberg.VECTOR_ROW_GROUP_ROWS`), so with keys written in order
 a lookup decodes at most one row group per candidate.
 
 Two readers, same rows. A file with no delete files, local, whose Parquet columns carry the Iceberg field ids of the
@@ -11,12 +11,13 @@ change). Anything else (delete files to apply, a column added after the file was
 file system) goes through pyiceberg's own reader, which applies deletes and schema evolution. Measured for 10 keys
 in a 1M x 384 table of 3 files (16k-row groups, load ~5 on 2 cores): pyiceberg 13-17 ms, the direct read 5-9 ms.
 
-A Delta version's files are its add actions (:class:`lakehouse.index.delta_source.DeltaSource`, the same listing the
-index labels its rows with, so ``_file`` is the add action's path). Copy-on-write Delta has no delete files and no
-field ids: a local file is read directly by column name (a column missing from an older file reads as nulls, a
-partition column comes from the add action's values), anything else through
-:func:`lakehouse.table.delta.read_data_file`. Deletion vectors and column mapping are refused by the listing itself
-(:func:`lakehouse.table.delta.check_file_readable`); the caller then lets the engine read the table instead.
+Each table format picks its reader (:meth:`lakehouse.table.VectorTable.read_keys`). A Delta version's files are its
+add actions (:meth:`lakehouse.table.DeltaVectorTable.files_at`, the same listing the index labels its rows with, so
+``_file`` is the add action's path). Copy-on-write Delta has no delete files and no field ids: a local file is read
+directly by column name (a column missing from an older file reads as nulls, a partition column comes from the add
+action's values), anything else through :func:`lakehouse.table.delta_files.read_data_file`. Deletion vectors and
+column mapping are refused by the listing itself (:func:`lakehouse.table.delta_files.check_file_readable`); the
+caller then lets the engine read the table instead.
 Measured on a 100k x 384 Delta table (one file, IVF_PQ, load ~11 on 2 cores, so only the ratios mean much): a top-10
 query reading ``title`` took 33 ms p50 (8.5 ms of it this read), the covering query 25 ms, the same query through
 DuckDB's key-restricted ``delta_scan(..., version => V)`` 194 ms, the exact scan 234 ms.
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from pyiceberg.table import Table
 
     from lakehouse.table.delta import DeltaVectorTable
+    from lakehouse.table.vector_table import VectorTable
 
 __all__ = ["PayloadReader"]
 
@@ -74,7 +76,7 @@ class PayloadReader:
 
     def read(
         self,
-        iceberg: Table,
+        table: VectorTable,
         snapshot_id: int,
         key: str,
         keys: pa.Array | pa.ChunkedArray,
@@ -82,8 +84,21 @@ class PayloadReader:
         files: Sequence[str] | None,
     ) -> tuple[pa.Table, int] | None:
         """``key`` + ``columns`` for ``keys`` (in their order) and the number of files read; ``files`` narrows the
-        search to those data files (None: all of the snapshot's). ``None`` when a key is missing or found twice,
-        or a named file is not live at the snapshot: the caller must not guess."""
+        search to those data files (the index's ``_file``; None: all of the snapshot's). ``None`` when a key is
+        missing or found twice, or a named file is not live at the snapshot, or (Delta) the version cannot be read
+        file by file or the key is a partition column: the caller must not guess, and reads through its engine."""
+        return table.read_keys(self, snapshot_id, key, keys, columns, files)
+
+    def read_iceberg(
+        self,
+        iceberg: Table,
+        snapshot_id: int,
+        key: str,
+        keys: pa.Array | pa.ChunkedArray,
+        columns: Sequence[str],
+        files: Sequence[str] | None,
+    ) -> tuple[pa.Table, int] | None:
+        """:meth:`read` for an Iceberg table (pyiceberg's handle)."""
         tasks = self._file_set(iceberg, snapshot_id)
         if files is not None and any(f not in tasks for f in files):
             return None
@@ -117,10 +132,7 @@ class PayloadReader:
         columns: Sequence[str],
         files: Sequence[str] | None,
     ) -> tuple[pa.Table, int] | None:
-        """:meth:`read` for a Delta table at ``version``; ``files`` are add-action paths (the index's ``_file``).
-
-        ``None`` as for :meth:`read`, and also when the version cannot be read file by file (deletion vectors,
-        column mapping) or the key is a partition column."""
+        """:meth:`read` for a Delta table at ``version``; ``files`` are add-action paths (the index's ``_file``)."""
         from lakehouse.errors import UnsupportedDeltaFeatureError
 
         try:
@@ -156,7 +168,7 @@ class PayloadReader:
         import pyarrow.parquet as pq
         from pyarrow import fs
 
-        from lakehouse.table.delta import data_file, read_data_file
+        from lakehouse.table.delta_files import data_file, read_data_file
 
         filesystem, path = data_file(location, task.file.file_path)
         key = targets.names[0]
@@ -188,13 +200,10 @@ class PayloadReader:
 
     def _delta_files(self, table: DeltaVectorTable, version: int) -> tuple[dict[str, Any], pa.Schema]:
         """The add actions of ``version`` by path, and the table's schema at that version."""
-        from lakehouse.index.delta_source import DeltaSource
-
-        cache_key = (f"delta:{table.location}:{table.delta.metadata().id}", version)
+        cache_key = (table.identity, version)
         if cache_key not in self._file_sets:
-            source = DeltaSource(table)
-            listing = source.files_at(version)
-            schema = table.schema() if version == table.version else source.schema_at(version)
+            listing = table.files_at(version)
+            schema = table.schema() if version == table.version else table.schema_at(version)
             self._file_sets[cache_key] = {"tasks": listing.tasks, "schema": schema}
             while len(self._file_sets) > _FILE_SETS:
                 self._file_sets.popitem(last=False)
