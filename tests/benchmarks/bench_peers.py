@@ -7,7 +7,8 @@ recall@10 against exact search (numpy) over the same rows. Data: :mod:`tests.ben
 default, 384-d, L2-normalised, cosine), the same lake and index ``bench_recall`` builds (``--cache`` shares it).
 
 - lakehouse: ``VectorIndex.search(q, 10)`` with the index's own search parameters (what a user gets), plus any
-  ``--param name=value`` variants;
+  ``--param name=value`` variants; ``--index-type auto,ivf_flat`` builds and times each index type in turn (the
+  first is the one the ratios are taken for, the others get a line of their own);
 - FAISS: ``IndexHNSWFlat`` (M 32, inner product on the normalised vectors, efConstruction 80), one OpenMP thread
   for queries, efSearch swept (``--faiss-ef``); needs ``pip install 'lakehouse[bench]'`` (faiss-cpu);
 - pgvector: a throwaway PostgreSQL server on 127.0.0.1 in a temporary folder (the binaries and pgvector of the
@@ -185,7 +186,7 @@ def pg_runs(
 
 # -- lakehouse -------------------------------------------------------------------------------------------------------
 def lakehouse_runs(args: argparse.Namespace, m: np.ndarray, bucket: np.ndarray, queries: np.ndarray, truth: np.ndarray,
-                   log: Any) -> dict[str, Any]:  # fmt: skip
+                   log: Any, index_type: str = "auto") -> dict[str, Any]:  # fmt: skip
     import json
 
     import pyarrow as pa
@@ -199,7 +200,7 @@ def lakehouse_runs(args: argparse.Namespace, m: np.ndarray, bucket: np.ndarray, 
     from tests.benchmarks.lake import start_catalog
 
     n, dim = m.shape
-    chosen = choose_params(n, dim, "auto")
+    chosen = choose_params(n, dim, index_type)
     root, cached = lake_root(args, {k: v for k, v in chosen.to_dict().items() if k in BUILD_KEYS}, n)
     proc = start_catalog(root)
     out: dict[str, Any] = {}
@@ -217,7 +218,7 @@ def lakehouse_runs(args: argparse.Namespace, m: np.ndarray, bucket: np.ndarray, 
             vectors = pa.FixedSizeListArray.from_arrays(pa.array(m.ravel()), type=vector_type(dim))
             vt.append({"key": np.arange(n), "bucket": bucket, "embedding": vectors})
             t0 = time.perf_counter()
-            build(vt, "embedding", store=["bucket"], settings=settings)
+            build(vt, "embedding", index_type=index_type, store=["bucket"], settings=settings)  # type: ignore[arg-type]
             out["build_s"] = time.perf_counter() - t0
             if args.cache:
                 (root / "built.json").write_text(json.dumps({"build_s": out["build_s"]}))
@@ -243,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--cache", default=None, help="keep the lakehouse lake and index here (shared with bench_recall)")
     ap.add_argument("--param", action="append", default=[], help="a lakehouse search variant, e.g. refine_factor=10")
+    ap.add_argument("--index-type", default="auto", help="lakehouse index type(s), comma-separated (auto, ivf_flat...)")
     ap.add_argument("--faiss-ef", default="16,32,64,128")
     ap.add_argument("--pg-ef", default="40,64,100,200")
     ap.add_argument("--pg-m", type=int, default=16, help="pgvector HNSW m (its default 16)")
@@ -263,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     m, bucket, queries, about = load_data(args)
     truth = exact_top(m, queries)
     loads: dict[str, float] = {}
-    lake = lakehouse_runs(args, m, bucket, queries, truth, log)
+    lakes = {t: lakehouse_runs(args, m, bucket, queries, truth, log, t) for t in args.index_type.split(",")}
+    lake = next(iter(lakes.values()))
     loads["lakehouse"] = os.getloadavg()[0]
     skip = set(args.skip.split(","))
     fa = {} if "faiss" in skip else faiss_runs(m, queries, truth, [int(x) for x in args.faiss_ef.split(",")], log)
@@ -292,8 +295,10 @@ def main(argv: list[str] | None = None) -> int:
         "| engine | setting | recall@10 | p50 ms | p95 ms | lakehouse p50 / this p50 |",
         "|---|---|---|---|---|---|",
     ]
-    for name, r in ((k, v) for k, v in lake.items() if isinstance(v, dict)):
-        lines.append(f"| lakehouse {lake['type']} | {name} | {r['recall']:.3f} | {r['p50']:.2f} | {r['p95']:.2f} | - |")
+    for each in lakes.values():
+        for name, r in ((k, v) for k, v in each.items() if isinstance(v, dict)):
+            row = f"| lakehouse {each['type']} | {name} | {r['recall']:.3f} | {r['p50']:.2f} | {r['p95']:.2f} | - |"
+            lines.append(row)
     pg_name = f"pgvector HNSW ({pg.get('version', '')}; {pg.get('hnsw', '')})"
     for engine, runs in (("FAISS HNSW (M 32)", fa), (pg_name, pg)):
         for name, r in ((k, v) for k, v in runs.items() if isinstance(v, dict)):
@@ -310,6 +315,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"{pick[1]['p50']:.2f} ms, lakehouse {ours['p50']:.2f} ms (recall {ours['recall']:.3f}) = "
                 f"{ours['p50'] / pick[1]['p50']:.1f}x"
             )
+            for kind, each in list(lakes.items())[1:]:
+                other = each["defaults"]
+                summary.append(
+                    f"lakehouse {kind} {other['p50']:.2f} ms (recall {other['recall']:.3f}) = "
+                    f"{other['p50'] / pick[1]['p50']:.1f}x {engine}"
+                )
     lines += ["", "Build: " + ", ".join(
         f"{k} {v['build_s']:.0f} s" for k, v in (("lakehouse", lake), ("FAISS", fa), ("pgvector", pg)) if "build_s" in v
     ) + ". " + "; ".join(summary) + ".", ""]  # fmt: skip
