@@ -4,8 +4,9 @@ Kept: the embedding models (loaded by the first query that embeds text, then kep
 pyiceberg catalog client per worker thread, the opened Lance indexes (their ANN structures stay loaded: a fresh open
 searched in 0.3-0.45 s at 1M x 384, a loaded one in milliseconds), the payload reader's file listings and footers,
 and a pool of DuckDB :class:`~lakehouse.sql.SqlSession` objects (a DuckDB connection serves one thread at a time).
-Every request still reads the table's current metadata from the catalog (one small REST call), so an answer is
-never older than the table: a write committed before a request is seen by it.
+Every request still asks the catalog for the table's current metadata, conditionally (``If-None-Match``: a 304 with
+no body while it is unchanged, :mod:`lakehouse.table.loads`), so an answer is never older than the table: a write
+committed before a request is seen by it (unless ``catalog.metadata_max_age_s`` asks for reuse within a window).
 """
 
 from __future__ import annotations
