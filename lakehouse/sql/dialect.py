@@ -15,6 +15,8 @@ from typing import Any
 
 from sqlglot import exp
 from sqlglot.dialects.duckdb import DuckDB
+from sqlglot.generators.duckdb import DuckDBGenerator
+from sqlglot.parsers.duckdb import DuckDBParser
 
 from lakehouse.errors import SqlError
 
@@ -90,7 +92,7 @@ class ConstVector(exp.Expression):
         return exp.Array(expressions=[_number_node(t) for t in self.texts])
 
 
-def _number_node(text: str) -> exp.Expression:
+def _number_node(text: str) -> exp.Expr:
     return exp.Neg(this=exp.Literal.number(text[1:])) if text.startswith("-") else exp.Literal.number(text)
 
 
@@ -108,15 +110,15 @@ _ALIASES: dict[str, type[exp.Func]] = {
     "ARRAY_DISTANCE": exp.EuclideanDistance,
     "ARRAY_INNER_PRODUCT": exp.DotProduct,
 }
-NAME_OF: dict[type[exp.Func], str] = {node: name for name, node in SIMILARITY_FUNCTIONS.items()}
+NAME_OF: dict[type[exp.Expr], str] = {node: name for name, node in SIMILARITY_FUNCTIONS.items()}
 # node -> the index metric it agrees with, and the ORDER BY direction that means "nearest first" (True = DESC)
-METRIC_OF: dict[type[exp.Func], str] = {
+METRIC_OF: dict[type[exp.Expr], str] = {
     CosineSimilarity: "cosine",
     exp.CosineDistance: "cosine",
     exp.EuclideanDistance: "l2",
     exp.DotProduct: "dot",
 }
-DIRECTIONS: dict[type[exp.Func], bool] = {
+DIRECTIONS: dict[type[exp.Expr], bool] = {
     CosineSimilarity: True,
     exp.CosineDistance: False,
     exp.EuclideanDistance: False,
@@ -126,12 +128,12 @@ VECTOR_SEARCH_ARGS = ("table", "column", "query", "k", "filter", "metric")
 HYBRID_SEARCH_ARGS = ("table", "column", "query", "k", "filter", "text_weight", "vector_weight", "rrf_k", "depth")
 
 
-def is_vector_function(node: exp.Expression) -> bool:
+def is_vector_function(node: exp.Expr) -> bool:
     return type(node) in METRIC_OF
 
 
 def _binary(node: type[exp.Func]) -> Any:
-    def build(args: list[exp.Expression]) -> exp.Expression:
+    def build(args: list[exp.Expr]) -> exp.Expr:
         if len(args) != 2:
             raise SqlError(
                 f"{NAME_OF[node].lower()}() takes 2 arguments (a vector column and a query vector), got {len(args)}",
@@ -142,7 +144,7 @@ def _binary(node: type[exp.Func]) -> Any:
     return build
 
 
-def _embed(args: list[exp.Expression]) -> exp.Expression:
+def _embed(args: list[exp.Expr]) -> exp.Expr:
     if not 1 <= len(args) <= 2:
         raise SqlError(
             f"embed() takes a text and optionally a model name, got {len(args)} arguments",
@@ -151,9 +153,9 @@ def _embed(args: list[exp.Expression]) -> exp.Expression:
     return Embed(this=args[0], model=args[1] if len(args) > 1 else None)
 
 
-def _named_args(func: str, args: list[exp.Expression], names: tuple[str, ...], example: str) -> dict[str, Any]:
+def _named_args(func: str, args: list[exp.Expr], names: tuple[str, ...], example: str) -> dict[str, Any]:
     """A table function's arguments by name: positional ones first (in ``names`` order), then ``name => value``."""
-    named: dict[str, exp.Expression] = {}
+    named: dict[str, exp.Expr] = {}
     keywords = False
     for i, arg in enumerate(args):
         if isinstance(arg, exp.Kwarg | exp.PropertyEQ | exp.EQ) and isinstance(arg.this, exp.Var | exp.Column):
@@ -171,12 +173,12 @@ def _named_args(func: str, args: list[exp.Expression], names: tuple[str, ...], e
     return named
 
 
-def _vector_search(args: list[exp.Expression]) -> exp.Expression:
+def _vector_search(args: list[exp.Expr]) -> exp.Expr:
     example = "vector_search(table => 'ns.t', column => 'embedding', query => embed('x'), k => 10)"
     return VectorSearch(**_named_args("vector_search", args, VECTOR_SEARCH_ARGS, example))
 
 
-def _hybrid_search(args: list[exp.Expression]) -> exp.Expression:
+def _hybrid_search(args: list[exp.Expr]) -> exp.Expr:
     example = "hybrid_search(table => 'ns.t', column => 'embedding', query => 'vacuum full', k => 10)"
     return HybridSearch(**_named_args("hybrid_search", args, HYBRID_SEARCH_ARGS, example))
 
@@ -188,7 +190,7 @@ def _rename(name: str) -> Any:
 class Lakehouse(DuckDB):
     """DuckDB syntax (``[..]`` arrays, ``::FLOAT[n]`` casts, ``=>`` named arguments) plus the vector functions."""
 
-    class Parser(DuckDB.Parser):
+    class Parser(DuckDBParser):  # DuckDB.Parser
         FUNCTIONS = {
             **DuckDB.Parser.FUNCTIONS,
             **{name: _binary(node) for name, node in {**SIMILARITY_FUNCTIONS, **_ALIASES}.items()},
@@ -197,7 +199,7 @@ class Lakehouse(DuckDB):
             "HYBRID_SEARCH": _hybrid_search,
         }
 
-    class Generator(DuckDB.Generator):
+    class Generator(DuckDBGenerator):  # DuckDB.Generator
         TRANSFORMS = {
             **DuckDB.Generator.TRANSFORMS,
             **{node: _rename(name) for node, name in NAME_OF.items()},

@@ -38,7 +38,7 @@ def _literal(value: Any) -> str:
     return exp.Literal.string(str(value)).sql(DIALECT)
 
 
-def _options(node: exp.Expression) -> dict[str, Any]:
+def _options(node: exp.Expr) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in ("text_weight", "vector_weight", "rrf_k", "depth"):
         if node.args.get(name) is not None:
@@ -46,7 +46,7 @@ def _options(node: exp.Expression) -> dict[str, Any]:
     return out
 
 
-def expand_hybrid_search(node: exp.Table, r: Resolver, *, bind: bool) -> exp.Expression:
+def expand_hybrid_search(node: exp.Table, r: Resolver, *, bind: bool) -> exp.Expr:
     """Run the hybrid search of a ``hybrid_search(...)`` relation and return the subquery that replaces it."""
     from lakehouse.index import Fusion, hybrid_search, open_index
 
@@ -93,5 +93,5 @@ def expand_hybrid_search(node: exp.Table, r: Resolver, *, bind: bool) -> exp.Exp
             f"SELECT t.*, {fused} FROM {table_sql} AS t JOIN (VALUES {values}) AS h({_KEY}, {', '.join(FUSED)}) "
             f"ON t.{col} = h.{_KEY} WHERE t.{col} IN ({keys}) ORDER BY h.score DESC LIMIT {k}"
         )
-    select = exp.maybe_parse(sql, dialect=DIALECT)
+    select: exp.Expr = exp.maybe_parse(sql, dialect=DIALECT)
     return exp.Subquery(this=select, alias=exp.TableAlias(this=exp.to_identifier(alias)))

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from sqlglot import exp
@@ -33,9 +33,10 @@ from lakehouse.sql.dialect import METRIC_OF, ConstVector, Embed, Lakehouse, Vect
 __all__ = ["Params", "bind", "placeholders"]
 
 Params = Mapping[str, Any] | Sequence[Any]
+E = TypeVar("E", bound=exp.Expr)  # bind returns the tree it was given
 
 
-def placeholders(tree: exp.Expression) -> list[exp.Placeholder]:
+def placeholders(tree: exp.Expr) -> list[exp.Placeholder]:
     """The placeholders of ``tree``; the ``?`` ones in the order they are written (the values' order).
 
     The tree's own walk is not that order (breadth first, ``LIMIT ?`` came before ``WHERE b = ?`` and before the query
@@ -58,7 +59,7 @@ def placeholders(tree: exp.Expression) -> list[exp.Placeholder]:
     return found
 
 
-def bind(tree: exp.Expression, params: Params | None) -> exp.Expression:
+def bind(tree: E, params: Params | None) -> E:
     """``tree`` with every placeholder replaced by its value (in place; the caller owns the tree)."""
     found = placeholders(tree)
     if not found:
@@ -121,7 +122,7 @@ def _label(node: exp.Placeholder) -> str:
     return f":{node.this}" if node.this else "?"
 
 
-def _value(value: Any, node: exp.Placeholder, label: str) -> exp.Expression:
+def _value(value: Any, node: exp.Placeholder, label: str) -> exp.Expr:
     if value is None:
         return exp.Null()
     if isinstance(value, bool | np.bool_):
@@ -162,7 +163,7 @@ def _vector(value: Any, label: str) -> ConstVector:
     return ConstVector(values=tuple(np.format_float_positional(x, unique=True, trim="-") for x in v))
 
 
-def _vector_slot(node: exp.Expression) -> bool:
+def _vector_slot(node: exp.Expr) -> bool:
     """Whether ``node`` stands where a query vector belongs (so a text there is embedded)."""
     parent = node.parent
     if type(parent) in METRIC_OF:

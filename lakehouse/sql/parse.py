@@ -40,7 +40,7 @@ _PLACEHOLDER = "__lakehouse_vector_"
 MAX_NESTING = 32
 _BRACKETS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/|\$\$.*?\$\$|[()\[\]]", re.DOTALL)
 # nodes that change something, wherever they sit in the tree (a CTE may not hide an INSERT)
-_WRITES: tuple[type[exp.Expression], ...] = tuple(
+_WRITES: tuple[type[exp.Expr], ...] = tuple(
     getattr(exp, name)
     for name in (
         "Insert",
@@ -158,7 +158,7 @@ def _too_deep(text: str, what: str, line: int, column: int) -> SqlTooDeepError:
     )
 
 
-def _parse_lifted(text: str) -> list[exp.Expression] | None:
+def _parse_lifted(text: str) -> list[exp.Expr] | None:
     """Parse ``text`` with its long number arrays lifted out; ``None`` when there are none, or anything is off (the
     caller then parses the text as written, which also gives parse errors their true positions)."""
     if _PLACEHOLDER in text:
@@ -189,7 +189,7 @@ def _parse_lifted(text: str) -> list[exp.Expression] | None:
     return trees if seen == len(arrays) else None
 
 
-def _check_read_only(tree: exp.Expression) -> None:
+def _check_read_only(tree: exp.Expr) -> None:
     kind = _kind(tree)
     if not isinstance(tree, exp.Query) or kind:
         what = kind or tree.key.upper()
@@ -201,7 +201,7 @@ def _check_read_only(tree: exp.Expression) -> None:
         )
 
 
-def _kind(tree: exp.Expression) -> str | None:
+def _kind(tree: exp.Expr) -> str | None:
     for node in tree.walk():
         if isinstance(node, _WRITES):
             if isinstance(node, exp.Command):
@@ -234,7 +234,7 @@ def _parse_error(text: str, exc: ParseError) -> SqlParseError:
     )
 
 
-def literal_value(node: exp.Expression, what: str) -> object:
+def literal_value(node: exp.Expr, what: str) -> object:
     """The Python value of a literal argument (string, number, boolean), or a clear error."""
     if isinstance(node, exp.Literal):
         return node.this if node.is_string else (float(node.this) if "." in node.this else int(node.this))

@@ -134,9 +134,9 @@ def _top_k(
     if limit is None:
         return f"ORDER BY {name}(...) has no LIMIT: every row is returned, exact scan"
     try:
-        k = int(literal_value(limit.expression, "LIMIT"))  # type: ignore[arg-type]
+        k = int(literal_value(limit.expression, "LIMIT"))  # type: ignore[call-overload]
         offset = select.args.get("offset")
-        k += int(literal_value(offset.expression, "OFFSET")) if offset else 0  # type: ignore[arg-type]
+        k += int(literal_value(offset.expression, "OFFSET")) if offset else 0  # type: ignore[call-overload]
     except Exception:
         return "LIMIT/OFFSET is not a constant"
     for arg in ("group", "having", "distinct", "qualify"):
@@ -214,7 +214,7 @@ def _unreadable(lake: LakeTable, snapshot_id: int | None = None) -> str | None:
     return None if problem is None else f"the index cannot follow {lake.identifier} ({problem}), exact scan"
 
 
-def _similarity(expr: exp.Expression, select: exp.Select) -> tuple[exp.Expression | None, bool]:
+def _similarity(expr: exp.Expr, select: exp.Select) -> tuple[exp.Expr | None, bool]:
     negated = False
     if isinstance(expr, exp.Column) and not expr.table:  # ORDER BY <alias>
         for e in select.expressions:
@@ -227,7 +227,7 @@ def _similarity(expr: exp.Expression, select: exp.Select) -> tuple[exp.Expressio
     return (expr, negated) if type(expr) in METRIC_OF else (None, False)
 
 
-def _operands(func: exp.Expression) -> tuple[exp.Column | None, list[float] | None]:
+def _operands(func: exp.Expr) -> tuple[exp.Column | None, list[float] | None]:
     a, b = func.this, func.expression
     if isinstance(a, exp.Column) and vector_values(b) is not None:
         return a, vector_values(b)
@@ -250,7 +250,7 @@ def _source(select: exp.Select, column: exp.Column) -> exp.Table | None:
     return None
 
 
-def _conjuncts(where: exp.Expression | None) -> list[exp.Expression]:
+def _conjuncts(where: exp.Expr | None) -> list[exp.Expr]:
     return list(where.this.flatten() if isinstance(where.this, exp.And) else [where.this]) if where else []
 
 
@@ -260,7 +260,7 @@ def _prefilter(
     """The index filter for this table's WHERE conjuncts and joins, or why there can be none."""
     stored = {meta.key, *meta.store}
     own: list[str] = []
-    others: dict[str, list[exp.Expression]] = {}
+    others: dict[str, list[exp.Expr]] = {}
     for cond in _conjuncts(select.args.get("where")):
         owners = {(c.table or alias).lower() for c in cond.find_all(exp.Column)}
         if owners <= {alias}:
@@ -293,7 +293,7 @@ def _semijoin(
     join: exp.Join,
     alias: str,
     lake: LakeTable,
-    conds: list[exp.Expression],
+    conds: list[exp.Expr],
     stored: set[str],
     lookup_keys: KeyLookup | None,
 ) -> str | None:
@@ -330,7 +330,7 @@ def _semijoin(
     return f"{fk} IN ({', '.join(exp.convert(k).sql(DIALECT) for k in keys)})"
 
 
-def _unqualified(cond: exp.Expression) -> str:
+def _unqualified(cond: exp.Expr) -> str:
     cond = cond.copy()
     for col in cond.find_all(exp.Column):
         col.set("table", None)

@@ -15,7 +15,7 @@ from lakehouse.sql.timetravel import AS_OF
 __all__ = ["prepare", "render", "scan_tables"]
 
 
-def prepare(tree: exp.Expression, target: Target, *, copy: bool = True) -> exp.Expression:
+def prepare(tree: exp.Expr, target: Target, *, copy: bool = True) -> exp.Expr:
     """Constant vectors become :class:`VectorLiteral`; for list-typed targets, vector columns get their fixed size.
 
     ``copy=False`` rewrites ``tree`` in place (for a tree the caller just copied). Constant arrays elsewhere go back
@@ -46,7 +46,7 @@ def prepare(tree: exp.Expression, target: Target, *, copy: bool = True) -> exp.E
     return tree
 
 
-def render(tree: exp.Expression, target: str | Target, *, scan: Render | None = None, copy: bool = True) -> str:
+def render(tree: exp.Expr, target: str | Target, *, scan: Render | None = None, copy: bool = True) -> str:
     t = TARGETS[target] if isinstance(target, str) else target
     return prepare(tree, t, copy=copy).sql(dialect_for(t, scan))
 

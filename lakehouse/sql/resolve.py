@@ -106,7 +106,7 @@ def resolve(
     catalog: Catalog | None = None,
     *,
     bind: bool = True,
-    vector_search: Callable[[exp.Table, VectorSearchArgs], exp.Expression | None] | None = None,
+    vector_search: Callable[[exp.Table, VectorSearchArgs], exp.Expr | None] | None = None,
 ) -> Resolved:
     """Expand ``vector_search``, bind catalog tables and vector columns, inline ``embed`` as constants.
 
@@ -168,7 +168,7 @@ def resolve(
     return out
 
 
-def _no_embed_left(tree: exp.Expression, r: Resolver | None = None) -> None:
+def _no_embed_left(tree: exp.Expr, r: Resolver | None = None) -> None:
     """An ``embed`` outside a similarity function: a constant vector (a text) or one per row (an expression) where
     the model is named, else an error (no column tells the model)."""
     for node in list(tree.find_all(Embed)):
@@ -187,13 +187,13 @@ def _no_embed_left(tree: exp.Expression, r: Resolver | None = None) -> None:
         )
 
 
-def _vector_nodes() -> tuple[type[exp.Expression], ...]:
+def _vector_nodes() -> tuple[type[exp.Expr], ...]:
     from lakehouse.sql.dialect import METRIC_OF
 
     return tuple(METRIC_OF)
 
 
-def _bind_function(func: exp.Expression, tree: exp.Query, r: Resolver, out: Resolved) -> None:
+def _bind_function(func: exp.Expr, tree: exp.Query, r: Resolver, out: Resolved) -> None:
     args = [func.this, func.expression]
     bound = [_vector_column(a, func, tree) for a in args]
     spec = next((b[1] for b in bound if b), None)
@@ -230,7 +230,7 @@ def _bind_function(func: exp.Expression, tree: exp.Query, r: Resolver, out: Reso
             arg.replace(vector_literal(np.asarray(values, dtype=np.float32)))
 
 
-def _vector_column(arg: exp.Expression, func: exp.Expression, tree: exp.Query) -> tuple[LakeTable, VectorSpec] | None:
+def _vector_column(arg: exp.Expr, func: exp.Expr, tree: exp.Query) -> tuple[LakeTable, VectorSpec] | None:
     if not isinstance(arg, exp.Column):
         return None
     select = func.find_ancestor(exp.Select) or tree
@@ -259,9 +259,9 @@ def _vector_column(arg: exp.Expression, func: exp.Expression, tree: exp.Query) -
     return lake, lake.specs[arg.name]
 
 
-def _sources(select: exp.Expression) -> list[tuple[str, LakeTable]]:
+def _sources(select: exp.Expr) -> list[tuple[str, LakeTable]]:
     """(alias, table) of the catalog tables in this SELECT's FROM and JOINs."""
-    nodes: Iterable[exp.Expression] = []
+    nodes: Iterable[exp.Expr] = []
     if isinstance(select, exp.Select):
         frm = select.args.get("from_")
         nodes = [*([frm.this] if frm else []), *(j.this for j in select.args.get("joins") or [])]
@@ -272,9 +272,9 @@ def _sources(select: exp.Expression) -> list[tuple[str, LakeTable]]:
 class VectorSearchArgs:
     table: str  # as written in the call
     column: str
-    query: exp.Expression  # a constant vector (embed resolved)
+    query: exp.Expr  # a constant vector (embed resolved)
     k: int
-    filter: exp.Expression | None
+    filter: exp.Expr | None
     metric: str
 
 
@@ -341,10 +341,10 @@ def vector_search_args(node: exp.Table, r: Resolver) -> VectorSearchArgs:
     return VectorSearchArgs(name, column, query, k, flt, metric)
 
 
-def _expand_vector_search(node: exp.Table, a: VectorSearchArgs, r: Resolver) -> exp.Expression:
+def _expand_vector_search(node: exp.Table, a: VectorSearchArgs, r: Resolver) -> exp.Expr:
     """The exact form: ``(SELECT *, <score> AS score FROM t WHERE filter ORDER BY score DESC LIMIT k)``."""
     func = _SCORE_OF[a.metric](this=exp.column(a.column), expression=a.query.copy())
-    score: exp.Expression = exp.Neg(this=func) if a.metric == "l2" else func
+    score: exp.Expr = exp.Neg(this=func) if a.metric == "l2" else func
     select = exp.select("*", exp.alias_(score, SCORE)).from_(exp.to_table(a.table, dialect=DIALECT))
     if a.filter is not None:
         select = select.where(a.filter.copy())
@@ -352,13 +352,13 @@ def _expand_vector_search(node: exp.Table, a: VectorSearchArgs, r: Resolver) -> 
     return exp.Subquery(this=select, alias=exp.TableAlias(this=exp.to_identifier(node.alias or "vector_search")))
 
 
-def vector_values(node: exp.Expression) -> list[float] | None:
+def vector_values(node: exp.Expr) -> list[float] | None:
     """The numbers of a constant vector (``[..]`` or ``[..]::FLOAT[n]``), else None."""
     texts = vector_texts(node)
     return None if texts is None else [float(t) for t in texts]
 
 
-def vector_texts(node: exp.Expression) -> tuple[str, ...] | None:
+def vector_texts(node: exp.Expr) -> tuple[str, ...] | None:
     """The numbers of a constant vector as SQL text (as written), else None."""
     if isinstance(node, exp.Cast):
         node = node.this
@@ -383,5 +383,5 @@ def vector_literal(values: np.ndarray) -> exp.Cast:
     return exp.Cast(this=ConstVector(values=texts), to=exp.DataType.build(f"FLOAT[{len(v)}]", dialect=DIALECT))
 
 
-def is_similarity(node: exp.Expression) -> bool:
+def is_similarity(node: exp.Expr) -> bool:
     return is_vector_function(node)

@@ -39,11 +39,11 @@ class EmbedRows(exp.Expression):
     arg_types = {"this": True, "model": True, "dim": True}
 
 
-def is_constant_text(node: exp.Expression) -> bool:
+def is_constant_text(node: exp.Expr) -> bool:
     return isinstance(node, exp.Literal) and node.is_string
 
 
-def embed_rows(node: exp.Expression, model_name: str, spec: VectorSpec | None, where: str) -> EmbedRows:
+def embed_rows(node: exp.Expr, model_name: str, spec: VectorSpec | None, where: str) -> EmbedRows:
     """The per-row form of ``embed(<node>, model_name)``, its dimension checked against ``spec`` (if compared)."""
     from lakehouse.embed import get_model
 
@@ -82,6 +82,7 @@ def _duckdb_embed(texts: pa.Array, models: pa.Array) -> pa.Array:
 def register_duckdb(con: duckdb.DuckDBPyConnection) -> None:
     """Register ``lakehouse_embed(text VARCHAR, model VARCHAR) -> FLOAT[]`` on a DuckDB connection (once)."""
     import duckdb
+    from duckdb.func import ARROW, SPECIAL  # the UDF kind and NULL handling, as enum members
 
     try:
         con.create_function(
@@ -89,8 +90,8 @@ def register_duckdb(con: duckdb.DuckDBPyConnection) -> None:
             _duckdb_embed,
             [duckdb.sqltype("VARCHAR"), duckdb.sqltype("VARCHAR")],
             duckdb.sqltype("FLOAT[]"),
-            type="arrow",
-            null_handling="special",
+            type=ARROW,
+            null_handling=SPECIAL,
         )
     except duckdb.NotImplementedException:  # already registered on this connection
         pass

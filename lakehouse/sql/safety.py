@@ -107,7 +107,7 @@ def check_text(text: str) -> None:
             )
 
 
-def check_query(tree: exp.Expression) -> None:
+def check_query(tree: exp.Expr) -> None:
     """Refuse relations, functions and nesting outside the allow-lists (raises :class:`UnsafeSqlError`)."""
     for node in _walk(tree):
         if isinstance(node, exp.Into):
@@ -125,7 +125,7 @@ def check_query(tree: exp.Expression) -> None:
             _check_function(node)
 
 
-def check_filter(node: exp.Expression, where: str = "vector_search's filter") -> None:
+def check_filter(node: exp.Expr, where: str = "vector_search's filter") -> None:
     """A filter is a predicate over the table's columns: no subquery, no table, allow-listed functions only."""
     for n in _walk(node):
         if isinstance(n, exp.Query | exp.Subquery | exp.Table):
@@ -138,9 +138,9 @@ def check_filter(node: exp.Expression, where: str = "vector_search's filter") ->
             _check_function(n)
 
 
-def _walk(tree: exp.Expression) -> Iterator[exp.Expression]:
+def _walk(tree: exp.Expr) -> Iterator[exp.Expr]:
     """Every node, parents before children, without recursion; refuses trees deeper than :data:`MAX_DEPTH`."""
-    stack: list[tuple[exp.Expression, int]] = [(tree, 1)]
+    stack: list[tuple[exp.Expr, int]] = [(tree, 1)]
     while stack:
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
@@ -240,7 +240,7 @@ def _number(text: str) -> float:
 
 
 @functools.lru_cache(maxsize=256)  # the same filter text comes back query after query; the tree is only read
-def _parse_filter(text: str) -> exp.Expression:
+def _parse_filter(text: str) -> exp.Expr:
     try:
         return exp.condition(text, dialect=Lakehouse)
     except RecursionError as exc:

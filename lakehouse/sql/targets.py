@@ -20,7 +20,7 @@ from lakehouse.sql.rowembed import EmbedRows
 
 __all__ = ["ENGINE_TARGETS", "TARGETS", "LakeScan", "Raw", "Target", "VectorLiteral", "dialect_for"]
 
-Render = Callable[[Any, exp.Expression], str]
+Render = Callable[[Any, exp.Expr], str]
 
 
 class VectorLiteral(exp.Expression):
@@ -63,7 +63,7 @@ def _template(text: str) -> Render:
 
 
 def _refuse(target: str, what: str, why: str) -> Render:
-    def render(g: Any, e: exp.Expression) -> str:
+    def render(g: Any, e: exp.Expr) -> str:
         raise TranspileError(
             f"{what} cannot be expressed in {target}: {why}",
             hint="rewrite the query without it, or run it on DuckDB or Spark",
@@ -86,11 +86,11 @@ _TRINO_SUM = "reduce(zip_with({a}, {b}, (x, y) -> {op}), 0.0E0, (s, v) -> s + v,
 class Target:
     name: str
     dialect: str
-    functions: dict[type[exp.Expression], Render]
+    functions: dict[type[exp.Expr], Render]
     vector: Callable[[list[str]], str]
     cast_columns: bool = False  # lake tables hold lists: cast vector columns to the target's fixed-size type
     notes: tuple[str, ...] = ()
-    extra: dict[type[exp.Expression], Render] = field(default_factory=dict)
+    extra: dict[type[exp.Expr], Render] = field(default_factory=dict)
 
 
 def _duckdb_vector(values: list[str]) -> str:
@@ -211,7 +211,7 @@ TARGETS: dict[str, Target] = {
 def _embed_rows(template: str) -> Render:
     """``embed(<expression>, model)`` per row as the engine's ``lakehouse_embed`` function: ``{f}`` the call."""
 
-    def render(g: Any, e: exp.Expression) -> str:
+    def render(g: Any, e: exp.Expr) -> str:
         call = f"{EMBED_FUNCTION.upper()}({g.sql(e, 'this')}, {g.sql(exp.Literal.string(e.args['model']))})"
         return template.format(f=call, dim=e.args["dim"])
 
@@ -260,7 +260,7 @@ def dialect_for(target: Target, scan: Render | None = None) -> type[Dialect]:
     key = target.name + ("+scan" if scan else "")
     if key not in _DIALECTS:
         base = Dialect.get_or_raise(target.dialect).__class__
-        transforms: dict[type[exp.Expression], Render] = {
+        transforms: dict[type[exp.Expr], Render] = {
             **target.functions,
             VectorLiteral: lambda g, e: target.vector(list(e.args["values"])),
             Raw: lambda g, e: e.this,

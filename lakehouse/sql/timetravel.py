@@ -63,14 +63,14 @@ def resolve_time_travel(node: exp.Table, lake: LakeTable) -> str | None:
     return f"{lake.identifier} read at {unit} {snapshot} ({written}: {how})"
 
 
-def _kind_and_value(clause: exp.Expression, lake: LakeTable, written: str) -> tuple[str, exp.Expression]:
+def _kind_and_value(clause: exp.Expr, lake: LakeTable, written: str) -> tuple[str, exp.Expr]:
     kind, value, problem = _point(clause)
     if problem:
         raise _refuse(written, lake, problem)
     return kind, value
 
 
-def _point(clause: exp.Expression) -> tuple[str, exp.Expression, str | None]:
+def _point(clause: exp.Expr) -> tuple[str, exp.Expr, str | None]:
     """(VERSION or TIMESTAMP, the value, why it is not one point in the table's history or None)."""
     if isinstance(clause, exp.HistoricalData):
         point, kind = str(clause.this).upper(), str(clause.args.get("kind") or "").upper()
@@ -95,7 +95,7 @@ _TIME_FORM = {
 }
 
 
-def transpile_time_travel(tree: exp.Expression, target: str) -> None:
+def transpile_time_travel(tree: exp.Expr, target: str) -> None:
     """Rewrite every table's time-travel clause into ``target``'s own syntax, in place, or refuse it
     (:class:`~lakehouse.errors.TranspileError`) where the target cannot read a table at that point."""
     from lakehouse.errors import TranspileError
@@ -128,7 +128,7 @@ def transpile_time_travel(tree: exp.Expression, target: str) -> None:
             node.set("version", exp.Version(this=kind, expression=value, kind="AS OF"))
 
 
-def _version(value: exp.Expression, lake: LakeTable, written: str) -> tuple[int, str]:
+def _version(value: exp.Expr, lake: LakeTable, written: str) -> tuple[int, str]:
     if isinstance(value, exp.Literal) and not value.is_string and value.this.lstrip("-").isdigit():
         return int(value.this), "as written"
     if isinstance(value, exp.Literal) and value.is_string:
@@ -144,7 +144,7 @@ def _version(value: exp.Expression, lake: LakeTable, written: str) -> tuple[int,
     raise _refuse(written, lake, "the version must be a snapshot id (Delta: a version), or an Iceberg branch or tag")
 
 
-def _timestamp(value: exp.Expression, lake: LakeTable, written: str) -> datetime:
+def _timestamp(value: exp.Expr, lake: LakeTable, written: str) -> datetime:
     inner = value.this if isinstance(value, exp.Cast) and value.to.is_type(*exp.DataType.TEMPORAL_TYPES) else value
     if isinstance(inner, exp.Literal) and inner.is_string:
         try:

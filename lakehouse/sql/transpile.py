@@ -129,7 +129,7 @@ def transpile(
     notes: list[str] = list(target.notes)
     forms = {"postgres": _postgres, "bigquery": _bigquery, "databricks": _databricks(indexes or {})}
 
-    def ann(node: exp.Table, a: VectorSearchArgs) -> exp.Expression | None:
+    def ann(node: exp.Table, a: VectorSearchArgs) -> exp.Expr | None:
         form = forms.get(to)
         text = form(a, notes) if form else None
         if text is None:
