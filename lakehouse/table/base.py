@@ -63,8 +63,13 @@ def conform(checked: pa.Table, target: pa.Schema, specs: Mapping[str, VectorSpec
 class VectorColumns:
     """Mixin over ``identifier`` and ``properties``: the table's vector specs and key column."""
 
-    identifier: str
-    properties: dict[str, str]
+    @property
+    def identifier(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def properties(self) -> dict[str, str]:
+        raise NotImplementedError
 
     @property
     def specs(self) -> dict[str, VectorSpec]:

@@ -24,7 +24,7 @@ from lakehouse.table.delta_files import (
     DeltaDataFile,
     DeltaFileTask,
     check_file_readable,
-    data_file,
+    count_rows,
     live_files,
     read_data_file,
     read_version,
@@ -74,7 +74,7 @@ class DeltaVectorTable(VectorTable):
 
     # -- construction -------------------------------------------------------------------------------------------
     @classmethod
-    def load(  # type: ignore[override]
+    def load(
         cls,
         identifier: str,
         *,
@@ -355,7 +355,7 @@ class DeltaVectorTable(VectorTable):
         return read_delta_table(spark, self._location, version=snapshot_id)
 
     # -- writes -------------------------------------------------------------------------------------------------
-    def append(  # type: ignore[override]
+    def append(
         self, data: pa.Table | Mapping[str, Any], *, app_id: str | None = None, app_version: int | None = None
     ) -> int | None:
         """Validate every vector column and the key, then append in one commit; returns the new version.
@@ -398,7 +398,7 @@ class DeltaVectorTable(VectorTable):
         return self.refresh().version
 
     # -- reads --------------------------------------------------------------------------------------------------
-    def to_arrow(  # type: ignore[override]
+    def to_arrow(
         self,
         *,
         version: int | None = None,
@@ -422,26 +422,15 @@ class DeltaVectorTable(VectorTable):
             table = read_version(dt, self.location, columns)
         return as_vector_arrays(table, specs_from_properties(dt.metadata().configuration))
 
-    def vectors(  # type: ignore[override]
+    def vectors(
         self, column: str | None = None, *, version: int | None = None, snapshot_id: int | None = None
     ) -> tuple[pa.Array, np.ndarray]:
         """The key column and a numpy view of one vector column at ``version`` (alias ``snapshot_id``)."""
         return super().vectors(column, snapshot_id=version if version is not None else snapshot_id)
 
     def count(self, *, version: int | None = None, snapshot_id: int | None = None) -> int:
-        """Row count from the snapshot's file statistics (the Parquet footer of files the log has no ``numRecords``
-        for)."""
-        import pyarrow.parquet as pq
-
-        dt = self._at(version if version is not None else snapshot_id)
-        total = 0
-        for path, records, _ in live_files(dt):
-            if records is None:
-                filesystem, file_path = data_file(self.location, path)
-                with filesystem.open_input_file(file_path) as f:
-                    records = pq.ParquetFile(f).metadata.num_rows
-            total += int(records)
-        return total
+        """Row count from the snapshot's file statistics (see :func:`~lakehouse.table.delta_files.count_rows`)."""
+        return count_rows(self._at(version if version is not None else snapshot_id), self.location)
 
     def history(self, limit: int | None = None) -> list[dict[str, Any]]:
         return list(self._table.history(limit))

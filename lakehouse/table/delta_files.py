@@ -23,6 +23,7 @@ __all__ = [
     "DeltaDataFile",
     "DeltaFileTask",
     "check_file_readable",
+    "count_rows",
     "data_file",
     "ensure_local_dir",
     "live_files",
@@ -138,6 +139,21 @@ def live_files(dt: DeltaTable) -> list[tuple[str, int | None, dict[str, Any]]]:
         (add["path"], add.get("num_records"), {c: add.get(f"partition.{c}") for c in partitions})
         for add in pa.table(dt.get_add_actions(flatten=True)).to_pylist()
     ]
+
+
+def count_rows(dt: DeltaTable, location: str) -> int:
+    """A version's row count from its add actions' ``numRecords`` (the Parquet footer of files the log has none
+    for)."""
+    import pyarrow.parquet as pq
+
+    total = 0
+    for path, records, _ in live_files(dt):
+        if records is None:
+            filesystem, file_path = data_file(location, path)
+            with filesystem.open_input_file(file_path) as f:
+                records = pq.ParquetFile(f).metadata.num_rows
+        total += int(records)
+    return total
 
 
 def read_version(dt: DeltaTable, location: str, columns: Sequence[str] | None = None) -> pa.Table:

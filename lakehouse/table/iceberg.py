@@ -88,7 +88,7 @@ class IcebergVectorTable(VectorTable):
 
     # -- construction -------------------------------------------------------------------------------------------
     @classmethod
-    def load(  # type: ignore[override]
+    def load(
         cls,
         identifier: str,
         *,
@@ -342,11 +342,11 @@ class IcebergVectorTable(VectorTable):
         row_filter: str | None = None,
     ) -> pa.Table:
         """Read the table (optionally at a snapshot) with vector columns as ``fixed_size_list<float32, dim>``."""
-        scan = self._table.scan(
-            snapshot_id=snapshot_id,
-            selected_fields=tuple(columns) if columns else ("*",),
-            **({"row_filter": row_filter} if row_filter else {}),
-        )
+        selected = tuple(columns) if columns else ("*",)
+        if row_filter:
+            scan = self._table.scan(snapshot_id=snapshot_id, selected_fields=selected, row_filter=row_filter)
+        else:
+            scan = self._table.scan(snapshot_id=snapshot_id, selected_fields=selected)
         return as_vector_arrays(scan.to_arrow(), self.specs)
 
     def count(self, *, snapshot_id: int | None = None) -> int:

@@ -305,5 +305,6 @@ def _with_pyiceberg(
     from pyiceberg.io.pyarrow import ArrowScan
 
     scan = iceberg.scan(snapshot_id=snapshot_id, selected_fields=(key, *columns))
-    reader = ArrowScan(scan.table_metadata, scan.io, scan.projection(), In(key, keys.to_pylist()))
+    wanted = In(key, keys.to_pylist())  # type: ignore[call-arg,arg-type]  # In's __new__ takes them positionally
+    reader = ArrowScan(scan.table_metadata, scan.io, scan.projection(), wanted)
     return reader.to_table(tasks).select([key, *columns])
