@@ -47,7 +47,9 @@ def is_delta(table: object) -> bool:
     return getattr(table, "format", None) == "delta"
 
 
-def chunk_rows(df: DataFrame, params: EmbedParams, *, source_snapshot_id: int | None, model_version: str) -> DataFrame:
+def chunk_rows(
+    df: DataFrame, params: EmbedParams, *, source_snapshot_id: int | None, model_version: str | None
+) -> DataFrame:
     """Source rows -> chunk rows with every lineage column, without vectors (cheap: no model involved)."""
     from pyspark.sql import functions as F
 
@@ -96,7 +98,9 @@ def with_embeddings(
     return balanced.withColumn("embedding", embed_udf(params.model, params.batch_size, progress)(F.col("chunk_text")))
 
 
-def transform(df: DataFrame, params: EmbedParams, *, source_snapshot_id: int | None, model_version: str) -> DataFrame:
+def transform(
+    df: DataFrame, params: EmbedParams, *, source_snapshot_id: int | None, model_version: str | None
+) -> DataFrame:
     """Pure transformation: source rows -> embedding rows with lineage columns (nothing is written)."""
     return with_embeddings(
         chunk_rows(df, params, source_snapshot_id=source_snapshot_id, model_version=model_version), params

@@ -150,7 +150,7 @@ def _column_lineage(params: EmbedParams, spec: VectorSpec, settings: Settings) -
         params.source,
         text_column=params.column,
         key_column=params.key,
-        model=spec.model,
+        model=spec.model or params.model,  # the spec names the model it was built with
         model_version=spec.model_version,
         chunk_size=params.chunk_size,
         chunk_overlap=params.chunk_overlap,

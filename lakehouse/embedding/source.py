@@ -135,7 +135,7 @@ def _base_snapshot(
 def _live_files(source_table: VectorTable, snapshot_id: int | None) -> int:
     from lakehouse.table.files import file_set
 
-    return len(file_set(source_table, snapshot_id).tasks)  # type: ignore[arg-type]
+    return len(file_set(source_table, snapshot_id).tasks)
 
 
 def _changed_rows(
@@ -156,10 +156,10 @@ def _changed_rows(
 
     unreadable, what = source.unreadable_errors(), source.snapshot_unit  # a file vacuumed or cleaned up since
     try:
-        old = file_set(source_table, base)  # type: ignore[arg-type]
+        old = file_set(source_table, base)
     except unreadable as exc:
         return f"{what} {base} can no longer be read ({exc})"
-    now = file_set(source_table, snapshot_id)  # type: ignore[arg-type]
+    now = file_set(source_table, snapshot_id)
     change = diff(old.identities, now)
     if rows_total and change.added_rows > INCREMENTAL_MAX_SHARE * rows_total:
         return (
@@ -169,9 +169,9 @@ def _changed_rows(
     check_columns(params, [f.name for f in source.arrow_schema()])
     columns = [params.key, params.column]
     try:
-        added = _concat(read_files(source_table, snapshot_id, change.added, columns), columns)  # type: ignore[arg-type]
+        added = _concat(read_files(source_table, snapshot_id, change.added, columns), columns)
         removed_tasks = [old.tasks[p] for p in sorted(change.removed)]
-        removed = _concat(read_files(source_table, base, removed_tasks, [params.key]), [params.key])  # type: ignore[arg-type]
+        removed = _concat(read_files(source_table, base, removed_tasks, [params.key]), [params.key])
     except unreadable as exc:
         return f"a data file of {what} {base} can no longer be read ({exc})"
     added_keys = pc.cast(added.column(params.key), pa.string())

@@ -100,7 +100,7 @@ class SparkEmbeddingsTarget:
         self.table.set_properties(properties)
 
     def snapshot_id(self) -> int | None:
-        return self.table.load().snapshot_id  # type: ignore[attr-defined]
+        return self.table.load().snapshot_id
 
     def record_output(self, lineage: LineageRun, column_lineage: Any) -> None:
         from lakehouse.lineage.tables import TableDatasets

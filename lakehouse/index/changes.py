@@ -199,4 +199,4 @@ def _relabel(
     ds = store.open()
     # stays nullable: Lance hands add_columns the deleted rows of a fragment as nulls, and refuses nulls in a
     # non-nullable column read back (pylance 14), so the next relabel of a fragment with deletions would fail
-    ds.alter_columns({"path": _RELABEL, "name": FILE_COLUMN})
+    ds.alter_columns({"path": _RELABEL, "name": FILE_COLUMN})  # type: ignore[dict-item]  # lance types one as Iterable

@@ -408,8 +408,9 @@ def refresh(
                 params = fresh
                 meta = IndexMeta(**{**old_meta.__dict__, "index_type": fresh.index_type, "params": fresh.to_dict()})
                 ds.update_schema_metadata({META_KEY: meta.to_json()})
-                if vector_index(ds, column) is not None and not fresh.is_ann:
-                    ds.drop_index(vector_index(ds, column)["name"])
+                existing = vector_index(ds, column)
+                if existing is not None and not fresh.is_ann:
+                    ds.drop_index(existing["name"])
                 if fresh.is_ann:
                     trained = train(ds, column, fresh, old_meta.metric)
         if params.is_ann and not trained:

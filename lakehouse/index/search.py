@@ -152,7 +152,9 @@ class VectorIndex:
             return SearchResult(empty, SearchPlan("exact", "the table has no snapshot", None), empty.column_names[0])
         indexed = self.indexed_snapshot
         meta = self.meta
-        overrides = {k_: v for k_, v in {"nprobes": nprobes, "refine_factor": refine_factor, "ef": ef}.items() if v}
+        overrides: dict[str, Any] = {
+            k_: v for k_, v in {"nprobes": nprobes, "refine_factor": refine_factor, "ef": ef}.items() if v
+        }
         params = replace(IndexParams.from_dict(dict(meta.params)), **overrides)
         base = SearchPlan(
             "exact",

@@ -203,12 +203,12 @@ class Warm:
             fusion = fusion_type(**q.hybrid)
             return hybrid_search(
                 index, q.text, q.k, vector=vector, where=q.filter, as_of=q.as_of, fusion=fusion, **options
-            )  # type: ignore[no-any-return]
+            )
         if index is None:
             from lakehouse.index import search
 
             return search(vt, q.column, query, q.k, where=q.filter, as_of=q.as_of, settings=self.settings)
-        return index.search(query, q.k, where=q.filter, as_of=q.as_of, with_vectors=True, **options)  # type: ignore[no-any-return]
+        return index.search(query, q.k, where=q.filter, as_of=q.as_of, with_vectors=True, **options)
 
     def _rows(self, vt: VectorTable, q: SearchQuery, found: SearchResult) -> list[dict[str, Any]]:
         """Each hit with its row's columns (read by key at the searched snapshot), text, source and span."""

@@ -31,7 +31,7 @@ def load_catalog(settings: Settings | None = None, *, uri: str | None = None, re
     props = {"uri": uri or conn.uri, "warehouse": settings.warehouse, _EMBEDDED: str(conn.embedded).lower()}
     if settings.catalog.metadata_max_age_s:  # opt-in reuse of table metadata (lakehouse.table.loads)
         props["lakehouse.metadata-max-age-s"] = str(settings.catalog.metadata_max_age_s)
-    return _rest_catalog_class()(settings.catalog.name, **props, **conn.properties())  # type: ignore[no-any-return]
+    return _rest_catalog_class()(settings.catalog.name, **props, **conn.properties())
 
 
 _CLASS: list[type] = []

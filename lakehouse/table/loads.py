@@ -68,11 +68,11 @@ class ConditionalLoads:
         state = self.__dict__.get("_conditional")
         if state is None:
             state = self.__dict__.setdefault("_conditional", (OrderedDict(), threading.Lock()))
-        return state  # type: ignore[no-any-return]
+        return state
 
     @property
     def loads(self) -> dict[str, int]:
-        return self.__dict__.setdefault("_load_counts", {"full": 0, "not_modified": 0, "reused": 0})  # type: ignore[no-any-return]
+        return self.__dict__.setdefault("_load_counts", {"full": 0, "not_modified": 0, "reused": 0})
 
     @property
     def max_age_s(self) -> float:
@@ -93,7 +93,7 @@ class ConditionalLoads:
         session = super()._create_session()  # type: ignore[misc]
         if _loopback(str(self.properties.get("uri", ""))):
             session.trust_env = False
-        return session  # type: ignore[no-any-return]
+        return session
 
     def commit_table(self, table: Any, requirements: Any, updates: Any) -> Any:  # noqa: ANN401 - pyiceberg's own
         try:
