@@ -19,6 +19,10 @@ Two parts over one table (``bench.vectors``: key, lang, title, a 384-d embedding
    (requests/s over the whole run) and latency p50/p99 for ``POST /v1/search`` by vector, ``POST /v1/sql`` with a
    bound vector, and ``POST /v1/search`` by text (the model embeds each query in the service).
 
+``--loads-only`` measures just the table load a query starts with, in alternating blocks in one process: a full
+load (nothing kept), a conditional one (``If-None-Match``, answered 304) and a reuse inside ``metadata_max_age_s``, on
+the benchmark table and on a side table with ``--snapshots`` small commits (metadata grows with every snapshot).
+
 Prints a Markdown section (command, machine, date, load) and appends it to ``--output``. Never part of the test run.
 """
 
@@ -260,6 +264,50 @@ def catalog_loads(settings: Any) -> dict[str, int]:
     return dict(httpx.get(f"{settings.catalog.uri}/healthz", timeout=30).json().get("table_loads") or {})
 
 
+def table_loads(settings: Any, snapshots: int, n: int, log: Callable[[str], None]) -> list[str]:
+    """p50 of a full, a conditional (304) and a windowed table load, interleaved, on two tables."""
+    from dataclasses import replace
+
+    from lakehouse.table import VectorTable, load_catalog
+    from lakehouse.vector import VectorSpec
+
+    side = "bench.many_snapshots"
+    cat = load_catalog(settings)
+    if not cat.table_exists(side):
+        vt = VectorTable.create(
+            side,
+            pa.schema([("key", pa.int64()), ("embedding", pa.list_(pa.float32()))]),
+            key="key",
+            settings=settings,
+            vectors=[VectorSpec("embedding", dim=4, metric="cosine")],
+        )
+        for i in range(snapshots):
+            vt.append({"key": [i], "embedding": [[1.0, float(i), 0.0, 1.0]]})
+    windowed = load_catalog(replace(settings, catalog=replace(settings.catalog, metadata_max_age_s=3600.0)))
+    table = [
+        "| table | metadata bytes | full load p50 ms | conditional (304) p50 ms | reused (window) p50 ms |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name in (TABLE, side):
+        ident = tuple(name.split("."))
+        size = len(cat._session.get(cat.url(f"namespaces/bench/tables/{ident[1]}")).content)
+        windowed.load_table(ident)
+        times: dict[str, list[float]] = {"full": [], "conditional": [], "reused": []}
+        for _ in range(max(1, n // 10)):  # blocks of 10 of each kind, alternating, so the load drifts alike for all
+            for kind, client in (("full", cat), ("conditional", cat), ("reused", windowed)):
+                for _ in range(10):
+                    if kind == "full":
+                        cat.forget_loads()
+                    t0 = time.perf_counter()
+                    client.load_table(ident)
+                    times[kind].append(time.perf_counter() - t0)
+        p = {k: percentiles(v)[0] for k, v in times.items()}
+        line = f"| {name} | {size:,} | {p['full']:.2f} | {p['conditional']:.2f} | {p['reused']:.3f} |"
+        log(f"  - {line} load {os.getloadavg()[0]:.1f}")
+        table.append(line)
+    return table
+
+
 # -- part 2: the service under concurrent clients --------------------------------------------------------------------
 def start_serve(root: Path, proc: Any, settings: Any) -> tuple[subprocess.Popen[bytes], Any]:
     from lakehouse.serve import running
@@ -376,6 +424,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=20.0, help="per request kind and client count in part 2")
     ap.add_argument("--skip-concurrency", action="store_true")
     ap.add_argument("--skip-per-query", action="store_true")
+    ap.add_argument("--loads-only", action="store_true", help="only the table-load comparison")
+    ap.add_argument("--snapshots", type=int, default=200, help="commits of the side table in --loads-only")
     ap.add_argument("--cache", metavar="DIR", help="keep the table and index under DIR for the next run")
     ap.add_argument("--output", default="BENCHMARKS.md", help="appended to; '-' prints only")
     args = ap.parse_args(argv)
@@ -393,10 +443,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         queries = around(np.random.default_rng(1), data.centers, args.queries + 1, data.noise)
         truth = exact_top(data.vectors, queries, K)
+        loads = table_loads(settings, args.snapshots, args.queries, log) if args.loads_only else []
+        skip_per_query = args.skip_per_query or args.loads_only
+        skip_concurrency = args.skip_concurrency or args.loads_only
         log(f"- per-query cost, {args.queries} queries a path (load {os.getloadavg()[0]:.1f}):")
-        part1 = [] if args.skip_per_query else per_query(settings, queries, truth, log)
+        part1 = [] if skip_per_query else per_query(settings, queries, truth, log)
         load_mid = os.getloadavg()
-        part2 = [] if args.skip_concurrency else concurrent(root, proc, settings, queries, args, log)
+        part2 = [] if skip_concurrency else concurrent(root, proc, settings, queries, args, log)
         load_after = os.getloadavg()
     finally:
         if not args.cache:
@@ -412,6 +465,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{load_after[0]:.1f} (2 cores shared with other work: absolute figures move with it, ratios less)",
         *[line for line in lines if line.startswith("- ") and "per-query" not in line],
     ]
+    if loads:
+        section += ["", "Table loads, alternating blocks of 10 in one process (one client thread):", "", *loads]
     if part1:
         section += ["", "Per-query cost (one client thread, warm, top-10):", "", *part1]
     if part2:
