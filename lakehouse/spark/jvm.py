@@ -14,6 +14,7 @@ Nothing here imports pyspark: an error is only examined when pyspark is already 
 from __future__ import annotations
 
 import signal
+import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -84,6 +85,13 @@ def jvm_death(exc: BaseException, *, doing: str | None = None) -> SparkJVMDiedEr
             break
     else:
         return None
+    if process is not None and code is None and network:
+        # the JVM's sockets close while it exits, a moment before it can be reaped: a broken connection can arrive
+        # before poll() sees the exit, and the report would lose the signal that killed it (SIGKILL: memory)
+        try:
+            code = process.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            code = None  # alive but not answering: said as "it no longer answers"
     pid = getattr(process, "pid", None)
     what = f" while {doing}" if doing else ""
     return SparkJVMDiedError(
