@@ -87,7 +87,7 @@ class EmbedSettings:
 
 
 TableFormat = Literal["iceberg", "delta"]
-TABLE_FORMATS: tuple[str, ...] = ("iceberg", "delta")
+TABLE_FORMATS: tuple[TableFormat, ...] = ("iceberg", "delta")
 LineageTransport = Literal["file", "http", "console", "none"]
 LINEAGE_TRANSPORTS: tuple[str, ...] = ("file", "http", "console", "none")
 
@@ -245,11 +245,10 @@ def load_settings(
     if "://" not in warehouse:
         warehouse = f"file://{Path(warehouse).expanduser().resolve()}"
     sections = {name: _coerce(name, cls, values.get(name) or {}) for name, cls in _SECTIONS.items()}
-    table_format = str(values.get("format") or "iceberg").lower()
-    if table_format not in TABLE_FORMATS:
-        raise ConfigError(
-            f"unknown setting value format={table_format!r}", hint=f"use one of {', '.join(TABLE_FORMATS)}"
-        )
+    written = str(values.get("format") or "iceberg").lower()
+    table_format = next((f for f in TABLE_FORMATS if f == written), None)
+    if table_format is None:
+        raise ConfigError(f"unknown setting value format={written!r}", hint=f"use one of {', '.join(TABLE_FORMATS)}")
     delta_root = values.get("delta_root")
     if delta_root and "://" not in str(delta_root):
         delta_root = f"file://{Path(str(delta_root)).expanduser().resolve()}"
@@ -258,7 +257,7 @@ def load_settings(
         warehouse=warehouse,
         state_dir=state_dir,
         namespace=str(values.get("namespace") or "docs"),
-        format=table_format,  # type: ignore[arg-type]
+        format=table_format,
         delta_root=str(delta_root) if delta_root else None,
         **sections,
     )

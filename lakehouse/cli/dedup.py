@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from lakehouse.cli.output import console, emit, handle_errors
+
+if TYPE_CHECKING:
+    from lakehouse.dedup.neighbours import Candidates
 
 
 def _log(message: str) -> None:
@@ -52,7 +57,7 @@ def dedup(
     threshold: float,
     output_table: str | None,
     filtered_table: str | None,
-    candidates: str,
+    candidates: Candidates,
     k: int,
     text_column: str | None,
     master: str | None,

@@ -7,12 +7,15 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from lakehouse.cli.output import emit, err_console, handle_errors, output_option
 from lakehouse.errors import SqlError
+
+if TYPE_CHECKING:
+    from lakehouse.sql.api import Engine
 
 ENGINES = click.Choice(["duckdb", "spark"])
 
@@ -44,7 +47,7 @@ class _QueryGroup(click.Group):
         return super().parse_args(ctx, args)
 
 
-def _session(ctx: click.Context, engine: str) -> Any:
+def _session(ctx: click.Context, engine: Engine) -> Any:
     from lakehouse.sql import SqlSession
 
     settings = ctx.obj["settings_factory"]()
@@ -53,7 +56,7 @@ def _session(ctx: click.Context, engine: str) -> Any:
         from lakehouse.spark import build_spark
 
         spark = build_spark(settings)
-    return SqlSession(settings, engine=engine, spark=spark)  # type: ignore[arg-type]
+    return SqlSession(settings, engine=engine, spark=spark)
 
 
 def _rows(table: Any) -> list[dict[str, Any]]:
@@ -77,7 +80,7 @@ def _params(values: tuple[str, ...]) -> dict[str, Any] | None:
     return out or None
 
 
-def _served(ctx: click.Context, engine: str, no_serve: bool) -> tuple[Any, Any] | None:
+def _served(ctx: click.Context, engine: Engine, no_serve: bool) -> tuple[Any, Any] | None:
     """(settings, the running `lakehouse serve`) when the query can go there: DuckDB engine, a service up."""
     if no_serve or engine != "duckdb":
         return None
@@ -133,7 +136,7 @@ def run_cmd(
     ctx: click.Context,
     query: str | None,
     file: Path | None,
-    engine: str,
+    engine: Engine,
     param: tuple[str, ...],
     no_serve: bool,
     output: str,
@@ -166,7 +169,7 @@ def run_cmd(
 @no_serve_option
 @click.pass_context
 @_sql_errors
-def explain_cmd(ctx: click.Context, query: str, engine: str, param: tuple[str, ...], no_serve: bool) -> None:
+def explain_cmd(ctx: click.Context, query: str, engine: Engine, param: tuple[str, ...], no_serve: bool) -> None:
     """Say which path a query takes (ANN index at snapshot S, or exact scan) and why."""
     params = _params(param)
     served = _served(ctx, engine, no_serve)
@@ -204,7 +207,7 @@ def transpile_cmd(ctx: click.Context, query: str, to: str) -> None:
 @click.option("--engine", type=ENGINES, default="duckdb", show_default=True)
 @output_option
 @click.pass_context
-def shell_cmd(ctx: click.Context, engine: str, output: str) -> None:
+def shell_cmd(ctx: click.Context, engine: Engine, output: str) -> None:
     """An interactive shell: end a query with ';', EXPLAIN <query> for the plan, .quit to leave."""
     Shell(lambda: _session(ctx, engine), output).cmdloop()
 

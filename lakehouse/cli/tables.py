@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from lakehouse.cli.output import emit, handle_errors, output_option
 from lakehouse.errors import LakehouseError
+
+if TYPE_CHECKING:
+    from lakehouse.config import Settings
+    from lakehouse.table import VectorTable
 
 
 @click.command()
@@ -133,14 +137,14 @@ def show(ctx: click.Context, table: str, limit: int, snapshot: int | None, outpu
             click.echo(f"  {k.ljust(width)}  {_short(v)}")
 
 
-def _header(t: object, snapshot: int | None) -> str:
+def _header(t: VectorTable, snapshot: int | None) -> str:
     """The table and the snapshot the rows below come from (the current one unless ``--snapshot`` names another)."""
-    if snapshot is None or snapshot == t.snapshot_id:  # type: ignore[attr-defined]
+    if snapshot is None or snapshot == t.snapshot_id:
         return repr(t)
-    unit = t.snapshot_unit  # type: ignore[attr-defined]
-    specs = ", ".join(f"{s.column}[{s.dim}, {s.metric}]" for s in t.specs.values())  # type: ignore[attr-defined]
+    unit = t.snapshot_unit
+    specs = ", ".join(f"{s.column}[{s.dim}, {s.metric}]" for s in t.specs.values())
     return (
-        f"{type(t).__name__}({t.identifier}, {unit}={snapshot} (time travel; current {t.snapshot_id}), "  # type: ignore[attr-defined]
+        f"{type(t).__name__}({t.identifier}, {unit}={snapshot} (time travel; current {t.snapshot_id}), "
         f"vectors=[{specs}])"
     )
 
@@ -154,18 +158,18 @@ def _short(value: object) -> str:
     return str(value)
 
 
-def _submit_args(settings: object) -> list[str]:
+def _submit_args(settings: Settings) -> list[str]:
     from lakehouse.spark import spark_conf
     from lakehouse.table import ensure_catalog
 
-    conf = spark_conf(settings, ensure_catalog(settings))  # type: ignore[arg-type]
+    conf = spark_conf(settings, ensure_catalog(settings))
     args = ["--master", conf.pop("spark.master")]
     # the catalog credential goes in a 0600 properties file, not on a command line every local user can read
     secret = {k: conf.pop(k) for k in [k for k in conf if k.endswith((".credential", ".token"))]}
     if secret:
         import os
 
-        path = settings.state_dir / "spark-catalog-auth.conf"  # type: ignore[attr-defined]
+        path = settings.state_dir / "spark-catalog-auth.conf"
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.fchmod(fd, 0o600)

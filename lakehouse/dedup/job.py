@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from lakehouse.config import Settings
     from lakehouse.dedup import Duplicates
+    from lakehouse.dedup.neighbours import Candidates
     from lakehouse.lineage import LineageRun
     from lakehouse.table import VectorTable
 
@@ -47,7 +48,7 @@ class DedupParams:
     threshold: float = 0.95
     output: str | None = None  # default: <namespace>.<table>_dedup
     filtered_table: str | None = None  # write the kept rows here too
-    candidates: str = "exact"  # exact: batch join of all vectors; ann: k nearest neighbours through the index
+    candidates: Candidates = "exact"  # exact: batch join of all vectors; ann: k nearest neighbours through the index
     k: int = 10  # neighbours searched per row (ann)
     nprobes: int | None = None  # index search overrides (None: the index's own; 0: off)
     refine_factor: int | None = 0
@@ -124,7 +125,7 @@ def run(
         f_ns, f_name = split_identifier(params.filtered_table, settings)
         filtered = f"{f_ns}.{f_name}"
     search = SearchOptions(
-        method=params.candidates,  # type: ignore[arg-type]
+        method=params.candidates,
         k=params.k,
         nprobes=params.nprobes,
         refine_factor=params.refine_factor,

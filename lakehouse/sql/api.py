@@ -52,8 +52,7 @@ class SqlSession:
         elif engine == "spark":
             from lakehouse.sql.spark import SparkExecutor, check_spark
 
-            check_spark(spark)
-            self.executor = SparkExecutor(spark, self.settings)  # type: ignore[arg-type]
+            self.executor = SparkExecutor(check_spark(spark), self.settings)
         else:
             from lakehouse.errors import SqlError
 

@@ -196,6 +196,8 @@ def _scan(g: object, e: object, spark: SparkSession | None = None) -> str:
     return sql
 
 
-def check_spark(spark: Any) -> None:
+def check_spark(spark: SparkSession | None) -> SparkSession:
+    """``spark``, or a clear error when the Spark engine was asked for without a session."""
     if spark is None:
         raise SqlError("engine='spark' needs a SparkSession", hint="pass spark=build_spark(settings)")
+    return spark

@@ -16,10 +16,11 @@ __all__ = ["TABLE_FORMATS", "TableFormat", "check_format", "delta_location", "de
 
 def check_format(value: str | None, settings: Settings) -> TableFormat:
     """``value`` (or the configured default) as a known table format."""
-    fmt = (value or settings.format).lower()
-    if fmt not in TABLE_FORMATS:
+    written = (value or settings.format).lower()
+    fmt = next((f for f in TABLE_FORMATS if f == written), None)
+    if fmt is None:
         raise ConfigError(f"unknown table format {value!r}", hint=f"use one of {', '.join(TABLE_FORMATS)}")
-    return fmt  # type: ignore[return-value]
+    return fmt
 
 
 def delta_root(settings: Settings) -> str:

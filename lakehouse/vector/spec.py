@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from lakehouse.errors import VectorSpecError
 
@@ -61,8 +61,8 @@ class VectorSpec:
                 column=self.column,
             )
 
-    def with_(self, **changes: object) -> VectorSpec:
-        return replace(self, **changes)  # type: ignore[arg-type]
+    def with_(self, **changes: Any) -> VectorSpec:
+        return replace(self, **changes)
 
     def property_key(self, suffix: str) -> str:
         return f"{PROPERTY_PREFIX}{self.column}.{suffix}"
