@@ -43,10 +43,6 @@ def balance_chunks(rows: DataFrame, chunks: int, slots: int, *, partitions: int 
     return rows.repartition(partitions or embed_partitions(chunks, slots))
 
 
-def is_delta(table: object) -> bool:
-    return getattr(table, "format", None) == "delta"
-
-
 def chunk_rows(
     df: DataFrame, params: EmbedParams, *, source_snapshot_id: int | None, model_version: str | None
 ) -> DataFrame:

@@ -56,6 +56,7 @@ class _Run:
     params: EmbedParams
     target: EmbeddingsTarget
     spec: VectorSpec
+    model_version: str
     snapshot_id: int | None  # the source's
     source_rows: int
     log: Callable[[str], object]
@@ -100,7 +101,7 @@ def run(
         normalized=model.normalized,
     )
     target = open_target(
-        spark, f"{out_ns}.{out_name}", settings, format=params.format, app_version=source.app_version(snapshot_id)
+        spark, f"{out_ns}.{out_name}", settings, format=params.format, app_version=source_table.app_version(snapshot_id)
     )
     check_model_change(target.read, _spark_name(settings, target), target.properties, spec, params)
     source_input = source.dataset(TableDatasets(settings), snapshot_id=snapshot_id)
@@ -131,10 +132,10 @@ def run(
             rows_total=source_rows,
         )
         log(f"reading {params.source}: {rows.read.describe()}")
-        job = _Run(spark, params, target, spec, snapshot_id, source_rows, log)
+        job = _Run(spark, params, target, spec, model.version, snapshot_id, source_rows, log)
         result = _embed(job, rows)
         if not params.plan_only and result.plan and result.plan.changes:
-            target.record_output(lineage, _column_lineage(params, spec, settings))
+            target.record_output(lineage, _column_lineage(params, model.name, model.version, settings))
     return replace(result, seconds=time.perf_counter() - started)
 
 
@@ -142,7 +143,7 @@ def _spark_name(settings: Settings, target: EmbeddingsTarget) -> str:
     return f"{settings.catalog.name}.{target.output}"
 
 
-def _column_lineage(params: EmbedParams, spec: VectorSpec, settings: Settings) -> object:
+def _column_lineage(params: EmbedParams, model: str, model_version: str, settings: Settings) -> object:
     from lakehouse.lineage import dataset_namespace, embedding_column_lineage
 
     return embedding_column_lineage(
@@ -150,8 +151,8 @@ def _column_lineage(params: EmbedParams, spec: VectorSpec, settings: Settings) -
         params.source,
         text_column=params.column,
         key_column=params.key,
-        model=spec.model or params.model,  # the spec names the model it was built with
-        model_version=spec.model_version,
+        model=model,
+        model_version=model_version,
         chunk_size=params.chunk_size,
         chunk_overlap=params.chunk_overlap,
     )
@@ -197,7 +198,7 @@ def _embed(job: _Run, source: SourceRows) -> EmbedResult:
         log(f"{target.output} is up to date with {params.source} at snapshot {job.snapshot_id}: nothing to embed")
         return _result(job, EmbedPlan(keep=kept, read=source.read))
 
-    rows = chunk_rows(source.rows, params, source_snapshot_id=job.snapshot_id, model_version=job.spec.model_version)
+    rows = chunk_rows(source.rows, params, source_snapshot_id=job.snapshot_id, model_version=job.model_version)
     existing = target.read().filter(F.col("source_table") == params.source) if target.exists else None
     existing_count = None
     if existing is not None and source.keys is not None:  # incremental: compare only the changed keys' embeddings

@@ -7,12 +7,13 @@ and model version are unchanged, only the data files added since are read (their
 the keys of the files removed since (read at the recorded snapshot) tell which rows were deleted or rewritten. The
 file difference comes from the manifests (Delta: the log's add actions) through :mod:`lakehouse.table.files`,
 never from the data; whether the recorded snapshot is still an ancestor comes from the table's history
-(:meth:`lakehouse.table.spark.io.SparkTable.ancestry_problem`). Anything else falls back to reading the whole
+(:meth:`lakehouse.table.VectorTable.ancestry_problem`). Anything else falls back to reading the whole
 source, and :class:`SourceRead` says why.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -88,7 +89,7 @@ def plan_source_read(
 ) -> SourceRows:
     """Decide how to read the source (see the module doc) and return the rows to chunk. ``source``: the source's
     Spark I/O (:func:`lakehouse.table.spark.io.spark_table_of`), ``source_table`` the loaded table itself."""
-    base, why = _base_snapshot(params, props, source, snapshot_id, exists=exists, model_version=model_version)
+    base, why = _base_snapshot(params, props, source_table, snapshot_id, exists=exists, model_version=model_version)
     if base is not None and not why and base == snapshot_id:
         return SourceRows(SourceRead("unchanged", snapshot_id, base, rows_total=rows_total), None)
     if base is not None and not why:
@@ -105,7 +106,7 @@ def plan_source_read(
 def _base_snapshot(
     params: EmbedParams,
     props: dict[str, str],
-    source: SparkTable,
+    source_table: VectorTable,
     snapshot_id: int | None,
     *,
     exists: bool,
@@ -129,13 +130,11 @@ def _base_snapshot(
         return base, f"model version changed ({was_version} -> {model_version}): every chunk is embedded again"
     if base == snapshot_id:
         return base, ""
-    return base, source.ancestry_problem(base, snapshot_id)
+    return base, source_table.ancestry_problem(base, snapshot_id)
 
 
 def _live_files(source_table: VectorTable, snapshot_id: int | None) -> int:
-    from lakehouse.table.files import file_set
-
-    return len(file_set(source_table, snapshot_id).tasks)
+    return len(source_table.files_at(snapshot_id).tasks)
 
 
 def _changed_rows(
@@ -152,26 +151,26 @@ def _changed_rows(
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from lakehouse.table.files import diff, file_set, read_files
+    from lakehouse.table.files import diff
 
-    unreadable, what = source.unreadable_errors(), source.snapshot_unit  # a file vacuumed or cleaned up since
+    unreadable, what = source_table.unreadable_errors(), source_table.snapshot_unit  # a file cleaned up since
     try:
-        old = file_set(source_table, base)
+        old = source_table.files_at(base)
     except unreadable as exc:
         return f"{what} {base} can no longer be read ({exc})"
-    now = file_set(source_table, snapshot_id)
+    now = source_table.files_at(snapshot_id)
     change = diff(old.identities, now)
     if rows_total and change.added_rows > INCREMENTAL_MAX_SHARE * rows_total:
         return (
             f"{change.added_rows} of {rows_total} rows are in data files changed since snapshot {base}: "
             "reading everything costs about as much"
         )
-    check_columns(params, [f.name for f in source.arrow_schema()])
+    check_columns(params, list(source_table.column_names()))
     columns = [params.key, params.column]
     try:
-        added = _concat(read_files(source_table, snapshot_id, change.added, columns), columns)
+        added = _concat(source_table.read_files(snapshot_id, change.added, columns), columns)
         removed_tasks = [old.tasks[p] for p in sorted(change.removed)]
-        removed = _concat(read_files(source_table, base, removed_tasks, [params.key]), [params.key])
+        removed = _concat(source_table.read_files(base, removed_tasks, [params.key]), [params.key])
     except unreadable as exc:
         return f"a data file of {what} {base} can no longer be read ({exc})"
     added_keys = pc.cast(added.column(params.key), pa.string())
@@ -200,10 +199,10 @@ def _frame(spark: SparkSession, table: pa.Table, ddl: str) -> DataFrame:
     return spark.createDataFrame(table.combine_chunks().to_pandas(), schema=ddl)
 
 
-def _concat(parts: object, columns: list[str]) -> pa.Table:
+def _concat(parts: Iterable[pa.Table], columns: list[str]) -> pa.Table:
     import pyarrow as pa
 
-    tables = [t.select(columns) for t in parts]  # type: ignore[attr-defined]
+    tables = [t.select(columns) for t in parts]
     if not tables:
         return pa.table({c: pa.array([], pa.string()) for c in columns})
     return pa.concat_tables(tables, promote_options="permissive")

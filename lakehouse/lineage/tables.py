@@ -42,8 +42,8 @@ class TableDatasets:
     ) -> Any:
         from openlineage.client.event_v2 import InputDataset, OutputDataset
 
-        version = table.version if snapshot_id is None else snapshot_id
-        facets: dict[str, Any] = {"schema": f.schema_facet_from_arrow(table.schema())}
+        version = table.snapshot_id if snapshot_id is None else snapshot_id
+        facets: dict[str, Any] = {"schema": f.schema_facet_from_arrow(table.arrow_schema())}
         version_facet = f.version_facet(version)
         if version_facet is not None:
             facets["version"] = version_facet

@@ -17,7 +17,6 @@ from lakehouse.table.spark.delta_read import read_delta_table
 from lakehouse.table.spark.delta_write import write_delta_table
 
 if TYPE_CHECKING:
-    import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
 
     from lakehouse.config import Settings
@@ -26,8 +25,6 @@ if TYPE_CHECKING:
 
 
 class DeltaSparkTable:
-    snapshot_unit = "version"
-
     def __init__(self, spark: SparkSession, identifier: str, settings: Settings, *, table: Any = None) -> None:
         from deltalake import DeltaTable
 
@@ -120,23 +117,6 @@ class DeltaSparkTable:
 
         self._table = DeltaVectorTable.load(self.identifier, settings=self.settings, location=self.location)
         return self._table
-
-    def ancestry_problem(self, base: int, snapshot_id: int) -> str:
-        # a Delta log is linear: an older version is an ancestor while it can be read
-        if base > snapshot_id:
-            return f"version {base} is newer than the current version {snapshot_id} (table recreated?)"
-        return ""
-
-    def app_version(self, snapshot_id: int | None) -> int:
-        return 0 if snapshot_id is None else int(snapshot_id)
-
-    def unreadable_errors(self) -> tuple[type[Exception], ...]:
-        from deltalake.exceptions import DeltaError
-
-        return (OSError, DeltaError)
-
-    def arrow_schema(self) -> pa.Schema:
-        return (self._table or self.load()).schema()
 
     def dataset(
         self,

@@ -23,6 +23,7 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -143,7 +144,7 @@ def merge_delta_changes(
                 return DeltaMergeResult(location, current.version(), False, {}, attempt)
             keys = changes.column(key).combine_chunks()
             stale = changed_keys(
-                lambda v, keys=keys: _delta_rs_rows(location, v, key, keys, scope), key, first_read, current.version()
+                partial(_delta_rs_rows, location, key=key, keys=keys, scope=scope), key, first_read, current.version()
             )
             if stale or attempt > max_retries:
                 raise _merge_conflict(location, first_read, current.version(), stale, attempt) from exc
@@ -347,7 +348,7 @@ def _merge_native(
                 current = native_version(spark, location)
                 keys = [r[key] for r in src.select(key).collect()]
                 stale = changed_keys(
-                    lambda v, keys=keys: _native_rows(spark, location, v, key, keys, scope), key, first_read, current
+                    partial(_native_rows, spark, location, key=key, keys=keys, scope=scope), key, first_read, current
                 )
                 if stale or attempt > max_retries:
                     raise _merge_conflict(location, first_read, current, stale, attempt) from exc

@@ -50,9 +50,16 @@ def _path_literal(location: str) -> str:
     return _sql_string(location if "://" in location else f"file://{location}")
 
 
+def _first(df: DataFrame, what: str) -> Any:
+    row = df.first()
+    if row is None:  # Delta answers DESCRIBE HISTORY/DETAIL of any table it can read with a row
+        raise AssertionError(f"Delta returned no {what}")
+    return row
+
+
 def native_version(spark: SparkSession, location: str) -> int:
     """The latest version of a Delta table, read by Delta itself."""
-    return int(spark.sql(f"DESCRIBE HISTORY {_path_literal(location)} LIMIT 1").first()["version"])
+    return int(_first(spark.sql(f"DESCRIBE HISTORY {_path_literal(location)} LIMIT 1"), "history")["version"])
 
 
 def native_commit(spark: SparkSession, location: str, token: str, *, depth: int = 50) -> Any:
@@ -116,7 +123,7 @@ def write_native(
                 hint=_HINTS["empty"],
                 problem="empty",
             )
-        config = dict(spark.sql(f"DESCRIBE DETAIL {_path_literal(location)}").first()["properties"] or {})
+        config = dict(_first(spark.sql(f"DESCRIBE DETAIL {_path_literal(location)}"), "detail")["properties"] or {})
         check_specs(config, specs, location)
         changed_props = {k: v for k, v in props.items() if config.get(k) != v}
         target = spark.read.format("delta").load(uri).schema

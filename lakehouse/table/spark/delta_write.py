@@ -242,7 +242,7 @@ def write_delta_table(
     """
     from deltalake import CommitProperties, DeltaTable, Transaction
     from deltalake.exceptions import CommitFailedError
-    from deltalake.transaction import AddAction
+    from deltalake.transaction import AddAction, RemoveAction
     from pyspark.sql import functions as F
     from pyspark.sql.pandas.types import to_arrow_schema
 
@@ -318,7 +318,7 @@ def write_delta_table(
     paths = {r["path"] for r in written}
     _delete_job_files(location, token, keep=paths)  # files of failed or speculative task attempts
     now = int(time.time() * 1000)
-    adds = [
+    adds: list[AddAction | RemoveAction] = [
         AddAction(r["path"], int(r["size"]), json.loads(r["partition_values"]), now, True, r["stats"]) for r in written
     ]
     rows = sum(int(r["num_records"]) for r in written)
@@ -345,7 +345,9 @@ def write_delta_table(
             table.alter.set_table_properties(props, raise_if_not_exists=False)
             read_version = table.version()
         commit = CommitProperties(
-            app_transactions=[Transaction(app_id, app_version)] if app_id is not None else None,
+            app_transactions=[Transaction(app_id, app_version)]
+            if app_id is not None and app_version is not None
+            else None,
             custom_metadata={"lakehouse.writer": "spark-executors", "lakehouse.files": str(len(adds))},
             # an overwrite is only correct on the version it read (see the module docstring)
             max_commit_retries=0 if mode == "overwrite" else None,

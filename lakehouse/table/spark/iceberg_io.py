@@ -1,5 +1,6 @@
 """The Spark I/O of an Iceberg vector table (:class:`~lakehouse.table.spark.io.SparkTable`), through Spark's
-Iceberg catalog: writes and merges by :mod:`lakehouse.table.spark.iceberg_write`, history from pyiceberg."""
+Iceberg catalog: writes and merges by :mod:`lakehouse.table.spark.iceberg_write`. A table's history is the table's
+own (:class:`lakehouse.table.VectorTable`)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from lakehouse.table.spark.iceberg_write import (
 )
 
 if TYPE_CHECKING:
-    import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
 
     from lakehouse.config import Settings
@@ -24,8 +24,6 @@ if TYPE_CHECKING:
 
 
 class IcebergSparkTable:
-    snapshot_unit = "snapshot"
-
     def __init__(self, spark: SparkSession, identifier: str, settings: Settings, *, table: Any = None) -> None:
         self.spark = spark
         self.identifier = identifier
@@ -89,34 +87,6 @@ class IcebergSparkTable:
 
         self._table = VectorTable.load(self.identifier, settings=self.settings, format="iceberg")
         return self._table
-
-    def _iceberg(self) -> Any:
-        return (self._table or self.load()).iceberg
-
-    def ancestry_problem(self, base: int, snapshot_id: int) -> str:
-        from pyiceberg.table.snapshots import ancestors_of
-
-        table = self._iceberg()
-        if table.snapshot_by_id(base) is None:
-            return f"snapshot {base} is no longer in {self.identifier}'s history (expired)"
-        if all(s.snapshot_id != base for s in ancestors_of(table.current_snapshot(), table.metadata)):
-            return (
-                f"snapshot {base} is not an ancestor of the current snapshot {snapshot_id} (the table was rolled "
-                "back, or its history rewritten or expired in between)"
-            )
-        return ""
-
-    def app_version(self, snapshot_id: int | None) -> int:
-        if snapshot_id is None:
-            return 0
-        snap = self._iceberg().snapshot_by_id(snapshot_id)
-        return int(snap.sequence_number) if snap is not None and snap.sequence_number is not None else 0
-
-    def unreadable_errors(self) -> tuple[type[Exception], ...]:
-        return (OSError,)
-
-    def arrow_schema(self) -> pa.Schema:
-        return self._iceberg().schema().as_arrow()
 
     def dataset(
         self,

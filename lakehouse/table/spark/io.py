@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 from lakehouse.table.formats import check_format
 
 if TYPE_CHECKING:
-    import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
 
     from lakehouse.config import Settings, TableFormat
@@ -49,7 +48,6 @@ class SparkTable(Protocol):
     """A vector table as a Spark job reads and writes it (the table may not exist yet: see :attr:`exists`)."""
 
     identifier: str  # <namespace>.<name>
-    snapshot_unit: str  # what a snapshot is called in messages: "snapshot" (Iceberg), "version" (Delta)
 
     @property
     def exists(self) -> bool: ...
@@ -98,21 +96,6 @@ class SparkTable(Protocol):
     def load(self) -> VectorTable:
         """The table as a :class:`lakehouse.table.VectorTable` (after this job's commits)."""
         ...
-
-    # the table as the source of a job: its history (what an incremental read may start from)
-    def ancestry_problem(self, base: int, snapshot_id: int) -> str:
-        """Why ``base`` cannot be the start of an incremental read up to ``snapshot_id`` ("" when it can)."""
-        ...
-
-    def app_version(self, snapshot_id: int | None) -> int:
-        """A number that grows with the table's history (Delta: the version; Iceberg: the sequence number)."""
-        ...
-
-    def unreadable_errors(self) -> tuple[type[Exception], ...]:
-        """What reading an old snapshot's data files raises once they were cleaned up."""
-        ...
-
-    def arrow_schema(self) -> pa.Schema: ...
 
     def dataset(
         self,
