@@ -30,19 +30,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from lakehouse.errors import LineageError
 
 if TYPE_CHECKING:
-    from pyiceberg.expressions import BooleanExpression
-    from pyiceberg.table import Table
-
     from lakehouse.config import Settings
     from lakehouse.lineage.store import LineageStore
     from lakehouse.table import VectorTable
-
-
-def _iceberg(table: VectorTable, purpose: str) -> Table:
-    """The pyiceberg table under ``table``: the lineage columns are read with Iceberg scans."""
-    from lakehouse.table.iceberg import as_iceberg
-
-    return as_iceberg(table, purpose).iceberg
 
 
 __all__ = ["LINEAGE_COLUMNS", "REASONS", "Impact", "RunInfo", "StaleRow", "Trace", "impact", "trace"]
@@ -169,49 +159,43 @@ def _text_column(embeddings: VectorTable, source: str, column: str | None, vecto
     return "text"
 
 
-def _equal_to(column: str, value: str | int) -> BooleanExpression:
-    """``column = value`` as a pyiceberg row filter (the keyword form: the one its pydantic signature types)."""
-    from pyiceberg.expressions import EqualTo, Reference
-    from pyiceberg.expressions.literals import literal
-
-    return EqualTo(term=Reference(column), value=literal(value))
+def _equal_to(column: str, value: str | int) -> str:
+    """``column = value`` as a row filter the table reads by (a SQL predicate, whatever its format)."""
+    if isinstance(value, int):
+        return f"{column} = {int(value)}"
+    return f"{column} = '" + value.replace("'", "''") + "'"
 
 
 def _read_source(
     source: VectorTable, key_column: str, text_column: str, *, snapshot_id: int | None, key: str | None = None
 ) -> dict[str, str | None]:
     """``{str(key): text}`` of the source at ``snapshot_id`` (None: current), only row ``key`` when given."""
-    from pyiceberg.expressions import AlwaysTrue
-    from pyiceberg.types import IntegerType, LongType, StringType
+    import pyarrow as pa
 
-    ice = _iceberg(source, "reading a lineage source")
-    schema = ice.schema()
+    schema = source.arrow_schema()
     if snapshot_id is not None:
-        snap = ice.snapshot_by_id(snapshot_id)
-        if snap is None:
+        if not source.has_snapshot(snapshot_id):
             raise LineageError(
                 f"snapshot {snapshot_id} of {source.identifier} no longer exists (expired)",
                 hint="the text as embedded cannot be re-read; keep snapshots as long as embeddings refer to them",
                 snapshot_id=snapshot_id,
             )
-        if snap.schema_id is not None:
-            schema = ice.schemas().get(snap.schema_id, schema)
-    missing = [c for c in (key_column, text_column) if c not in schema.column_names]
+        schema = source.schema_at(snapshot_id)
+    missing = [c for c in (key_column, text_column) if c not in schema.names]
     if missing:
         raise LineageError(
             f"{source.identifier} has no column(s) {', '.join(missing)} at snapshot {snapshot_id}",
             hint="pass the key/text column names",
         )
-    row_filter: BooleanExpression = AlwaysTrue()
+    row_filter = None
     if key is not None:
-        key_type = schema.find_field(key_column).field_type
-        if isinstance(key_type, StringType):
+        key_type = schema.field(key_column).type
+        if pa.types.is_string(key_type) or pa.types.is_large_string(key_type):
             row_filter = _equal_to(key_column, key)
-        elif isinstance(key_type, (IntegerType, LongType)) and key.lstrip("-").isdigit():
+        elif pa.types.is_integer(key_type) and key.lstrip("-").isdigit():
             row_filter = _equal_to(key_column, int(key))
-        # other key types: scan and compare as strings below
-    scan = ice.scan(snapshot_id=snapshot_id, row_filter=row_filter, selected_fields=(key_column, text_column))
-    table = scan.to_arrow()
+        # other key types: read and compare as strings below
+    table = source.to_arrow(snapshot_id=snapshot_id, columns=[key_column, text_column], row_filter=row_filter)
     keys = [None if k is None else str(k) for k in table.column(key_column).to_pylist()]
     texts = table.column(text_column).to_pylist()
     return {k: t for k, t in zip(keys, texts, strict=True) if k is not None and (key is None or k == key)}
@@ -251,17 +235,15 @@ def trace(
     """
     from lakehouse.table import VectorTable
 
-    present = set(_iceberg(embeddings_table, "trace").schema().column_names)
+    present = set(embeddings_table.column_names())
     missing = [c for c in LINEAGE_COLUMNS if c not in present]
     if missing:
         raise LineageError(
             f"{embeddings_table.identifier} is not an embeddings table: no column(s) {', '.join(missing)}",
             hint="trace works on tables written by the embed job",
         )
-    scan = _iceberg(embeddings_table, "trace").scan(
-        row_filter=_equal_to("embedding_id", embedding_id), selected_fields=LINEAGE_COLUMNS
-    )
-    rows = scan.to_arrow().to_pylist()
+    found = embeddings_table.to_arrow(columns=LINEAGE_COLUMNS, row_filter=_equal_to("embedding_id", embedding_id))
+    rows = found.to_pylist()
     if not rows:
         raise LineageError(
             f"no embedding {embedding_id!r} in {embeddings_table.identifier}",
@@ -374,7 +356,7 @@ def impact(
     current = _read_source(source, source.key_column or "key", column, snapshot_id=source.snapshot_id)
     chunking = _chunking(embeddings_table, name)
 
-    rows = _iceberg(embeddings_table, "impact").scan(selected_fields=LINEAGE_COLUMNS).to_arrow()
+    rows = embeddings_table.to_arrow(columns=LINEAGE_COLUMNS)
     rows = rows.filter(pc.equal(rows.column("source_table"), name)).to_pylist()
     by_key: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:

@@ -198,6 +198,15 @@ class IcebergVectorTable(VectorTable):
     def arrow_schema(self) -> pa.Schema:
         return self._table.schema().as_arrow()
 
+    def schema_at(self, snapshot_id: int) -> pa.Schema:
+        """The schema the snapshot was written with (the current one when the snapshot names none)."""
+        snap = self._table.snapshot_by_id(snapshot_id)
+        if snap is not None and snap.schema_id is not None:
+            schema = self._table.schemas().get(snap.schema_id)
+            if schema is not None:
+                return schema.as_arrow()
+        return self.arrow_schema()
+
     def column_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self._table.schema().fields)
 
