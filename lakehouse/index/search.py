@@ -238,8 +238,7 @@ class VectorIndex:
         if not self.source.has_snapshot(as_of):
             raise VectorIndexError(
                 f"table {self.store.identifier} has no snapshot {as_of}",
-                hint="list its snapshots (Iceberg: table.iceberg.snapshots(); Delta: table.history()); "
-                "`lakehouse index status` shows the tagged ones",
+                hint="list its snapshots (table.snapshots()); `lakehouse index status` shows the tagged ones",
                 table=self.store.identifier,
                 column=self.column,
                 problem="snapshot",
