@@ -39,7 +39,6 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one linear scrip
     args = p.parse_args(argv)
 
     from lakehouse.catalog_client.process import stop
-
     from lakehouse.cli.jobs import DEMO_MODULES
     from lakehouse.config import load_settings
     from lakehouse.embedding import EmbedParams

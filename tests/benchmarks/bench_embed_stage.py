@@ -62,8 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     import pyarrow as pa
-    from lakehouse.catalog_client.process import stop
 
+    from lakehouse.catalog_client.process import stop
     from lakehouse.config import load_settings
     from lakehouse.embedding import EmbedParams
     from lakehouse.embedding import run as run_embed

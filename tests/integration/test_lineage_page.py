@@ -20,8 +20,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 from click.testing import CliRunner
-from lakehouse.catalog_client.connection import connect_catalog
 
+from lakehouse.catalog_client.connection import connect_catalog
 from lakehouse.cli.lineage import lineage_group
 from lakehouse.config import LineageSettings, Settings
 from lakehouse.embedding import EmbedParams
