@@ -23,6 +23,7 @@ __version__ = "0.1.0"
 def __getattr__(name: str) -> object:
     # VectorTable pulls in pyiceberg, VectorSpec numpy and pyarrow: keep `import lakehouse` (every CLI start) light
     if name == "VectorTable":
+        import lakehouse.index  # noqa: F401  (registers table.index(column): tables know nothing of indexes)
         from lakehouse.table import VectorTable
 
         return VectorTable

@@ -102,3 +102,17 @@ def test_tables_know_nothing_above_them_and_nothing_else_knows_the_format() -> N
     assert [(a, b) for a, b in upward if not a.startswith("lakehouse.table.spark")] == []
     owned = ("lakehouse/index/", "lakehouse/sql/", "lakehouse/serve/", "lakehouse/cli/tables.py")
     assert [b for b in report.branches if b[0].startswith(owned)] == [], "a format branch outside lakehouse/table/"
+
+
+def test_the_public_vector_table_can_open_its_index_without_importing_the_index_package() -> None:
+    # `from lakehouse import VectorTable` is the documented entry point: table.index(column) must work from it alone
+    import subprocess
+
+    code = (
+        "import sys\n"
+        "from lakehouse import VectorTable\n"
+        "import lakehouse.table.base as base\n"
+        "assert 'lakehouse.index' in sys.modules and base._index_opener is not None, 'index() unregistered'\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert run.returncode == 0, run.stderr[-2000:]
