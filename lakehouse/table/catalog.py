@@ -7,15 +7,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from lakehouse.catalog_client.connection import connect_catalog, ensure_catalog, unreachable
-from lakehouse.catalog_client.names import split_identifier
+from lakehouse.catalog_client.connection import connect_catalog, unreachable
 from lakehouse.config import Settings, load_settings
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
 
-# ensure_catalog and split_identifier: still imported from here by table modules being rewritten (issue 14)
-__all__ = ["ensure_catalog", "load_catalog", "split_identifier"]
+__all__ = ["load_catalog"]
 
 _EMBEDDED = "lakehouse.embedded"  # a pyiceberg catalog property of ours: which hint an unreachable service gets
 

@@ -113,7 +113,7 @@ def spark_table(
     spark: SparkSession, identifier: str, settings: Settings, *, format: TableFormat | str | None = None
 ) -> SparkTable:
     """The Spark I/O of table ``identifier`` in ``format`` (default: the ``format`` setting), existing or not."""
-    from lakehouse.table.catalog import split_identifier
+    from lakehouse.catalog_client.names import split_identifier
 
     ns, name = split_identifier(identifier, settings)
     return _IMPLEMENTATIONS[check_format(format, settings)](spark, f"{ns}.{name}", settings)
