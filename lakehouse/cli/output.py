@@ -7,7 +7,7 @@ import functools
 import json
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar, cast
 
 import click
 from rich.console import Console
@@ -65,7 +65,7 @@ def handle_errors(func: F) -> F:
                 raise
             _exit_with(died)
 
-    return wrapper  # type: ignore[return-value]
+    return cast(F, wrapper)  # functools.wraps keeps the signature click reads
 
 
 def _exit_with(exc: LakehouseError) -> NoReturn:

@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 
 from lakehouse.index.store import SCORE_COLUMN
-from lakehouse.vector import top_k
+from lakehouse.vector import Metric, top_k
 
 # How a search was answered: the ANN index alone, the index plus an exact scan of rows it does not hold yet, an
 # exact scan of the rows a selective filter keeps, or an exact scan of the table (no usable index).
@@ -69,7 +69,9 @@ def to_score(distance: np.ndarray, metric: str) -> np.ndarray:
     return 1.0 - distance
 
 
-def ranked(rows: pa.Table, matrix: np.ndarray, query: np.ndarray, k: int, metric: str, keep: Sequence[str]) -> pa.Table:
-    idx, scores = top_k(matrix, query, k, metric)  # type: ignore[arg-type]
+def ranked(
+    rows: pa.Table, matrix: np.ndarray, query: np.ndarray, k: int, metric: Metric, keep: Sequence[str]
+) -> pa.Table:
+    idx, scores = top_k(matrix, query, k, metric)
     out = rows.select(list(keep)).take(pa.array(idx, pa.int64()))
     return out.append_column(SCORE_COLUMN, pa.array(scores.astype(np.float64)))

@@ -214,5 +214,8 @@ def scan_documents(
     """
     result = ScanResult()
     for item in iter_documents(root, extensions=extensions, limit=limit, max_bytes=max_bytes):
-        (result.documents if isinstance(item, Document) else result.skipped).append(item)  # type: ignore[arg-type]
+        if isinstance(item, Document):
+            result.documents.append(item)
+        else:
+            result.skipped.append(item)
     return result

@@ -121,10 +121,9 @@ def parse_sql(sql: str) -> Statement:
             hint="run each statement separately",
             statement="multiple statements",
         )
-    tree = trees[0]
-    _check_read_only(tree)
+    tree = _check_read_only(trees[0])
     check_query(tree)  # relations, functions and table-function arguments on the allow-lists
-    return Statement(tree, explain, text)  # type: ignore[arg-type]
+    return Statement(tree, explain, text)
 
 
 def _check_nesting(text: str) -> None:
@@ -189,7 +188,8 @@ def _parse_lifted(text: str) -> list[exp.Expr] | None:
     return trees if seen == len(arrays) else None
 
 
-def _check_read_only(tree: exp.Expr) -> None:
+def _check_read_only(tree: exp.Expr) -> exp.Query:
+    """``tree`` if it is a read-only query, else :class:`UnsafeSqlError`."""
     kind = _kind(tree)
     if not isinstance(tree, exp.Query) or kind:
         what = kind or tree.key.upper()
@@ -199,6 +199,7 @@ def _check_read_only(tree: exp.Expr) -> None:
             "or the table API",
             statement=what,
         )
+    return tree
 
 
 def _kind(tree: exp.Expr) -> str | None:
