@@ -70,7 +70,7 @@ def test_transpiled_sql_runs_on_both_engines_with_the_same_answer(spark, duck) -
     np.testing.assert_allclose(on_databricks_form.column("s").to_numpy(), on_duckdb.column("s").to_numpy(), rtol=1e-5)
 
 
-def test_build_spark_registered_the_functions_for_raw_spark_sql(spark) -> None:  # noqa: ANN001
+def test_the_registered_functions_answer_raw_spark_sql(spark) -> None:  # noqa: ANN001
     row = spark.sql(
         "SELECT cosine_similarity(array(1.0F, 0.0F), array(1.0F, 1.0F)) AS c, "
         "l2_distance(array(0.0F, 0.0F), array(3.0F, 4.0F)) AS d, "
