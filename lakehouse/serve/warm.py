@@ -272,11 +272,14 @@ class Warm:
         """The rows of ``found``'s keys at its snapshot, in its order (when the payload reader cannot say exactly)."""
         from lakehouse.index.filters import parse_filter
 
+        snapshot = found.plan.snapshot_id
+        if snapshot is None:  # a table without a snapshot: the search found no rows, so there are none to read
+            return found.table.slice(0, 0)
         keys = found.table.column(found.key).to_pylist()
         literal = ", ".join(_sql_literal(k) for k in keys)
         flt = parse_filter(f"{found.key} IN ({literal})", vt.filter_schema(), table=vt.identifier)
         cols = list(dict.fromkeys([found.key, *wanted]))
-        rows = vt.read(found.plan.snapshot_id, cols, flt)
+        rows = vt.read(snapshot, cols, flt)
         at = {k: i for i, k in enumerate(rows.column(found.key).to_pylist())}
         return rows.take(pa.array([at[k] for k in keys], pa.int64()))
 
