@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from lakehouse.table import VectorTable
     from lakehouse.vector import VectorSpec
 
-__version__ = "0.1.0"
+from lakehouse._version import __version__
 
 
 def __getattr__(name: str) -> object:

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from lakehouse import __version__
+from lakehouse._version import __version__
 from lakehouse.cli.catalog import catalog_group
 from lakehouse.cli.dedup import dedup
 from lakehouse.cli.index import index_group

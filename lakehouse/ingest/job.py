@@ -70,7 +70,7 @@ def transform(
     from pyspark.sql import functions as F
 
     from lakehouse.ingest.files import check_max_bytes, list_files
-    from lakehouse.spark.udfs import INGEST_DDL, read_documents
+    from lakehouse.ingest.rows import INGEST_DDL, read_documents
 
     check_max_bytes(params.max_bytes)
     found, walk_errors = listing if listing is not None else list_files(params.path)

@@ -29,7 +29,7 @@ from openlineage.client.facet_v2 import (
 )
 from openlineage.client.utils import RedactMixin
 
-from lakehouse import __version__
+from lakehouse._version import __version__
 
 if TYPE_CHECKING:
     import pyarrow as pa

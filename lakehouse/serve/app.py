@@ -18,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from lakehouse import __version__
+from lakehouse._version import __version__
 from lakehouse.errors import (
     CatalogError,
     ConfigError,
