@@ -14,8 +14,8 @@ test: setup  ## set up, then run the whole test suite
 	@./infra/test-deps.sh
 	$(BIN)/python -m pytest
 
-test-fast: setup  ## unit tests only (no JVM, no services)
-	$(BIN)/python -m pytest tests/unit
+test-fast: setup  ## tests that need no JVM and no service (markers: tests/conftest.py)
+	$(BIN)/python -m pytest -m "not integration and not spark and not slow"
 
 bench: setup  ## benchmarks (all, or BENCH="index --rows 200000"); each appends its section to BENCHMARKS.md
 	$(BIN)/python -m tests.benchmarks $(BENCH)

@@ -1,6 +1,6 @@
 """Measure the package seams: import circles, upward imports and table-format branches outside ``lakehouse/table/``.
 
-Run ``python infra/archcheck.py`` (``--json`` for machine output). ``tests/unit/test_dependency_rules.py`` asserts the
+Run ``python infra/archcheck.py`` (``--json`` for machine output). ``tests/test_dependency_rules.py`` asserts the
 same rules, so a change that breaks a layer fails the suite rather than a later review.
 
 What counts:

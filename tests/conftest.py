@@ -12,6 +12,7 @@ import pytest
 
 from lakehouse.catalog_client.process import CatalogProcess, credential, ensure_running, stop
 from lakehouse.config import Settings, load_settings
+from lakehouse.spark.runtime import DELTA_EXTENSION, delta_native_available
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -126,3 +127,38 @@ def spark(lake_settings: Settings) -> Iterator[SparkSession]:
         yield session
     finally:
         session.stop()
+
+
+# -- from the former delta/ directory's conftest -----------------------------------------------------------------
+NATIVE_SKIP = (
+    f"native Delta not available: {DELTA_EXTENSION} does not load in this Spark session (the delta-spark jars are "
+    "not on PyPI); set LAKEHOUSE__SPARK__DELTA_JARS (delta-spark_2.12 + delta-storage 3.x jars) or "
+    "LAKEHOUSE__SPARK__DELTA_PACKAGES (Maven coordinates) to run these tests natively"
+)
+
+
+@pytest.fixture(params=["files", "native"])
+def delta_mode(request: pytest.FixtureRequest, spark) -> str:  # noqa: ANN001
+    """How the Delta paths run: ``files`` (executor Parquet files + delta-rs commit, always available) or
+    ``native`` (Delta in Spark through the session's Delta jars; skipped, saying why, when they are absent)."""
+    if request.param == "native" and not delta_native_available(spark):
+        pytest.skip(NATIVE_SKIP)
+    return request.param
+
+
+# -- markers from fixtures ------------------------------------------------------------------------------------------
+# `make test-fast` runs `-m "not integration and not spark and not slow"`: what needs no JVM and no service, wherever
+# its file lives. A test whose fixtures reach the catalog service (lake_settings does) is marked `integration` here,
+# one that reaches the session's SparkSession `spark` too; tests that start a JVM or a service themselves (a
+# subprocess, a notebook kernel) carry the marker in their module.
+_MARKS_BY_FIXTURE = {"catalog_service": ("integration",), "spark": ("spark", "integration")}
+
+
+@pytest.hookimpl(tryfirst=True)  # before the -m selection, which runs in the same hook
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        for fixture, marks in _MARKS_BY_FIXTURE.items():
+            if fixture in fixtures:
+                for mark in marks:
+                    item.add_marker(mark)

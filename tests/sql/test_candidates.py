@@ -3,7 +3,7 @@
 Each test compares the ANN path with the exact path over the same SQL: the indexes here are flat (exact), so the two
 must agree row for row, including rows appended after the index was built and never a deleted row. Every test runs on
 an Iceberg table and on a Delta table (``table`` is parametrized by format); Spark over Delta is in
-``tests/delta/test_sql_delta.py``.
+``tests/sql/test_sql_delta.py``.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Lance indexes on Delta tables, version by version: what is specific to Delta (the shared behaviour is tested on both
-formats in tests/integration/test_index.py).
+formats in tests/index/test_index.py).
 
 Every index here is flat (exact inside Lance), so a search must return exactly the rows exact search over the table
 returns at the same version: recall 1.0, with no tolerance.

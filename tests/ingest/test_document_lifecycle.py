@@ -20,7 +20,7 @@ from lakehouse.table import VectorTable
 pytestmark = [pytest.mark.spark, pytest.mark.integration]
 
 DOCS, EMB = "lifecycle.documents", "lifecycle.embeddings"
-FIXTURE = Path(__file__).parents[1] / "unit" / "fixtures" / "manual_page.html"
+FIXTURE = Path(__file__).parent / "fixtures" / "manual_page.html"
 PARAGRAPHS = (
     "The sweeper logs each dropped partition with its table name and the policy that applied to it.",
     "Each log line carries the snapshot id of the metadata commit, so an auditor can replay the decision later.",
