@@ -34,4 +34,10 @@ def __getattr__(name: str) -> object:
     raise AttributeError(name)
 
 
+def _load_index_support() -> None:
+    """Import lakehouse.index, which registers ``table.index(column)`` (called by a table whose opener is unset:
+    ``from lakehouse.table import VectorTable`` imports no index, and tables may not import one themselves)."""
+    import lakehouse.index  # noqa: F401
+
+
 __all__ = ["LakehouseError", "Settings", "VectorSpec", "VectorTable", "__version__", "load_settings"]

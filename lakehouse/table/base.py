@@ -103,6 +103,10 @@ class VectorColumns:
         >>> VectorTable.load("docs.embeddings").index("embedding").search("retry a commit", k=5)  # doctest: +SKIP
         """
         if _index_opener is None:
+            import lakehouse  # the root facade, not lakehouse.index: tables know nothing of indexes
+
+            lakehouse._load_index_support()
+        if _index_opener is None:
             raise LakehouseError(
                 f"no index support loaded for {self.identifier}",
                 hint="import lakehouse.index first, or call lakehouse.index.open_index(table, column)",

@@ -116,3 +116,30 @@ def test_the_public_vector_table_can_open_its_index_without_importing_the_index_
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert run.returncode == 0, run.stderr[-2000:]
+
+
+def test_table_index_works_from_lakehouse_table_alone(tmp_path: Path) -> None:
+    # README and the notebooks import `from lakehouse.table import VectorTable`: table.index(column) reaches the index
+    # package from there too (an unbuilt index says how to build it, not "no index support loaded")
+    import subprocess
+
+    code = (
+        "import sys, pyarrow as pa\n"
+        "from lakehouse.config import load_settings\n"
+        "from lakehouse.errors import VectorIndexError\n"
+        "from lakehouse.table import VectorTable\n"
+        "from lakehouse.vector import VectorSpec\n"
+        "assert 'lakehouse.index' not in sys.modules\n"
+        "s = load_settings(home=sys.argv[1])\n"
+        "schema = pa.schema([('id', pa.string()), ('embedding', pa.list_(pa.float32()))])\n"
+        "t = VectorTable.create('docs.e', schema, vectors=[VectorSpec('embedding', dim=2)], key='id', settings=s,"
+        " format='delta')\n"
+        "try:\n"
+        "    t.index('embedding')\n"
+        "except VectorIndexError as e:\n"
+        "    assert 'lakehouse index build' in str(e) + str(e.hint), e\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
