@@ -57,7 +57,7 @@ class EmbeddingsTarget(Protocol):
 
 class SparkEmbeddingsTarget:
     """:class:`EmbeddingsTarget` over the output table's Spark I/O. ``app_version`` (the source's, see
-    :meth:`~lakehouse.table.spark.io.SparkTable.app_version`) is a first write's app transaction version; a merge's
+    :meth:`~lakehouse.table.vector_table.VectorTable.app_version`) is a first write's app transaction version; a merge's
     is the target version the run read."""
 
     def __init__(self, table: SparkTable, settings: Settings, *, app_version: int) -> None:

@@ -57,9 +57,9 @@ def spark_conf(settings: Settings, catalog_uri: str, *, master: str | None = Non
         # read a stale snapshot (or fail on a snapshot id it has not seen), so every access asks the catalog.
         f"spark.sql.catalog.{name}.cache-enabled": "false",
         "spark.sql.defaultCatalog": name,
-        # Vector columns are validated inside the write (lakehouse.spark.write), which also makes them non-null;
-        # Iceberg's schema-level nullability check would otherwise refuse writing array<float> (nullable elements)
-        # into the list<float not null> columns that pyiceberg creates.
+        # Vector columns are validated inside the write (lakehouse.table.spark.iceberg_write), which also makes them
+        # non-null; Iceberg's schema-level nullability check would otherwise refuse writing array<float> (nullable
+        # elements) into the list<float not null> columns that pyiceberg creates.
         "spark.sql.iceberg.check-nullability": "false",
         "spark.sql.shuffle.partitions": str(settings.spark.shuffle_partitions),
         "spark.sql.session.timeZone": "UTC",

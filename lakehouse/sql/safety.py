@@ -35,7 +35,8 @@ __all__ = ["FUNCTIONS", "MAX_DEPTH", "MAX_K", "TABLE_FUNCTIONS", "check_filter",
 TABLE_FUNCTIONS = frozenset({"VECTOR_SEARCH", "HYBRID_SEARCH"})
 MAX_K = 10_000  # the most rows a table function's k may ask for
 MAX_DEPTH = 400  # expression tree depth (a 400-term chain of ORs); engines overflow their own stacks further on
-# a name part, as the catalog service accepts it (catalog/names.py): no '.', '/', ':', quotes, spaces or controls
+# a name part, as the catalog service accepts it (lakehouse/catalog_client/names.py): no '.', '/', ':', quotes,
+# spaces or controls
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,127}")
 # Spark's file relations: parquet.`/path`, csv.`s3://...` (backticks do not parse in the lakehouse dialect)
 _SPARK_FILE = re.compile(

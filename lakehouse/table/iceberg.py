@@ -1,7 +1,7 @@
 """``IcebergVectorTable``: an Iceberg table with vector columns, read and written from Python through the REST catalog.
 
-Spark jobs write the same tables through :mod:`lakehouse.spark.write`; both paths validate vectors before commit and
-keep the vector spec in table properties.
+Spark jobs write the same tables through :mod:`lakehouse.table.spark.iceberg_write`; both paths validate vectors
+before commit and keep the vector spec in table properties.
 """
 
 from __future__ import annotations
