@@ -26,7 +26,7 @@ class Option:
     default: Any = None
     flag_only: bool = False  # a switch (store_true / is_flag)
     choices: tuple[str, ...] | None = None
-    show_default: bool = False  # click shows the default in --help (argparse help says it in words)
+    show_default: bool = False  # --help shows the default (click: [default: ...], argparse: (default: ...))
 
 
 EMBED_OPTIONS: tuple[Option, ...] = (
@@ -96,4 +96,5 @@ def add_arguments(parser: argparse.ArgumentParser, options: Sequence[Option] = E
         if o.flag_only:
             parser.add_argument(o.flag, dest=o.dest, action="store_true", help=o.help)
         else:
-            parser.add_argument(o.flag, dest=o.dest, type=o.type, default=o.default, choices=o.choices, help=o.help)
+            text = f"{o.help} (default: {o.default})" if o.show_default else o.help  # as click's [default: ...]
+            parser.add_argument(o.flag, dest=o.dest, type=o.type, default=o.default, choices=o.choices, help=text)

@@ -62,3 +62,12 @@ def test_embed_params_come_from_settings_once_and_by_keyword(tmp_path: Path) -> 
     assert from_argv.chunk_overlap == settings.embed.chunk_overlap
     given = EmbedParams.from_settings(settings, source="docs.documents", chunk_size=500, master="local[1]")
     assert (given.chunk_size, given.model) == (500, "hash-16")
+
+
+def test_the_spark_submit_help_still_names_the_defaults_click_shows() -> None:
+    # jobs/embed_table.py --help said "(default: text)" / "(default: key)" before the options were declared once
+    from jobs.embed_table import parser
+
+    text = " ".join(parser().format_help().split())
+    assert "Text column to chunk and embed. (default: text)" in text
+    assert "Key column of the source table. (default: key)" in text
