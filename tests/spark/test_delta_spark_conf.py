@@ -19,8 +19,9 @@ from lakehouse.spark.runtime import (
 )
 from lakehouse.spark.session import ICEBERG_EXTENSIONS, delta_requested, spark_conf
 from lakehouse.table.spark.delta_merge import changed_keys
-from lakehouse.table.spark.delta_native import _path_literal, _sql_string, is_delta_conflict
+from lakehouse.table.spark.delta_native import _path_literal, is_delta_conflict
 from lakehouse.table.spark.delta_read import delta_sql_identifier
+from lakehouse.table.spark.sql_text import quote_string as _sql_string
 
 URI = "http://127.0.0.1:1/catalog"
 
@@ -185,3 +186,9 @@ def test_changed_keys_compares_the_change_sets_rows_between_versions() -> None:
     assert changed_keys(versions.__getitem__, "id", 1, 2) == ["b", "c"]
     assert changed_keys(versions.__getitem__, "id", 1, 3) == []
     assert changed_keys(versions.__getitem__, "id", 1, 4) == ["a"]
+
+
+def test_spark_sql_names_are_quoted_once_for_both_formats() -> None:
+    from lakehouse.table.spark.sql_text import quote_name
+
+    assert quote_name("source`table") == "`source``table`"

@@ -30,6 +30,7 @@ import pyarrow as pa
 
 from lakehouse.errors import DeltaCommitConflictError
 from lakehouse.table.spark.delta_read import delta_sql_identifier, use_native_delta
+from lakehouse.table.spark.sql_text import quote_name, quote_string
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -287,7 +288,6 @@ def _merge_native(
 
     from lakehouse.table.spark.checks import translate_vector_errors, with_vector_checks
     from lakehouse.table.spark.delta_native import (
-        _sql_string,
         is_delta_conflict,
         native_commit,
         native_version,
@@ -314,15 +314,17 @@ def _merge_native(
                 return DeltaMergeResult(location, native_version(spark, location), False, {}, native=True)
         src.createOrReplaceTempView(view)
         target = delta_sql_identifier(location)
-        on = f"t.{_b(key)} = s.{_b(key)}"
-        on += "".join(f" AND t.{_b(c)} = {_sql_string(v)}" for c, v in (scope or {}).items())
-        keep = f" AND s.{_b(op_column)} <> '{DELETE_OP}'" if op_column else ""
+        on = f"t.{quote_name(key)} = s.{quote_name(key)}"
+        on += "".join(f" AND t.{quote_name(c)} = {quote_string(v)}" for c, v in (scope or {}).items())
+        keep = f" AND s.{quote_name(op_column)} <> '{DELETE_OP}'" if op_column else ""
         sql = f"MERGE INTO {target} AS t USING {view} AS s ON {on}"
         if op_column:
-            sql += f" WHEN MATCHED AND s.{_b(op_column)} = '{DELETE_OP}' THEN DELETE"
-        sql += f" WHEN MATCHED{keep} THEN UPDATE SET " + ", ".join(f"t.{_b(c)} = s.{_b(c)}" for c in columns)
-        sql += f" WHEN NOT MATCHED{keep} THEN INSERT ({', '.join(_b(c) for c in columns)}) VALUES "
-        sql += "(" + ", ".join(f"s.{_b(c)}" for c in columns) + ")"
+            sql += f" WHEN MATCHED AND s.{quote_name(op_column)} = '{DELETE_OP}' THEN DELETE"
+        sql += f" WHEN MATCHED{keep} THEN UPDATE SET " + ", ".join(
+            f"t.{quote_name(c)} = s.{quote_name(c)}" for c in columns
+        )
+        sql += f" WHEN NOT MATCHED{keep} THEN INSERT ({', '.join(quote_name(c) for c in columns)}) VALUES "
+        sql += "(" + ", ".join(f"s.{quote_name(c)}" for c in columns) + ")"
         first_read: int | None = None
         for attempt in range(1, max_retries + 2):
             first_read = native_version(spark, location) if first_read is None else first_read
@@ -375,10 +377,6 @@ def _native_rows(
     for column, value in (scope or {}).items():
         df = df.where(F.col(column) == value)
     return [r.asDict(recursive=True) for r in df.collect()]
-
-
-def _b(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
 
 
 def _q(name: str) -> str:

@@ -19,6 +19,7 @@ from lakehouse.errors import DeltaCommitConflictError, VectorSpecError, VectorVa
 from lakehouse.table.spark.checks import translate_vector_errors, with_vector_checks
 from lakehouse.table.spark.delta_common import DeltaWriteMode, DeltaWriteResult, check_specs
 from lakehouse.table.spark.delta_read import delta_sql_identifier
+from lakehouse.table.spark.sql_text import quote_name, quote_string
 from lakehouse.vector import VectorSpec
 from lakehouse.vector.validate import _HINTS
 
@@ -47,7 +48,7 @@ def is_delta_conflict(exc: BaseException) -> bool:
 
 def _path_literal(location: str) -> str:
     # Delta's own commands (DESCRIBE HISTORY/DETAIL) take the table path as a string
-    return _sql_string(location if "://" in location else f"file://{location}")
+    return quote_string(location if "://" in location else f"file://{location}")
 
 
 def _first(df: DataFrame, what: str) -> Any:
@@ -82,10 +83,6 @@ def non_null_elements(df: DataFrame, columns: Sequence[str]) -> DataFrame:
     for name in columns:
         df = df.withColumn(name, F.transform(F.col(name), lambda x: F.coalesce(x, F.lit(0.0).cast("float"))))
     return df
-
-
-def _sql_string(value: str) -> str:
-    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def write_native(
@@ -163,7 +160,7 @@ def write_native(
         writer = writer.option("txnAppId", app_id).option("txnVersion", int(app_version))  # type: ignore[arg-type]
     if mode == "overwrite" and overwrite_partitions:
         parts = overwrite_partitions.items()
-        condition = " AND ".join(f"`{k.replace('`', '``')}` = {_sql_string(v)}" for k, v in parts)
+        condition = " AND ".join(f"{quote_name(k)} = {quote_string(v)}" for k, v in parts)
         writer = writer.option("replaceWhere", condition)
     timings["prepare"] = time.perf_counter() - t0
     try:
@@ -187,7 +184,7 @@ def write_native(
     if commit is None:  # the app transaction was already committed: Delta skipped the write
         return DeltaWriteResult(location, native_version(spark, location), False, seconds=timings, native=True)
     if changed_props:
-        assignments = ", ".join(f"{_sql_string(k)} = {_sql_string(v)}" for k, v in changed_props.items())
+        assignments = ", ".join(f"{quote_string(k)} = {quote_string(v)}" for k, v in changed_props.items())
         spark.sql(f"ALTER TABLE {ident} SET TBLPROPERTIES ({assignments})")
     metrics = dict(commit["operationMetrics"] or {})
     return DeltaWriteResult(

@@ -22,6 +22,7 @@ from lakehouse.errors import VectorSpecError, VectorValidationError
 from lakehouse.spark.jvm import translate_jvm_death
 from lakehouse.table.retry import COMMIT_RETRY_PROPERTIES, retry_commit
 from lakehouse.table.spark.checks import translate_vector_errors, with_vector_checks
+from lakehouse.table.spark.sql_text import quote_name, quote_string
 from lakehouse.vector import KEY_COLUMN_PROPERTY, VectorSpec, specs_from_properties
 from lakehouse.vector.validate import _HINTS
 
@@ -182,12 +183,7 @@ def merge_frame(
     values, e.g. ``{"source_table": "docs.documents"}``) are matched."""
     import uuid
 
-    def b(name: str) -> str:
-        return "`" + name.replace("`", "``") + "`"
-
-    def s(value: str) -> str:
-        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
+    b, s = quote_name, quote_string
     spark = changes.sparkSession
     view = f"lakehouse_merge_{uuid.uuid4().hex}"
     on = f"t.{b(key)} = s.{b(key)}" + "".join(f" AND t.{b(c)} = {s(v)}" for c, v in (scope or {}).items())
