@@ -22,7 +22,6 @@ from lakehouse.errors import UnsupportedDeltaFeatureError, VectorIndexError
 from lakehouse.index import build, open_index, refresh, status
 from lakehouse.index.store import IndexStore
 from lakehouse.table.delta import DeltaVectorTable
-from lakehouse.table.delta import DeltaVectorTable as DeltaSource
 from lakehouse.vector import VectorSpec, to_numpy, top_k, vector_type
 
 DIM = 8
@@ -98,7 +97,7 @@ def test_refresh_follows_delta_versions_and_reads_only_added_files(lake_settings
     check(vt, lake_settings, rng, "index")
     read: list[str] = []
     refreshing = [False]
-    real_read_files, real_read = DeltaSource.read_files, DeltaSource.read
+    real_read_files, real_read = DeltaVectorTable.read_files, DeltaVectorTable.read
 
     def spy(self, snapshot_id, tasks, columns):  # noqa: ANN001, ANN202
         read.extend(t.file.file_path for t in tasks)
@@ -108,8 +107,8 @@ def test_refresh_follows_delta_versions_and_reads_only_added_files(lake_settings
         assert not refreshing[0], "a refresh read the whole table"
         return real_read(self, *args, **kwargs)
 
-    monkeypatch.setattr(DeltaSource, "read_files", spy)
-    monkeypatch.setattr(DeltaSource, "read", full_read)
+    monkeypatch.setattr(DeltaVectorTable, "read_files", spy)
+    monkeypatch.setattr(DeltaVectorTable, "read", full_read)
 
     def step(change: str) -> None:
         before = vt.refresh().version
