@@ -69,10 +69,6 @@ def _partition_dir(columns: Sequence[str], values: Sequence[Any]) -> str:
     return "/".join(parts)
 
 
-def _stats_value(value: Any) -> Any:
-    return value if isinstance(value, int | float | str) else None
-
-
 class _FileStats:
     """numRecords, nullCount and (for integer and string columns) minValues/maxValues of one data file."""
 
