@@ -47,9 +47,9 @@ def _listed(settings: Any) -> list[dict[str, Any]] | None:
     """The rows of `lakehouse tables` read straight from the embedded catalog service's REST API, or None to use
     pyiceberg (an external catalog, a table whose snapshot summary has no row count, any error on the way).
 
-    Importing pyiceberg's REST client and building a table object per table cost ~0.4 s at idle and 3-4 s under a
-    load of 15-20 on 2 cores; three plain GETs per table and a token minted from the service's secret file need
-    neither (1.1-2.1 s for the whole command at that load, 4.6-5.2 s through pyiceberg).
+    Importing pyiceberg's REST client and building a table object per table was most of the command's time, the more
+    so under load; three plain GETs per table and a token minted from the service's secret file need neither, and the
+    command takes a fraction of the time (figures: BENCHMARKS.md, design measurements, 'CLI tables listing').
     """
     if settings.catalog.uri:
         return None

@@ -14,9 +14,9 @@ if TYPE_CHECKING:
     from lakehouse.embedding.params import EmbedParams
     from lakehouse.spark.progress import UnitsAddress
 
-# chunks per embed task: ~1.5 s of all-MiniLM-L6-v2 on one idle core (45 chunks/s a thread), so the last wave of
-# tasks, where slots sit idle, is short. Measured on 740 PostgreSQL-manual chunks under load (BENCHMARKS.md): 16
-# tasks of 46 chunks embedded 7.8 chunks/s, 6 of 124 6.9 chunks/s; the hand-over per task did not show
+# chunks per embed task: a second or two of all-MiniLM-L6-v2 on one idle core, so the last wave of tasks, where slots
+# sit idle, is short; smaller and larger tasks measured alike, the hand-over per task did not show (figures:
+# BENCHMARKS.md, design measurements, 'embed task size')
 TASK_CHUNKS = 64
 MAX_WAVES = 64  # at most this many tasks per slot, however many chunks
 

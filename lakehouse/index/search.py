@@ -65,13 +65,13 @@ class VectorIndex:
         return index
 
     def with_table(self, table: VectorTable) -> VectorIndex:
-        """This index over another handle of the same table (say, reloaded to see a newer snapshot), keeping what
-        never changes: the newest Lance versions already opened, whose ANN structures stay loaded (a fresh open
-        searched in 0.3-0.45 s at 1M x 384 with IVF_HNSW_SQ, a loaded one in 6 ms), the newest file lists, the exact
-        tail and the filter counts. Tags are read again when they can have moved, i.e. unless the new handle holds the
-        very table metadata they were read at (an index build or refresh always ends by recording its snapshot in
-        the table: a new metadata file). Reading them opened the newest Lance version and listed its tags, 2-18 ms
-        of every similarity query depending on load."""
+        """This index over another handle of the same table (say, reloaded to see a newer snapshot), keeping what never
+        changes: the newest Lance versions already opened, whose ANN structures stay loaded (a fresh open searched
+        dozens of times slower: BENCHMARKS.md, design measurements, 'loaded ANN structures'), the newest file lists, the
+        exact tail and the filter counts. Tags are read again when they can have moved, i.e. unless the new handle holds
+        the very table metadata they were read at (an index build or refresh always ends by recording its snapshot in
+        the table: a new metadata file). Reading them opened the newest Lance version and listed its tags, a noticeable
+        share of every similarity query (figures: BENCHMARKS.md, design measurements, 'index tag reads')."""
         other = VectorIndex(table, self.column, settings=self.settings)
         other._datasets = dict(sorted(self._datasets.items())[-2:])
         other._files = dict(list(self._files.items())[-2:])

@@ -1,11 +1,11 @@
 """What a ``lakehouse serve`` process keeps warm between requests, and the two things it answers: search and SQL.
 
-Kept: the embedding models (loaded by the first query that embeds text, then kept by the model registry), one
-pyiceberg catalog client per worker thread, the opened Lance indexes (their ANN structures stay loaded: a fresh open
-searched in 0.3-0.45 s at 1M x 384, a loaded one in milliseconds), the payload reader's file listings and footers,
-and a pool of DuckDB :class:`~lakehouse.sql.SqlSession` objects (a DuckDB connection serves one thread at a time).
-Every request still asks the catalog for the table's current metadata, conditionally (``If-None-Match``: a 304 with
-no body while it is unchanged, :mod:`lakehouse.table.loads`), so an answer is never older than the table: a write
+Kept: the embedding models (loaded by the first query that embeds text, then kept by the model registry), one pyiceberg
+catalog client per worker thread, the opened Lance indexes (their ANN structures stay loaded: a fresh open searched
+dozens of times slower; BENCHMARKS.md, design measurements, 'loaded ANN structures'), the payload reader's file listings
+and footers, and a pool of DuckDB :class:`~lakehouse.sql.SqlSession` objects (a DuckDB connection serves one thread at a
+time). Every request still asks the catalog for the table's current metadata, conditionally (``If-None-Match``: a 304
+with no body while it is unchanged, :mod:`lakehouse.table.loads`), so an answer is never older than the table: a write
 committed before a request is seen by it (unless ``catalog.metadata_max_age_s`` asks for reuse within a window).
 """
 
@@ -343,7 +343,8 @@ class Warm:
 def _one_torch_thread() -> None:
     """One intra-op thread for the model, once it is loaded: a request embeds one short query, and requests run in
     parallel. torch's default (one thread per core) spins its workers against each other and the other requests:
-    one query took 650-970 ms with 2 threads and 61 ms with 1 at a load of 25 on 2 cores."""
+    on busy shared cores one thread embedded a query many times faster (figures: BENCHMARKS.md, design
+    measurements, 'one torch thread per query')."""
     import sys
 
     torch = sys.modules.get("torch")

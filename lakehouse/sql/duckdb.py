@@ -209,8 +209,8 @@ class DuckDBExecutor(Executor):
 
     def run(self, sql: str) -> pa.Table:
         try:
-            # execute, not sql(): sql() builds a relation (parse + bind) and then runs it (BENCHMARKS.md, issue 13
-            # serve-perf section: 2.6 -> 2.4 ms of the ANN path's engine step)
+            # execute, not sql(): sql() builds a relation (parse + bind) and then runs it, a little slower (figures:
+            # BENCHMARKS.md, design measurements, 'DuckDB execute')
             return self.con.execute(sql).to_arrow_table()
         except duckdb.PermissionException as exc:  # the lock-down, for SQL that got past the dialect's allow-lists
             raise UnsafeSqlError(

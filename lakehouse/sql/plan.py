@@ -193,7 +193,7 @@ def _open_index(lake: LakeTable, column: str, settings: Any, indexes: dict[tuple
 
     A session passes the indexes of earlier queries in ``indexes``: the same index over the new handle keeps the Lance
     versions it opened, ANN structures loaded (``VectorIndex.with_table``). Opening one afresh for every query made
-    the index search 0.3-0.45 s instead of 6 ms at 1M x 384 (IVF_HNSW_SQ).
+    the index search dozens of times slower (figures: BENCHMARKS.md, design measurements, 'loaded ANN structures').
     """
     from lakehouse.index import open_index
 

@@ -49,7 +49,8 @@ class LakeTable:
 
     def __deepcopy__(self, memo: object) -> LakeTable:
         # A binding, shared by every copy of the tree: sqlglot deep-copies node.meta at each tree copy, and copying
-        # the table handle with its metadata took ~1,100 deepcopy calls per query (1-5 ms, by load).
+        # the table handle with its metadata took a thousand-odd deepcopy calls per query (figures: BENCHMARKS.md,
+        # design measurements, 'table handle deepcopy').
         return self
 
 

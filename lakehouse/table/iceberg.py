@@ -38,10 +38,10 @@ if TYPE_CHECKING:
 
 
 # Rows per Parquet row group in files pyiceberg writes for a table with vector columns (pyiceberg's default is
-# 1,048,576: one row group per file, so min/max statistics skip nothing). At 16,384 rows (~25 MB of 384-d vectors) a
-# read of a few rows by key (the ANN path's payload join back, lakehouse.sql.candidates) decodes only the row groups
-# whose key range holds them: 15 ms instead of 59-75 ms for 10 keys of a 1M x 384 table in 3 files (key-ordered
-# writes; load ~8 on 2 cores). Files grow ~3%; write time and DuckDB's exact scan time did not measurably change.
+# one row group per file, so min/max statistics skip nothing). At this size a read of a few rows by key (the ANN
+# path's payload join back, lakehouse.sql.candidates) decodes only the row groups whose key range holds them, several
+# times faster than one row group per file; files grow a little, write and DuckDB exact scan times did not measurably
+# change (figures: BENCHMARKS.md, design measurements, 'vector row groups').
 VECTOR_ROW_GROUP_ROWS = 16_384
 ROW_GROUP_LIMIT_PROPERTY = "write.parquet.row-group-limit"
 

@@ -1,13 +1,13 @@
 """Conditional table loads on the client: the REST catalog answers ``304 Not Modified`` while a table is unchanged.
 
 pyiceberg's ``RestCatalog.load_table`` (0.12) fetches and parses the table's whole metadata on every call; a warm
-process (``lakehouse serve``, a :class:`~lakehouse.sql.SqlSession`) loads the table it queries once a query, so that
-was the largest part of the SQL path's overhead (11 ms of +22 ms at a load of 12-17). :class:`ConditionalLoads`
-keeps, per table, the last answer's ``ETag`` with its parsed metadata and sends the tag back in ``If-None-Match``
-(the Iceberg REST spec's loadTable header). The catalog service (:mod:`catalog.loads`) compares it with the table's
-current metadata file, one database row, and answers 304 with no body while they agree; the kept metadata then
-builds the table. Every load still asks the service, so an answer is never older than the catalog: a snapshot
-another writer committed is seen by the next load.
+process (``lakehouse serve``, a :class:`~lakehouse.sql.SqlSession`) loads the table it queries once a query, so that was
+the largest part of the SQL path's overhead (figures: BENCHMARKS.md, design measurements, 'conditional table loads').
+:class:`ConditionalLoads` keeps, per table, the last answer's ``ETag`` with its parsed metadata and sends the tag back
+in ``If-None-Match`` (the Iceberg REST spec's loadTable header). The catalog service (:mod:`catalog.loads`) compares it
+with the table's current metadata file, one database row, and answers 304 with no body while they agree; the kept
+metadata then builds the table. Every load still asks the service, so an answer is never older than the catalog: a
+snapshot another writer committed is seen by the next load.
 
 Only where a user asks for it, the setting ``catalog.metadata_max_age_s`` (the client's
 ``lakehouse.metadata-max-age-s`` property) lets a load reuse the kept metadata without asking, for that many seconds
@@ -15,8 +15,8 @@ after the service last confirmed it: a query may then miss a commit made less th
 (always ask). A commit through the client forgets its kept answer for the table, so a writer's retry reloads it.
 
 On a loopback catalog (the embedded service) the HTTP session does not consult the environment per request (proxy
-variables, ``~/.netrc``): requests re-read them for every call, ~0.4 ms of each load, and a proxy is never the way
-to 127.0.0.1.
+variables, ``~/.netrc``): requests re-read them for every call, a measurable part of each load (figures: same
+entry), and a proxy is never the way to 127.0.0.1.
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ a lookup decodes at most one row group per candidate.
 Two readers, same rows. A file with no delete files, local, whose Parquet columns carry the Iceberg field ids of the
 wanted (primitive) columns is read directly with pyarrow, its footer kept from one query to the next (files never
 change). Anything else (delete files to apply, a column added after the file was written, a nested column, another
-file system) goes through pyiceberg's own reader, which applies deletes and schema evolution. Measured for 10 keys
-in a 1M x 384 table of 3 files (16k-row groups, load ~5 on 2 cores): pyiceberg 13-17 ms, the direct read 5-9 ms.
+file system) goes through pyiceberg's own reader, which applies deletes and schema evolution. The direct read took
+about half the time of pyiceberg's for a few keys (figures: BENCHMARKS.md, design measurements, 'payload readers').
 
 Each table format picks its reader (:meth:`lakehouse.table.VectorTable.read_keys`). A Delta version's files are its
 add actions (:meth:`lakehouse.table.DeltaVectorTable.files_at`, the same listing the index labels its rows with, so
@@ -17,10 +17,9 @@ add actions (:meth:`lakehouse.table.DeltaVectorTable.files_at`, the same listing
 directly by column name (a column missing from an older file reads as nulls, a partition column comes from the add
 action's values), anything else through :func:`lakehouse.table.delta_files.read_data_file`. Deletion vectors and
 column mapping are refused by the listing itself (:func:`lakehouse.table.delta_files.check_file_readable`); the
-caller then lets the engine read the table instead.
-Measured on a 100k x 384 Delta table (one file, IVF_PQ, load ~11 on 2 cores, so only the ratios mean much): a top-10
-query reading ``title`` took 33 ms p50 (8.5 ms of it this read), the covering query 25 ms, the same query through
-DuckDB's key-restricted ``delta_scan(..., version => V)`` 194 ms, the exact scan 234 ms.
+caller then lets the engine read the table instead. On Delta, a top-10 query reading a payload column this way was
+several times faster than through DuckDB's key-restricted ``delta_scan(..., version => V)`` or the exact scan
+(figures: same entry).
 """
 
 from __future__ import annotations
