@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -38,17 +38,38 @@ def as_vector_arrays(table: pa.Table, specs: Mapping[str, VectorSpec]) -> pa.Tab
     return table
 
 
-def conform(checked: pa.Table, target: pa.Schema, specs: Mapping[str, VectorSpec], table: str) -> pa.Table:
-    """A validated batch in the table's schema ``target``: vector columns in storage form, other columns cast,
-    columns the batch lacks as nulls. A column the table lacks is refused (dropping it would lose data silently)."""
-    extra = [c for c in checked.column_names if c not in target.names]
+def refuse_extra_columns(columns: Sequence[str], table_columns: Sequence[str], table: str) -> None:
+    """Refuse a write whose batch has columns the table lacks (dropping them would lose data silently); every
+    writer, Arrow or Spark, either format, checks this before anything is written."""
+    extra = [c for c in columns if c not in table_columns]
     if extra:
         raise VectorSpecError(
             f"refused write to {table}: column(s) {', '.join(extra)} are not in the table "
-            f"({', '.join(target.names)}); nothing was committed",
+            f"({', '.join(table_columns)}); nothing was committed",
             hint="drop them, or evolve the table schema first",
             table=table,
         )
+
+
+def check_specs(recorded_properties: Mapping[str, str], specs: Sequence[VectorSpec], table: str) -> None:
+    """Refuse a write into an existing table whose recorded spec of a vector column differs in dimension or metric
+    from the batch's."""
+    recorded = specs_from_properties(recorded_properties)
+    for spec in specs:
+        table_spec = recorded.get(spec.column)
+        if table_spec and (table_spec.dim, table_spec.metric) != (spec.dim, spec.metric):
+            raise VectorSpecError(
+                f"refused write to {table}: column {spec.column!r} is {table_spec.dim}-d/{table_spec.metric} "
+                f"but the batch is {spec.dim}-d/{spec.metric}; nothing was committed",
+                hint="write to a new table, or re-embed the whole column with the new model",
+                column=spec.column,
+            )
+
+
+def conform(checked: pa.Table, target: pa.Schema, specs: Mapping[str, VectorSpec], table: str) -> pa.Table:
+    """A validated batch in the table's schema ``target``: vector columns in storage form, other columns cast,
+    columns the batch lacks as nulls. A column the table lacks is refused (:func:`refuse_extra_columns`)."""
+    refuse_extra_columns(checked.column_names, target.names, table)
     columns = []
     for f in target:
         if f.name not in checked.column_names:

@@ -15,9 +15,10 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from lakehouse.errors import DeltaCommitConflictError, VectorSpecError, VectorValidationError
+from lakehouse.errors import DeltaCommitConflictError, VectorValidationError
+from lakehouse.table.base import check_specs, refuse_extra_columns
 from lakehouse.table.spark.checks import translate_vector_errors, with_vector_checks
-from lakehouse.table.spark.delta_common import DeltaWriteMode, DeltaWriteResult, check_specs
+from lakehouse.table.spark.delta_common import DeltaWriteMode, DeltaWriteResult
 from lakehouse.table.spark.delta_read import delta_sql_identifier
 from lakehouse.table.spark.sql_text import quote_name, quote_string
 from lakehouse.vector import VectorSpec
@@ -124,13 +125,7 @@ def write_native(
         check_specs(config, specs, location)
         changed_props = {k: v for k, v in props.items() if config.get(k) != v}
         target = spark.read.format("delta").load(uri).schema
-        extra = [c for c in checked.columns if c not in target.fieldNames()]
-        if extra:
-            raise VectorSpecError(
-                f"refused write to {location}: column(s) {', '.join(extra)} are not in the table; "
-                "nothing was committed",
-                hint="drop them, or evolve the table schema first",
-            )
+        refuse_extra_columns(checked.columns, target.fieldNames(), location)
         checked = checked.select(
             *[
                 F.col(f.name) if f.name in checked.columns else F.lit(None).cast(f.dataType).alias(f.name)

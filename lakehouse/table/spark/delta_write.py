@@ -34,9 +34,10 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from lakehouse.errors import DeltaCommitConflictError, VectorSpecError, VectorValidationError
+from lakehouse.errors import DeltaCommitConflictError, VectorValidationError
+from lakehouse.table.base import check_specs, refuse_extra_columns
 from lakehouse.table.spark.checks import translate_vector_errors, with_vector_checks
-from lakehouse.table.spark.delta_common import DeltaWriteMode, DeltaWriteResult, check_specs
+from lakehouse.table.spark.delta_common import DeltaWriteMode, DeltaWriteResult
 from lakehouse.table.spark.delta_read import use_native_delta
 from lakehouse.vector import KEY_COLUMN_PROPERTY, VectorSpec
 from lakehouse.vector.validate import _HINTS
@@ -287,13 +288,7 @@ def write_delta_table(
     arrow_schema = storage_schema(to_arrow_schema(checked.schema), [s.column for s in specs])
     if table is not None:
         target = pa.schema(table.schema().to_arrow())
-        extra = [c for c in checked.columns if c not in target.names]
-        if extra:
-            raise VectorSpecError(
-                f"refused write to {location}: column(s) {', '.join(extra)} are not in the table; "
-                "nothing was committed",
-                hint="drop them, or evolve the table schema first",
-            )
+        refuse_extra_columns(checked.columns, target.names, location)
         checked = checked.select(
             *[F.col(f.name) if f.name in checked.columns else F.lit(None).alias(f.name) for f in target]
         )

@@ -18,12 +18,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Literal
 
-from lakehouse.errors import VectorSpecError, VectorValidationError
+from lakehouse.errors import VectorValidationError
 from lakehouse.spark.jvm import translate_jvm_death
+from lakehouse.table.base import check_specs
 from lakehouse.table.retry import COMMIT_RETRY_PROPERTIES, retry_commit
 from lakehouse.table.spark.checks import translate_vector_errors, with_vector_checks
 from lakehouse.table.spark.sql_text import quote_name, quote_string
-from lakehouse.vector import KEY_COLUMN_PROPERTY, VectorSpec, specs_from_properties
+from lakehouse.vector import KEY_COLUMN_PROPERTY, VectorSpec
 from lakehouse.vector.validate import _HINTS
 
 if TYPE_CHECKING:
@@ -141,19 +142,8 @@ def table_properties(df: DataFrame, identifier: str) -> dict[str, str]:
 
 def _reconcile_specs(df: DataFrame, identifier: str, specs: Sequence[VectorSpec]) -> list[VectorSpec]:
     """Writes into an existing table are checked against the table's recorded spec; a conflicting one is refused."""
-    recorded = specs_from_properties(table_properties(df, identifier))
-    out = []
-    for spec in specs:
-        table_spec = recorded.get(spec.column)
-        if table_spec and (table_spec.dim, table_spec.metric) != (spec.dim, spec.metric):
-            raise VectorSpecError(
-                f"refused write to {identifier}: column {spec.column!r} is {table_spec.dim}-d/{table_spec.metric} "
-                f"but the batch is {spec.dim}-d/{spec.metric}; nothing was committed",
-                hint="write to a new table, or re-embed the whole column with the new model",
-                column=spec.column,
-            )
-        out.append(spec)
-    return out
+    check_specs(table_properties(df, identifier), specs, identifier)
+    return list(specs)
 
 
 def set_table_properties(
