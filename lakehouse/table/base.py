@@ -66,6 +66,29 @@ def check_specs(recorded_properties: Mapping[str, str], specs: Sequence[VectorSp
             )
 
 
+def creation_properties(
+    schema: pa.Schema,
+    vectors: Sequence[VectorSpec],
+    key: str,
+    properties: Mapping[str, str] | None,
+    *,
+    also_required: Sequence[str] = (),
+) -> dict[str, str]:
+    """The properties a new table records, whatever its format: the key column, the caller's ``properties`` and
+    each vector column's spec; refused when the key, a vector column or ``also_required`` is not in ``schema``."""
+    columns = [s.column for s in vectors]
+    missing = [c for c in [key, *columns, *also_required] if c not in schema.names]
+    if missing:
+        raise VectorSpecError(
+            f"column(s) {', '.join(missing)} are not in the schema ({', '.join(schema.names)})",
+            hint="the key column, partition columns and every vector column must be part of the schema",
+        )
+    props = {KEY_COLUMN_PROPERTY: key, **(properties or {})}
+    for spec in vectors:
+        props.update(spec.to_properties())
+    return props
+
+
 def conform(checked: pa.Table, target: pa.Schema, specs: Mapping[str, VectorSpec], table: str) -> pa.Table:
     """A validated batch in the table's schema ``target``: vector columns in storage form, other columns cast,
     columns the batch lacks as nulls. A column the table lacks is refused (:func:`refuse_extra_columns`)."""

@@ -19,7 +19,7 @@ import pyarrow as pa
 from lakehouse.catalog_client.names import split_identifier
 from lakehouse.config import Settings, TableFormat, load_settings
 from lakehouse.errors import TableNotFoundError, UnsupportedDeltaFeatureError, VectorSpecError
-from lakehouse.table.base import as_vector_arrays, conform
+from lakehouse.table.base import as_vector_arrays, conform, creation_properties
 from lakehouse.table.delta_files import (
     DeltaDataFile,
     DeltaFileTask,
@@ -36,7 +36,7 @@ from lakehouse.table.formats import delta_location
 from lakehouse.table.history import SnapshotInfo
 from lakehouse.table.retry import DELTA_COMMIT_RETRIES, retry_commit
 from lakehouse.table.vector_table import VectorTable
-from lakehouse.vector import KEY_COLUMN_PROPERTY, VectorSpec, check_table, refuse_empty, specs_from_properties
+from lakehouse.vector import VectorSpec, check_table, refuse_empty, specs_from_properties
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -129,16 +129,7 @@ class DeltaVectorTable(VectorTable):
         from deltalake import DeltaTable
 
         settings = settings or load_settings()
-        specs = {s.column: s for s in vectors}
-        missing = [c for c in [key, *specs, *partition_by] if c not in schema.names]
-        if missing:
-            raise VectorSpecError(
-                f"column(s) {', '.join(missing)} are not in the schema ({', '.join(schema.names)})",
-                hint="the key column, partition columns and every vector column must be part of the schema",
-            )
-        config = {KEY_COLUMN_PROPERTY: key, **(properties or {})}
-        for spec in specs.values():
-            config.update(spec.to_properties())
+        config = creation_properties(schema, vectors, key, properties, also_required=partition_by)
         location = location or delta_location(identifier, settings)
         if DeltaTable.is_deltatable(location):
             if exist_ok:
@@ -150,7 +141,7 @@ class DeltaVectorTable(VectorTable):
         # lakehouse.* keys are not Delta properties: delta-rs must be told to accept them.
         table = DeltaTable.create(
             location,
-            storage_schema(schema, list(specs)),
+            storage_schema(schema, [s.column for s in vectors]),
             mode="ignore" if exist_ok else "error",
             partition_by=list(partition_by) or None,
             configuration=config,

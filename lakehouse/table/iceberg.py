@@ -13,15 +13,14 @@ import pyarrow as pa
 
 from lakehouse.catalog_client.names import split_identifier
 from lakehouse.config import Settings, TableFormat, load_settings
-from lakehouse.errors import LakehouseError, TableNotFoundError, VectorSpecError
-from lakehouse.table.base import as_vector_arrays, conform
+from lakehouse.errors import LakehouseError, TableNotFoundError
+from lakehouse.table.base import as_vector_arrays, conform, creation_properties
 from lakehouse.table.catalog import load_catalog
 from lakehouse.table.files import FileSet, labelled
 from lakehouse.table.history import SnapshotInfo
 from lakehouse.table.retry import COMMIT_RETRY_PROPERTIES, retry_commit
 from lakehouse.table.vector_table import VectorTable
 from lakehouse.vector import (
-    KEY_COLUMN_PROPERTY,
     VectorSpec,
     check_table,
     refuse_empty,
@@ -133,17 +132,9 @@ class IcebergVectorTable(VectorTable):
         settings = settings or load_settings()
         catalog = catalog or load_catalog(settings)
         specs = {s.column: s for s in vectors}
-        missing = [c for c in [key, *specs] if c not in schema.names]
-        if missing:
-            raise VectorSpecError(
-                f"column(s) {', '.join(missing)} are not in the schema ({', '.join(schema.names)})",
-                hint="the key column and every vector column must be part of the schema",
-            )
-        props = {KEY_COLUMN_PROPERTY: key, **COMMIT_RETRY_PROPERTIES, **(properties or {})}
+        props = {**COMMIT_RETRY_PROPERTIES, **creation_properties(schema, vectors, key, properties)}
         if specs:
             props.setdefault(ROW_GROUP_LIMIT_PROPERTY, str(VECTOR_ROW_GROUP_ROWS))
-        for spec in specs.values():
-            props.update(spec.to_properties())
         ns, name = split_identifier(identifier, settings)
         catalog.create_namespace_if_not_exists(ns)
         if exist_ok:
