@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,6 +128,20 @@ def spark(lake_settings: Settings) -> Iterator[SparkSession]:
         yield session
     finally:
         session.stop()
+
+
+@pytest.fixture(scope="session")
+def architecture():  # noqa: ANN201
+    """``infra/archcheck.py``'s analysis of the source tree (imports, layer rules, format branches), made once."""
+    import importlib.util
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("archcheck", root / "infra" / "archcheck.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("archcheck", module)  # its dataclasses look their module up while the classes are built
+    spec.loader.exec_module(module)
+    return module.analyse(root)
 
 
 # -- from the former delta/ directory's conftest -----------------------------------------------------------------

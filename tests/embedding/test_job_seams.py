@@ -3,33 +3,20 @@ table's format, and the embed job's parameters and options are declared once."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
 from lakehouse.config import load_settings
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-def _analysis():  # noqa: ANN202
-    spec = importlib.util.spec_from_file_location("archcheck", ROOT / "infra" / "archcheck.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("archcheck", module)  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module.analyse(ROOT)
-
-
-def test_the_library_never_imports_the_jobs() -> None:
-    edges = [(a, b) for a, b, _ in _analysis().upward if b == "jobs" or b.startswith("jobs.")]
+def test_the_library_never_imports_the_jobs(architecture) -> None:  # noqa: ANN001
+    edges = [(a, b) for a, b, _ in architecture.upward if b == "jobs" or b.startswith("jobs.")]
     assert edges == []
 
 
-def test_the_jobs_never_branch_on_a_table_format() -> None:
-    report = _analysis()
+def test_the_jobs_never_branch_on_a_table_format(architecture) -> None:  # noqa: ANN001
+    report = architecture
     places = ("lakehouse/embedding/", "lakehouse/ingest/", "lakehouse/dedup/", "lakehouse/lineage/tables.py", "jobs/")
     assert [b for b in report.branches if b[0].startswith(places)] == []
     assert not [m for m in report.format_imports if m.startswith(("lakehouse.embedding", "lakehouse.ingest"))]

@@ -4,7 +4,6 @@ so that no code outside ``lakehouse/table/`` tells the formats apart."""
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 import uuid
 from pathlib import Path
@@ -84,17 +83,8 @@ def test_index_convenience_needs_no_import_edge(lake_settings: Settings) -> None
     assert isinstance(index, VectorIndex) and len(index.search(np.ones(DIM, np.float32), 3)) == 3
 
 
-def _archcheck():  # noqa: ANN202
-    spec = importlib.util.spec_from_file_location("archcheck", ROOT / "infra" / "archcheck.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("archcheck", module)  # its dataclasses look their module up while being built
-    spec.loader.exec_module(module)
-    return module.analyse(ROOT)
-
-
-def test_tables_know_nothing_above_them_and_nothing_else_knows_the_format() -> None:
-    report = _archcheck()
+def test_tables_know_nothing_above_them_and_nothing_else_knows_the_format(architecture) -> None:  # noqa: ANN001
+    report = architecture
     seam = ("lakehouse.table", "lakehouse.index")
     circles = [c for c in report.circles if any(m == p or m.startswith(p + ".") for m in c for p in seam)]
     assert circles == [], "an import circle through the table or index layer"
