@@ -188,6 +188,22 @@ def _file_writer(
     return write
 
 
+_JOB_GROUP_PROPERTIES = ("spark.jobGroup.id", "spark.job.description", "spark.job.interruptOnCancel")
+
+
+def _await_tasks(sc: Any, group: str, timeout: float = 30.0) -> None:
+    """Wait (at most ``timeout`` s) until no task of job group ``group`` runs: when one task fails, Spark kills the
+    job's other tasks asynchronously, and one may still finish writing its Parquet file after the driver has seen
+    the failure; deleting the job's files before then would leave that file behind as an orphan."""
+    tracker = sc.statusTracker()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stages = [s for j in tracker.getJobIdsForGroup(group) if (job := tracker.getJobInfo(j)) for s in job.stageIds]
+        if not any((st := tracker.getStageInfo(s)) is not None and st.numActiveTasks > 0 for s in stages):
+            return
+        time.sleep(0.05)
+
+
 def _delete_job_files(location: str, token: str, keep: set[str] = frozenset()) -> int:  # type: ignore[assignment]
     from pyarrow import fs as pafs
 
@@ -299,12 +315,20 @@ def write_delta_table(
     writer = _file_writer(location, token, data_schema, list(partition_by), {s.column: s.dim for s in specs})
     _ensure_local_dir(location)
     timings["prepare"] = time.perf_counter() - t0
+    sc = df.sparkSession.sparkContext
+    group = f"lakehouse-delta-write-{token}"
+    previous = {k: sc.getLocalProperty(k) for k in _JOB_GROUP_PROPERTIES}
+    sc.setJobGroup(group, f"write {location}")
     try:
         with translate_vector_errors():
             written = checked.mapInArrow(writer, schema=_RESULT_DDL).collect()
     except BaseException:
+        _await_tasks(sc, group)  # a failed job's other tasks may still be closing their files
         _delete_job_files(location, token)
         raise
+    finally:
+        for k, v in previous.items():
+            sc.setLocalProperty(k, v)  # type: ignore[arg-type]
     timings["write"] = time.perf_counter() - t0 - timings["prepare"]
     paths = {r["path"] for r in written}
     _delete_job_files(location, token, keep=paths)  # files of failed or speculative task attempts
