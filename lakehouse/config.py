@@ -86,6 +86,31 @@ class EmbedSettings:
     chunk_overlap: int = 80
 
 
+ResidentMode = Literal["auto", "on", "off"]
+RESIDENT_MODES: tuple[str, ...] = ("auto", "on", "off")
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    # An index version searched often in one process is held in memory and probed with numpy instead of asking Lance
+    # (lakehouse.index.resident): "auto" from its resident_after-th search, "on" from the first, "off" never.
+    resident: ResidentMode = "auto"
+    resident_after: int = 16
+    resident_max_mb: int = 1024  # for all the resident versions of one process together
+
+    def __post_init__(self) -> None:
+        if self.resident not in RESIDENT_MODES:
+            raise ConfigError(
+                f"unknown setting value index.resident={self.resident!r}",
+                hint=f"use one of {', '.join(RESIDENT_MODES)}",
+            )
+        if self.resident_after < 1 or self.resident_max_mb < 0:
+            raise ConfigError(
+                "index.resident_after must be >= 1 and index.resident_max_mb >= 0",
+                hint="e.g. resident_after: 16, resident_max_mb: 1024",
+            )
+
+
 TableFormat = Literal["iceberg", "delta"]
 TABLE_FORMATS: tuple[TableFormat, ...] = ("iceberg", "delta")
 LineageTransport = Literal["file", "http", "console", "none"]
@@ -123,6 +148,7 @@ class Settings:
     spark: SparkSettings = field(default_factory=SparkSettings)
     embed: EmbedSettings = field(default_factory=EmbedSettings)
     lineage: LineageSettings = field(default_factory=LineageSettings)
+    index: IndexSettings = field(default_factory=IndexSettings)
 
     @property
     def lineage_path(self) -> Path:
@@ -148,6 +174,7 @@ _SECTIONS: dict[str, type] = {
     "spark": SparkSettings,
     "embed": EmbedSettings,
     "lineage": LineageSettings,
+    "index": IndexSettings,
 }
 _TOP_LEVEL = {"home", "warehouse", "state_dir", "namespace", "format", "delta_root"}
 

@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
-from lakehouse.config import Settings
+from lakehouse.config import IndexSettings, Settings, load_settings
 from lakehouse.errors import VectorIndexError
 from lakehouse.index.build import IndexParams, vector_index
 from lakehouse.index.filters import Filter, parse_filter
 from lakehouse.index.query import query_vector
+from lakehouse.index.resident import ResidentIVF, resident_version
 from lakehouse.index.results import SearchPlan, SearchResult, ranked, to_score
 from lakehouse.index.selectivity import plan_filtered
 from lakehouse.index.store import FILE_COLUMN, SCORE_COLUMN, IndexMeta, IndexStore
@@ -56,6 +57,12 @@ class VectorIndex:
         self._files: dict[int, FileSet] = {}
         self._tails: dict[tuple[int, int], pa.Table | None] = {}  # one entry: rows newer than the index
         self._counts: dict[tuple[int, str], int] = {}  # (Lance version, filter) -> matching rows; versions never change
+        self._metas: dict[int, IndexMeta] = {}  # Lance version -> its index record
+        self._has_ann: dict[int, bool] = {}  # Lance version -> whether it holds an ANN structure
+        self._param_sets: dict[
+            tuple[Any, ...], tuple[IndexMeta, IndexParams, dict[str, Any]]
+        ] = {}  # (record, overrides) -> params
+        self._index_settings: IndexSettings | None = settings.index if settings is not None else None
 
     @classmethod
     def open(cls, table: VectorTable | str, column: str, *, settings: Settings | None = None) -> VectorIndex:
@@ -76,6 +83,8 @@ class VectorIndex:
         other._datasets = dict(sorted(self._datasets.items())[-2:])
         other._files = dict(list(self._files.items())[-2:])
         other._tails, other._counts = dict(self._tails), dict(self._counts)
+        other._index_settings = self._index_settings
+        other._metas, other._has_ann = dict(self._metas), dict(self._has_ann)
         if self._tags_at is not None and self._tags_at == other._metadata_location():
             other._tags, other._tags_at = dict(self._tags), self._tags_at
         return other
@@ -96,7 +105,12 @@ class VectorIndex:
     @property
     def meta(self) -> IndexMeta:
         indexed = self.indexed_snapshot
-        return self.store.meta(self._dataset(self._tag(indexed) if indexed is not None else None))
+        version = self._tag(indexed) if indexed is not None else None
+        if version is None:
+            return self.store.meta(self._dataset(None))
+        if version not in self._metas:  # a Lance version never changes: its record is read once
+            self._metas[version] = self.store.meta(self._dataset(version))
+        return self._metas[version]
 
     @property
     def indexed_snapshot(self) -> int | None:
@@ -155,7 +169,7 @@ class VectorIndex:
         overrides: dict[str, Any] = {
             k_: v for k_, v in {"nprobes": nprobes, "refine_factor": refine_factor, "ef": ef}.items() if v
         }
-        params = replace(IndexParams.from_dict(dict(meta.params)), **overrides)
+        params, shown = self._params(meta, overrides)
         base = SearchPlan(
             "exact",
             "",
@@ -163,7 +177,7 @@ class VectorIndex:
             indexed,
             index_type=meta.index_type,
             filter=where,
-            params={k_: v for k_, v in params.to_dict().items() if k_ in ("nprobes", "refine_factor", "ef")},
+            params=dict(shown),
         )
         if flt is not None and not flt.columns <= {meta.key, *meta.store}:
             missing = sorted(flt.columns - {meta.key, *meta.store})
@@ -291,7 +305,9 @@ class VectorIndex:
             clauses.append(live)
         sql = " AND ".join(clauses) or None
         keep = list(dict.fromkeys([meta.key, *meta.store, *carry]))
-        has_ann = vector_index(ds, self.column) is not None
+        if version not in self._has_ann:
+            self._has_ann[version] = vector_index(ds, self.column) is not None
+        has_ann = self._has_ann[version]
         notes = list(plan.notes) + ([] if has_ann else ["no ANN structure (flat index): Lance scans exactly"])
         matched = self._count(ds, version, sql) if (flt and has_ann) else None  # type: ignore[arg-type]
         decision = None
@@ -300,26 +316,60 @@ class VectorIndex:
             rows = self._count(ds, version, live) if live else ds.count_rows()
             decision = plan_filtered(matched, rows, meta.dim, params, exact_rows=exact_filter_rows)
             plan = replace(plan, reason=plan.reason + "; " + decision.reason)
+        resident = self._resident(ds, version, meta) if has_ann else None
+        if (
+            resident is not None
+            and not ({*keep, *(flt.columns if flt else ())} | ({FILE_COLUMN} if excluded else set()))
+            <= resident.columns
+        ):
+            resident = None
+        mask = resident.mask(flt, self.source.filter_schema() if flt else None, excluded) if resident else None
+        if resident is not None:
+            notes.append(f"index version {version} searched in memory (lakehouse.index.resident)")
         if decision is not None and decision.path == "exact":
-            found = self._exact_lance(ds, q, k, sql, keep)
+            found = resident.exact(q, k, keep, mask) if resident else self._exact_lance(ds, q, k, sql, keep)
         else:
             if decision is not None:
                 params = decision.params
                 plan = replace(plan, params={**plan.params, "nprobes": params.nprobes})
-            found = self._ann(ds, q, k, sql, keep, params, meta.metric)
+            if resident is not None:
+                found = resident.search(q, k, params.nprobes or 1, keep, mask)
+            else:
+                found = self._ann(ds, q, k, sql, keep, params, meta.metric)
             if has_ann and found.num_rows < k:
                 matched = ds.count_rows(filter=sql) if matched is None else matched
                 if found.num_rows < min(k, matched):
                     notes.append(f"ANN returned {found.num_rows} of {k}: answered exactly over the filtered rows")
-                    found = self._exact_lance(ds, q, k, sql, keep)
+                    found = resident.exact(q, k, keep, mask) if resident else self._exact_lance(ds, q, k, sql, keep)
         if tail is not None and tail.num_rows:
             rows = flt.apply(tail, self.source.filter_schema()) if flt else tail
             if rows.num_rows:
                 extra = ranked(rows, to_numpy(rows.column(self.column), self.spec.dim), q, k, self.spec.metric, keep)
                 found = pa.concat_tables([found, extra.cast(found.schema)])
-        order = np.argsort(-found.column(SCORE_COLUMN).to_numpy(), kind="stable")[:k]
-        found = found.take(pa.array(order, pa.int64()))
+        if resident is None or (tail is not None and tail.num_rows):  # a resident answer comes ranked, k at most
+            order = np.argsort(-found.column(SCORE_COLUMN).to_numpy(), kind="stable")[:k]
+            found = found.take(pa.array(order, pa.int64()))
         return SearchResult(found, replace(plan, filter_rows=matched, notes=tuple(notes)), meta.key)
+
+    def _params(self, meta: IndexMeta, overrides: dict[str, Any]) -> tuple[IndexParams, dict[str, Any]]:
+        """The search parameters for this record and these overrides, and the ones a plan shows (kept: dataclass
+        conversions were a visible share of a resident search)."""
+        key = (id(meta), *sorted(overrides.items()))
+        if key not in self._param_sets:
+            if len(self._param_sets) >= 256:
+                self._param_sets.clear()
+            params = replace(IndexParams.from_dict(dict(meta.params)), **overrides)
+            shown = {k: v for k, v in params.to_dict().items() if k in ("nprobes", "refine_factor", "ef")}
+            self._param_sets[key] = (meta, params, shown)
+        _, params, shown = self._param_sets[key]
+        return params, shown
+
+    def _resident(self, ds: lance.LanceDataset, version: int, meta: IndexMeta) -> ResidentIVF | None:
+        """This version held in memory, when the settings want it now (:mod:`lakehouse.index.resident`)."""
+        if self._index_settings is None:
+            self._index_settings = (self.settings or load_settings()).index
+        columns = [meta.key, *meta.store, self.column, FILE_COLUMN]
+        return resident_version(ds, version, self.column, meta.metric, columns, self._index_settings)
 
     def _count(self, ds: lance.LanceDataset, version: int, sql: str) -> int:
         # a scan of the filter's columns (ms at 1M rows), paid once per filter and index version

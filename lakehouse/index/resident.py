@@ -1,0 +1,371 @@
+"""An index version held in memory: its rows grouped by the index's own IVF partitions, searched with numpy.
+
+Lance answers a nearest query in a few milliseconds even when it probes one partition: it plans a scan, runs it on
+its async runtime and materialises the result columns (a repeated string column such as ``_file`` alone cost more
+than the search; figures: BENCHMARKS.md, design measurements, 'resident index versions'). A warm process that asks
+the same index version many queries can instead keep that version's rows in memory and probe them itself:
+
+- the partitions are Lance's. The index's trained centroids come from Lance's index statistics, and each row is
+  assigned to its nearest centroid under the index metric, as Lance assigns it (the partition sizes are checked
+  against the statistics when loading; a mismatch leaves the version to Lance);
+- a query probes the same ``nprobes`` nearest partitions and ranks their rows by exact distance (Lance's IVF_PQ ranks
+  by PQ codes and re-ranks a shortlist; exact distances can only find the same rows or better ones);
+- filters run as Lance's prefilter does: a boolean mask over the rows (the ``where`` predicate, rows of files removed
+  since the index was built), evaluated once per version and filter and kept.
+
+A version never changes (Lance writes a new one for every change), so a resident copy can never be stale: the search
+path asks for the version it would give Lance. Only IVF indexes without a graph are held (IVF_FLAT, IVF_PQ): an
+IVF_HNSW_SQ partition is searched through its graph, far fewer rows than a scan of the partition would read.
+
+When a version is loaded is :class:`~lakehouse.config.IndexSettings`' choice: ``resident: auto`` (the default) starts
+loading it in a background thread at its ``resident_after``-th search in this process, Lance answering until it is in
+memory (seconds: the rows are read and assigned to their partitions), so a one-shot command never pays for it and a
+serving process does not stall; ``on`` loads it within the first search; ``off`` never. The copies of one process
+share a memory budget (``resident_max_mb``); the least recently used version is dropped first, and a version that
+does not fit is left to Lance.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lakehouse.index.store import FILE_COLUMN, SCORE_COLUMN
+
+if TYPE_CHECKING:
+    import lance
+    from pyiceberg.schema import Schema
+
+    from lakehouse.config import IndexSettings
+    from lakehouse.index.filters import Filter
+
+__all__ = ["RESIDENT_TYPES", "ResidentIVF", "forget_resident", "resident_version", "wait_for_loads"]
+
+log = logging.getLogger(__name__)
+
+RESIDENT_TYPES = frozenset({"IVF_FLAT", "IVF_PQ"})  # Lance index types whose partitions are scanned whole
+_MASKS = 64  # filter masks kept per resident version
+_COUNTED = 4096  # versions whose searches are counted, or that were refused, before the counts start over
+
+
+@dataclass
+class ResidentIVF:
+    """One index version's rows in partition order, with what a probe needs."""
+
+    version: int
+    metric: str
+    rows: pa.Table  # key, stored columns, ``_file`` and the vector column, in partition order
+    matrix: np.ndarray  # (rows, dim) float32, a view of the vector column
+    row_terms: np.ndarray  # per row: 1/|v| (cosine), |v|^2 (l2), unused (dot)
+    offsets: np.ndarray  # (partitions + 1,): partition p holds rows offsets[p]:offsets[p+1]
+    centroids: np.ndarray  # (partitions, dim) float32
+    centroid_terms: np.ndarray  # |c|^2 per centroid (cosine, l2)
+    masks: OrderedDict[tuple[str, tuple[str, ...]], np.ndarray] = field(default_factory=OrderedDict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.rows.nbytes + self.row_terms.nbytes + self.centroids.nbytes)
+
+    @property
+    def columns(self) -> frozenset[str]:
+        if "_columns" not in self.__dict__:
+            self.__dict__["_columns"] = frozenset(self.rows.column_names)
+        return self.__dict__["_columns"]
+
+    # -- loading ------------------------------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, ds: lance.LanceDataset, version: int, column: str, metric: str, columns: Sequence[str]) -> Any:
+        """The version's rows in memory, or a string saying why they cannot be (then Lance answers)."""
+        stats = _ivf_stats(ds, column)
+        if isinstance(stats, str):
+            return stats
+        centroids, sizes = stats
+        present = set(ds.schema.names)
+        rows = ds.to_table(columns=[c for c in dict.fromkeys([*columns, column]) if c in present])
+        if rows.num_rows != int(sizes.sum()):
+            return f"{rows.num_rows} live rows but the index partitions hold {int(sizes.sum())}"
+        vectors = rows.column(column).combine_chunks()
+        matrix = vectors.values.to_numpy(zero_copy_only=False).reshape(len(vectors), -1)
+        partition = _assign(matrix, centroids, metric)
+        counts = np.bincount(partition, minlength=len(centroids))
+        if not np.array_equal(counts, sizes):
+            return "the rows' nearest centroids do not give the index's partition sizes"
+        order = np.argsort(partition, kind="stable")
+        rows = rows.take(pa.array(order, pa.int64())).combine_chunks()
+        if FILE_COLUMN in rows.column_names:  # one path per data file: a dictionary holds it in a few bytes a row
+            rows = rows.set_column(
+                rows.column_names.index(FILE_COLUMN), FILE_COLUMN, pc.dictionary_encode(rows.column(FILE_COLUMN))
+            )
+        vectors = rows.column(column).chunk(0)
+        matrix = vectors.values.to_numpy(zero_copy_only=False).reshape(len(vectors), -1)
+        if metric == "cosine":
+            norms = np.linalg.norm(matrix, axis=1)
+            row_terms = (1.0 / np.where(norms == 0, 1.0, norms)).astype(np.float32)
+        elif metric == "l2":
+            row_terms = np.einsum("ij,ij->i", matrix, matrix).astype(np.float32)
+        else:
+            row_terms = np.empty(0, np.float32)
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        terms = np.einsum("ij,ij->i", centroids, centroids).astype(np.float32)
+        return cls(version, metric, rows, matrix, row_terms, offsets, centroids, terms)
+
+    # -- searching ----------------------------------------------------------------------------------------------------
+    def probe(self, q: np.ndarray, nprobes: int) -> np.ndarray:
+        """The ``nprobes`` partitions nearest to ``q``, as Lance picks them."""
+        if self.metric == "dot":
+            d = -(self.centroids @ q)
+        else:
+            qq = q / (np.linalg.norm(q) or 1.0) if self.metric == "cosine" else q
+            d = self.centroid_terms - 2.0 * (self.centroids @ qq)
+        n = min(max(int(nprobes), 1), len(d))
+        return np.argpartition(d, n - 1)[:n] if n < len(d) else np.arange(len(d))
+
+    def search(
+        self, q: np.ndarray, k: int, nprobes: int, keep: Sequence[str], mask: np.ndarray | None = None
+    ) -> pa.Table:
+        """The ``k`` best rows of the probed partitions (those ``mask`` keeps), best first: ``keep`` + ``_score``."""
+        ranges = [(int(self.offsets[p]), int(self.offsets[p + 1])) for p in self.probe(q, nprobes)]
+        return self._ranked(q, k, [(s, e) for s, e in ranges if e > s], keep, mask)
+
+    def exact(self, q: np.ndarray, k: int, keep: Sequence[str], mask: np.ndarray | None = None) -> pa.Table:
+        """The ``k`` best rows of all (or the masked) rows."""
+        if mask is not None:
+            return self._ranked_positions(q, k, np.flatnonzero(mask), keep)
+        return self._ranked(q, k, [(0, self.rows.num_rows)], keep, None)
+
+    def _scores(self, q: np.ndarray, block: slice | np.ndarray) -> np.ndarray:
+        dots = self.matrix[block] @ q
+        if self.metric == "cosine":
+            return dots * self.row_terms[block] / (np.linalg.norm(q) or 1.0)
+        if self.metric == "l2":
+            return -np.sqrt(np.maximum(self.row_terms[block] - 2.0 * dots + float(q @ q), 0.0))
+        return dots
+
+    def _ranked(
+        self, q: np.ndarray, k: int, ranges: list[tuple[int, int]], keep: Sequence[str], mask: np.ndarray | None
+    ) -> pa.Table:
+        parts, positions = [], []
+        for s, e in ranges:
+            scores = self._scores(q, slice(s, e))
+            pos = np.arange(s, e)
+            if mask is not None:
+                m = mask[s:e]
+                scores, pos = scores[m], pos[m]
+            parts.append(scores)
+            positions.append(pos)
+        scores = np.concatenate(parts) if parts else np.empty(0, np.float32)
+        pos = np.concatenate(positions) if positions else np.empty(0, np.int64)
+        return self._top(scores, pos, k, keep)
+
+    def _ranked_positions(self, q: np.ndarray, k: int, pos: np.ndarray, keep: Sequence[str]) -> pa.Table:
+        return self._top(self._scores(q, pos) if len(pos) else np.empty(0, np.float32), pos, k, keep)
+
+    def _top(self, scores: np.ndarray, pos: np.ndarray, k: int, keep: Sequence[str]) -> pa.Table:
+        k = min(k, len(scores))
+        if k == 0:
+            idx = np.empty(0, np.int64)
+        else:
+            part = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+            idx = part[np.lexsort((pos[part], -scores[part]))]  # best first, ties by partition order
+        out = self.rows.select(list(keep)).take(pa.array(pos[idx], pa.int64()))
+        if FILE_COLUMN in out.column_names:
+            i = out.column_names.index(FILE_COLUMN)
+            out = out.set_column(i, FILE_COLUMN, out.column(i).cast(pa.string()))
+        return out.append_column(SCORE_COLUMN, pa.array(scores[idx].astype(np.float64)))
+
+    # -- filters ------------------------------------------------------------------------------------------------------
+    def mask(self, flt: Filter | None, schema: Schema | None, excluded: Sequence[str]) -> np.ndarray | None:
+        """Rows ``flt`` keeps and that are not in ``excluded`` files (None: every row); kept per filter."""
+        if flt is None and not excluded:
+            return None
+        key = (flt.sql if flt else "", tuple(excluded))
+        with self.lock:
+            if key in self.masks:
+                self.masks.move_to_end(key)
+                return self.masks[key]
+        keep = np.ones(self.rows.num_rows, dtype=bool)
+        if flt is not None:
+            assert schema is not None
+            view = self.rows.select(sorted(flt.columns)).append_column("__row", pa.array(np.arange(len(keep))))
+            keep[:] = False
+            keep[flt.apply(view, schema).column("__row").to_numpy()] = True
+        if excluded:
+            gone = pc.is_in(self.rows.column(FILE_COLUMN), value_set=pa.array(list(excluded), pa.string()))
+            keep &= ~np.asarray(gone.to_numpy(zero_copy_only=False), dtype=bool)
+        with self.lock:
+            self.masks[key] = keep
+            while len(self.masks) > _MASKS:
+                self.masks.popitem(last=False)
+        return keep
+
+
+def _ivf_stats(ds: lance.LanceDataset, column: str) -> tuple[np.ndarray, np.ndarray] | str:
+    """The trained centroids of ``column``'s IVF index and the rows each partition holds (all segments summed)."""
+    from lakehouse.index.build import vector_index
+
+    entry = vector_index(ds, column)
+    if entry is None:
+        return "no IVF index"
+    if str(entry["type"]).upper() not in RESIDENT_TYPES:
+        return f"{entry['type']} partitions are searched through their graph"
+    if set(entry["fragment_ids"]) != {f.fragment_id for f in ds.get_fragments()}:
+        return "some rows are outside the index (Lance scans them flat)"
+    # Lance 14 reports centroids in its statistics and warns that a later release will leave them out unless asked
+    os.environ.setdefault("LANCE_INCLUDE_VECTOR_CENTROIDS", "true")
+    stats = ds.stats.index_stats(entry["name"])
+    segments = stats.get("indices") or []
+    if not segments or "centroids" not in segments[0]:
+        return "Lance's index statistics hold no centroids"
+    centroids = np.asarray(segments[0]["centroids"], dtype=np.float32)
+    sizes = np.zeros(len(centroids), dtype=np.int64)
+    for seg in segments:
+        if len(seg.get("partitions") or []) != len(centroids):
+            return "index segments have different partitions"
+        if not np.array_equal(np.asarray(seg.get("centroids"), dtype=np.float32), centroids):
+            return "index segments were trained apart"
+        sizes += np.asarray([p["size"] for p in seg["partitions"]], dtype=np.int64)
+    return centroids, sizes
+
+
+def _assign(matrix: np.ndarray, centroids: np.ndarray, metric: str, block: int = 16_384) -> np.ndarray:
+    """Each row's partition: its nearest centroid (cosine: by L2 between the normalised row and the centroid)."""
+    out = np.empty(len(matrix), dtype=np.int64)
+    terms = np.einsum("ij,ij->i", centroids, centroids)
+    for s in range(0, len(matrix), block):
+        rows = matrix[s : s + block]
+        if metric == "dot":
+            out[s : s + block] = (rows @ centroids.T).argmax(axis=1)
+            continue
+        if metric == "cosine":
+            norms = np.linalg.norm(rows, axis=1, keepdims=True)
+            rows = rows / np.where(norms == 0, 1.0, norms)
+        out[s : s + block] = (terms[None, :] - 2.0 * (rows @ centroids.T)).argmin(axis=1)
+    return out
+
+
+# -- the process's resident versions ---------------------------------------------------------------------------------
+_lock = threading.Lock()
+_loaded: OrderedDict[tuple[str, int, str], ResidentIVF] = OrderedDict()
+_refused: dict[tuple[str, int, str], str] = {}
+_searches: dict[tuple[str, int, str], int] = {}
+_loading: set[tuple[str, int, str]] = set()
+_threads: list[threading.Thread] = []
+
+
+def resident_version(
+    ds: lance.LanceDataset,
+    version: int,
+    column: str,
+    metric: str,
+    columns: Sequence[str],
+    settings: IndexSettings,
+) -> ResidentIVF | None:
+    """The resident copy of this index version when the settings want one now (loading it here), else None."""
+    if settings.resident == "off":
+        return None
+    key = (ds.uri, version, column)
+    with _lock:
+        found = _loaded.get(key)
+        if found is not None:
+            _loaded.move_to_end(key)
+            return found
+        if key in _refused or key in _loading:  # another thread is loading it: Lance answers meanwhile
+            return None
+        if len(_searches) > _COUNTED:  # versions searched a few times and then left behind
+            _searches.clear()
+        _searches[key] = seen = _searches.get(key, 0) + 1
+        if settings.resident == "auto" and seen < settings.resident_after:
+            return None
+        _loading.add(key)
+    if settings.resident == "auto":  # a warm process: load beside the queries, which Lance answers until it is in
+        thread = threading.Thread(
+            target=_load_then_release,
+            args=(ds, version, column, metric, columns, settings, key),
+            name=f"lakehouse-resident-{version}",
+            daemon=True,
+        )
+        with _lock:
+            _threads.append(thread)
+        thread.start()
+        return None
+    return _load_then_release(ds, version, column, metric, columns, settings, key)
+
+
+def _load_then_release(*args: Any) -> ResidentIVF | None:
+    key = args[-1]
+    try:
+        return _load(*args)
+    except Exception as exc:  # noqa: BLE001 - a failed copy only means Lance keeps answering; say why
+        _refuse(key, f"loading failed: {exc}")
+        return None
+    finally:
+        with _lock:
+            _loading.discard(key)
+
+
+def wait_for_loads(timeout: float = 60.0) -> None:
+    """Wait until the versions being loaded in the background are in memory (or were refused)."""
+    with _lock:
+        threads, _threads[:] = list(_threads), []
+    for thread in threads:
+        thread.join(timeout)
+
+
+def _load(
+    ds: lance.LanceDataset,
+    version: int,
+    column: str,
+    metric: str,
+    columns: Sequence[str],
+    settings: IndexSettings,
+    key: tuple[str, int, str],
+) -> ResidentIVF | None:
+    budget = settings.resident_max_mb * 2**20
+    rows = ds.count_rows()
+    dim = ds.schema.field(column).type.list_size
+    estimate = rows * (dim * 4 + 64)
+    if estimate > budget:
+        why = f"~{estimate / 2**20:.0f} MB would exceed index.resident_max_mb ({settings.resident_max_mb})"
+        _refuse(key, why)
+        return None
+    loaded = ResidentIVF.load(ds, version, column, metric, columns)
+    if isinstance(loaded, str):
+        _refuse(key, loaded)
+        return None
+    with _lock:
+        _loaded[key] = loaded
+        _searches.pop(key, None)
+        while sum(r.nbytes for r in _loaded.values()) > budget and len(_loaded) > 1:
+            dropped, _ = _loaded.popitem(last=False)
+            log.info("resident index version %s of %s dropped (memory budget)", dropped[1], dropped[0])
+    log.info("index version %s of %s held in memory (%.0f MB)", version, ds.uri, loaded.nbytes / 2**20)
+    return loaded
+
+
+def _refuse(key: tuple[str, int, str], why: str) -> None:
+    with _lock:
+        if len(_refused) > _COUNTED:
+            _refused.clear()
+        _refused[key] = why
+        _searches.pop(key, None)
+    log.info("index version %s of %s stays with Lance: %s", key[1], key[0], why)
+
+
+def forget_resident() -> None:
+    """Drop every resident version of this process (tests, or to give the memory back)."""
+    wait_for_loads()
+    with _lock:
+        _loaded.clear()
+        _refused.clear()
+        _searches.clear()
+        _loading.clear()
