@@ -7,7 +7,8 @@ the same index version many queries can instead keep that version's rows in memo
 
 - the partitions are Lance's. The index's trained centroids come from Lance's index statistics, and each row is
   assigned to its nearest centroid under the index metric, as Lance assigns it (the partition sizes are checked
-  against the statistics when loading; a mismatch leaves the version to Lance);
+  against the statistics when loading: beyond a few boundary rows that float rounding puts next door, a mismatch
+  leaves the version to Lance);
 - a query probes the same ``nprobes`` nearest partitions and ranks their rows by exact distance (Lance's IVF_PQ ranks
   by PQ codes and re-ranks a shortlist; exact distances can only find the same rows or better ones);
 - filters run as Lance's prefilter does: a boolean mask over the rows (the ``where`` predicate, rows of files removed
@@ -98,8 +99,12 @@ class ResidentIVF:
         matrix = vectors.values.to_numpy(zero_copy_only=False).reshape(len(vectors), -1)
         partition = _assign(matrix, centroids, metric)
         counts = np.bincount(partition, minlength=len(centroids))
-        if not np.array_equal(counts, sizes):
-            return "the rows' nearest centroids do not give the index's partition sizes"
+        # Lance's distance kernels round differently from BLAS: a row on a partition boundary (as near to two
+        # centroids as float32 can tell) may land in the other one (1-6 rows of 200k on the noisy benchmark data).
+        # More than that means these are not the index's partitions.
+        moved = int(np.abs(counts - sizes).sum()) // 2
+        if moved > max(16, rows.num_rows // 1000):
+            return f"{moved} rows fall in other partitions than the index's (its partition sizes differ)"
         order = np.argsort(partition, kind="stable")
         rows = rows.take(pa.array(order, pa.int64())).combine_chunks()
         if FILE_COLUMN in rows.column_names:  # one path per data file: a dictionary holds it in a few bytes a row
