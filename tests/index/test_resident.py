@@ -176,3 +176,27 @@ def test_settings_decide_when_a_version_is_held(catalog_service, tmp_path_factor
     assert held(replace(settings, index=IndexSettings(resident="on", resident_max_mb=1))) == [False] * 4  # ~3 MB
     with pytest.raises(ConfigError, match="index.resident"):
         load_settings(environ={"LAKEHOUSE__INDEX__RESIDENT": "sometimes"})
+
+
+def test_threads_searching_while_a_version_loads_get_exact_answers(catalog_service, tmp_path_factory) -> None:  # noqa: ANN001
+    # lakehouse serve's workers: each request searches its own copy of the index while the version loads beside them
+    from concurrent.futures import ThreadPoolExecutor
+
+    settings = _settings(catalog_service, tmp_path_factory, resident="auto", resident_after=2)
+    vt, vectors, data = _table(settings, "noisy", "cosine")
+    build(vt, "embedding", index_type="ivf_flat", settings=settings)
+    kept = open_index(vt, "embedding", settings=settings)
+    parts = kept.meta.params["num_partitions"]
+    queries = data.queries(40, seed=9)
+
+    def ask(q: np.ndarray) -> tuple[list[int], bool]:
+        found = kept.with_table(vt).search(q, 10, nprobes=parts)
+        return found.keys, any("in memory" in n for n in found.plan.notes)
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(ask, queries))
+    wait_for_loads()
+    answers.append(ask(queries[0]))
+    for (keys, _), q in zip(answers, [*queries, queries[0]], strict=True):
+        assert keys == _exact(vectors, q, "cosine", 10)
+    assert answers[-1][1], "loaded by the end"
