@@ -323,12 +323,12 @@ def create_app(
     }
 
     @app.get(_TABLE, responses={**_NOT_FOUND, **not_modified})
-    def load_table(
+    async def load_table(
         namespace: str,
         table: str,
         if_none_match: str | None = Header(None, description="the ETag of an earlier load: 304 while it is current"),
     ) -> Response:
-        return loads.answer(_identifier(namespace, table), if_none_match)
+        return await loads.answer_async(_identifier(namespace, table), if_none_match)
 
     @app.head(_TABLE, status_code=204, responses=_NOT_FOUND)
     def table_exists(namespace: str, table: str) -> Response:

@@ -20,6 +20,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 from fastapi import Response
+from fastapi.concurrency import run_in_threadpool
 from pyiceberg.catalog.rest import TableResponse
 
 if TYPE_CHECKING:
@@ -55,6 +56,20 @@ class TableLoads:
         self.counts = {"full": 0, "not_modified": 0}
         self._bodies: OrderedDict[str, bytes] = OrderedDict()
         self._lock = threading.Lock()
+        self._inline_check = catalog.engine.dialect.name == "sqlite"
+
+    async def answer_async(self, identifier: Identifier, if_none_match: str | None) -> Response:
+        """:meth:`answer` for an async route: the 304 check runs on the event loop where the catalog database is a
+        local SQLite file (one indexed row costs a fraction of the hop to a worker thread and back: figures:
+        BENCHMARKS.md, design measurements, 'catalog loadTable 304 path'); a full answer, and any check against a
+        database server, runs in a worker thread."""
+        if self._inline_check and if_none_match:
+            location = self.catalog.metadata_location(identifier)
+            etag = etag_for(location)
+            if etag_matches(if_none_match, etag):
+                self._count("not_modified")
+                return Response(status_code=304, headers={"ETag": etag})
+        return await run_in_threadpool(self.answer, identifier, if_none_match)
 
     def answer(self, identifier: Identifier, if_none_match: str | None) -> Response:
         location = self.catalog.metadata_location(identifier)  # 404 here for a missing table
