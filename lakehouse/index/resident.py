@@ -32,7 +32,7 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -148,45 +148,60 @@ class ResidentIVF:
             return self._ranked_positions(q, k, np.flatnonzero(mask), keep)
         return self._ranked(q, k, [(0, self.rows.num_rows)], keep, None)
 
-    def _scores(self, q: np.ndarray, block: slice | np.ndarray) -> np.ndarray:
-        dots = self.matrix[block] @ q
-        if self.metric == "cosine":
-            return dots * self.row_terms[block] / (np.linalg.norm(q) or 1.0)
-        if self.metric == "l2":
-            return -np.sqrt(np.maximum(self.row_terms[block] - 2.0 * dots + float(q @ q), 0.0))
-        return dots
-
     def _ranked(
         self, q: np.ndarray, k: int, ranges: list[tuple[int, int]], keep: Sequence[str], mask: np.ndarray | None
     ) -> pa.Table:
-        parts, positions = [], []
-        for s, e in ranges:
-            scores = self._scores(q, slice(s, e))
-            pos = np.arange(s, e)
+        # one buffer for every probed row's score, written in place partition by partition: allocating, arange-ing
+        # and concatenating per partition cost as much as the dot products themselves
+        cum = np.cumsum([0, *(e - s for s, e in ranges)])
+        scores = np.empty(int(cum[-1]), np.float32)
+        cosine, l2 = self.metric == "cosine", self.metric == "l2"
+        qq = (q / (np.linalg.norm(q) or 1.0)).astype(np.float32) if cosine else q
+        qsq = float(q @ q)
+        for (s, e), a in zip(ranges, cum[:-1].tolist(), strict=True):
+            out = scores[a : a + e - s]
+            np.dot(self.matrix[s:e], qq, out=out)
+            if cosine:
+                out *= self.row_terms[s:e]
+            elif l2:
+                np.sqrt(np.maximum(self.row_terms[s:e] - 2.0 * out + qsq, 0.0), out=out)
+                np.negative(out, out=out)
             if mask is not None:
-                m = mask[s:e]
-                scores, pos = scores[m], pos[m]
-            parts.append(scores)
-            positions.append(pos)
-        scores = np.concatenate(parts) if parts else np.empty(0, np.float32)
-        pos = np.concatenate(positions) if positions else np.empty(0, np.int64)
-        return self._top(scores, pos, k, keep)
+                np.copyto(out, -np.inf, where=~mask[s:e])
+        starts = np.asarray([s for s, _ in ranges], dtype=np.int64)
+
+        def position(idx: np.ndarray) -> np.ndarray:  # buffer index -> row: its partition's first row + the offset
+            r = np.searchsorted(cum, idx, "right") - 1
+            return starts[r] + idx - cum[r]
+
+        return self._top(scores, position, k, keep)
 
     def _ranked_positions(self, q: np.ndarray, k: int, pos: np.ndarray, keep: Sequence[str]) -> pa.Table:
-        return self._top(self._scores(q, pos) if len(pos) else np.empty(0, np.float32), pos, k, keep)
-
-    def _top(self, scores: np.ndarray, pos: np.ndarray, k: int, keep: Sequence[str]) -> pa.Table:
-        k = min(k, len(scores))
-        if k == 0:
-            idx = np.empty(0, np.int64)
+        if not len(pos):
+            return self._top(np.empty(0, np.float32), lambda idx: pos[idx], k, keep)
+        dots = self.matrix[pos] @ q
+        if self.metric == "cosine":
+            scores = dots * self.row_terms[pos] / (np.linalg.norm(q) or 1.0)
+        elif self.metric == "l2":
+            scores = -np.sqrt(np.maximum(self.row_terms[pos] - 2.0 * dots + float(q @ q), 0.0))
         else:
-            part = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
-            idx = part[np.lexsort((pos[part], -scores[part]))]  # best first, ties by partition order
-        out = self.rows.select(list(keep)).take(pa.array(pos[idx], pa.int64()))
+            scores = dots
+        return self._top(scores.astype(np.float32), lambda idx: pos[idx], k, keep)
+
+    def _top(
+        self, scores: np.ndarray, position: Callable[[np.ndarray], np.ndarray], k: int, keep: Sequence[str]
+    ) -> pa.Table:
+        """The ``k`` best of ``scores`` (masked-out rows are -inf and never returned), best first; ties in row order."""
+        k = min(k, len(scores))
+        idx = np.argpartition(-scores, k - 1)[:k] if 0 < k < len(scores) else np.arange(k)
+        idx = idx[np.isfinite(scores[idx])]
+        rows = position(idx)
+        order = np.lexsort((rows, -scores[idx]))
+        out = self.rows.select(list(keep)).take(pa.array(rows[order], pa.int64()))
         if FILE_COLUMN in out.column_names:
             i = out.column_names.index(FILE_COLUMN)
             out = out.set_column(i, FILE_COLUMN, out.column(i).cast(pa.string()))
-        return out.append_column(SCORE_COLUMN, pa.array(scores[idx].astype(np.float64)))
+        return out.append_column(SCORE_COLUMN, pa.array(scores[idx][order].astype(np.float64)))
 
     # -- filters ------------------------------------------------------------------------------------------------------
     def mask(self, flt: Filter | None, schema: Schema | None, excluded: Sequence[str]) -> np.ndarray | None:
