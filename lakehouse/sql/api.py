@@ -11,7 +11,7 @@ import pyarrow as pa
 from lakehouse.config import Settings, load_settings
 from lakehouse.sql.execute import Executor
 from lakehouse.sql.params import Params, bind
-from lakehouse.sql.parse import parse_sql
+from lakehouse.sql.parse import Statement, parse_sql
 from lakehouse.sql.plan import Plan, TopK, plan_query
 from lakehouse.sql.resolve import resolve
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["Engine", "SqlSession", "explain", "query"]
 
 Engine = Literal["duckdb", "spark"]
+_PARSED = 256  # statements a session keeps parsed, by text
 
 
 class SqlSession:
@@ -59,12 +60,13 @@ class SqlSession:
             raise SqlError(f"unknown engine {engine!r}", hint="use duckdb or spark")
         self._catalog: Any = None
         self._indexes: dict[tuple[str, ...], Any] = {}  # the indexes queries opened (plan_query's ``indexes``)
+        self._parsed: OrderedDict[str, Statement] = OrderedDict()  # by SQL text, the least recently used dropped
 
     def plan(self, sql: str, params: Params | None = None) -> tuple[Plan, bool]:
         from lakehouse.table import load_catalog
 
-        stmt = parse_sql(sql)
-        tree = bind(stmt.tree, params)  # placeholders -> values, before anything reads the tree
+        stmt = self._parse(sql)
+        tree = bind(stmt.tree.copy(), params)  # placeholders -> values, before anything reads the tree
         if self._catalog is None:
             self._catalog = load_catalog(self.settings)
         resolved = resolve(tree, self.settings, self._catalog)
@@ -75,6 +77,24 @@ class SqlSession:
             use_index=self.use_index,
             indexes=self._indexes,
         ), stmt.explain
+
+    def _parse(self, sql: str) -> Statement:
+        """``parse_sql(sql)``, kept for the next query with the same text.
+
+        A parse depends on the text alone (the catalog is read later, by ``resolve``), and the kept tree is never
+        handed out: each query binds its parameters into a copy, and ``resolve`` checks the bound copy against the
+        allow-lists again. A text that fails to parse is not kept, so it fails the same way every time. Parsing was a
+        millisecond of every repeated query (figures: BENCHMARKS.md, design measurements, 'parsed statement reuse').
+        """
+        stmt = self._parsed.get(sql)
+        if stmt is None:
+            stmt = parse_sql(sql)
+            self._parsed[sql] = stmt
+            while len(self._parsed) > _PARSED:
+                self._parsed.popitem(last=False)
+        else:
+            self._parsed.move_to_end(sql)
+        return stmt
 
     def query(self, sql: str, params: Params | None = None) -> pa.Table:
         """Run one read-only query; ``EXPLAIN <query>`` returns the plan as a one-column table.

@@ -11,9 +11,12 @@ Names map to expression nodes by table (as sqlglot's own dialects do), reusing s
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+import numpy as np
 from sqlglot import exp
+from sqlglot.dialects.dialect import DialectType
 from sqlglot.dialects.duckdb import DuckDB
 from sqlglot.generators.duckdb import DuckDBGenerator
 from sqlglot.parsers.duckdb import DuckDBParser
@@ -30,6 +33,8 @@ __all__ = [
     "HybridSearch",
     "Lakehouse",
     "VectorSearch",
+    "float32_texts",
+    "float_array_type",
     "is_vector_function",
 ]
 
@@ -90,6 +95,33 @@ class ConstVector(exp.Expression):
     def to_array(self) -> exp.Array:
         """The same constant as sqlglot's own array node (for generators that know no ``ConstVector``)."""
         return exp.Array(expressions=[_number_node(t) for t in self.texts])
+
+
+def float32_texts(values: np.ndarray) -> tuple[str, ...]:
+    """Each float32 of ``values`` as SQL number text that reads back to the same float32, positional (no exponent).
+
+    Nine significant digits always read back to the same float32 (read as float32, or as a double and then rounded
+    to float32); ``%.9g`` writes them several times faster than numpy's shortest-digits formatter, which is kept
+    for the few values ``%.9g`` would write with an exponent (figures: BENCHMARKS.md, design measurements, 'query
+    vector texts').
+    """
+    v = np.asarray(values, dtype=np.float32)
+    texts = list(map("%.9g".__mod__, v.tolist()))
+    for i, text in enumerate(texts):
+        if "e" in text:
+            texts[i] = np.format_float_positional(v[i], unique=True, trim="-")
+    return tuple(texts)
+
+
+def float_array_type(dim: int, dialect: DialectType = "lakehouse") -> exp.DataType:
+    """``FLOAT[dim]`` as a type node of its own (a query builds several; parsing the type text each time cost more
+    than the rest of the cast)."""
+    return _float_array_type(dim, dialect).copy()
+
+
+@functools.lru_cache(maxsize=64)
+def _float_array_type(dim: int, dialect: DialectType) -> exp.DataType:
+    return exp.DataType.build(f"FLOAT[{dim}]", dialect=dialect)
 
 
 def _number_node(text: str) -> exp.Expr:

@@ -17,7 +17,9 @@ directories (its data files are refused).
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import os
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -175,10 +177,33 @@ def _identifier(value: str) -> str:
     return '"' + value.replace('"', '""') + '"'
 
 
+_SLOTS = 16  # candidate schemas a DuckDB session keeps a registered name for
+
+
+class _Slot:
+    """What one registered name reads: the rows of the query now running (an Arrow stream), or nothing between
+    queries."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.rows: pa.Table | None = None
+
+    def __arrow_c_stream__(self, requested_schema: object = None) -> object:
+        if self.rows is None:
+            raise SqlError(
+                f"{self.name} holds the candidate rows of one query and is read only by it",
+                hint="query the table itself: FROM lake.<namespace>.<table>",
+            )
+        return self.rows.__arrow_c_stream__(requested_schema)
+
+
 class DuckDBExecutor(Executor):
     """The embedded default: the catalog attached as ``lake``; vector columns read as ``FLOAT[dim]``.
 
-    The ANN path's candidate rows are registered as an Arrow relation for the one query that reads them.
+    The ANN path's candidate rows reach DuckDB as an Arrow stream under a name registered once per schema of rows
+    (a view whose column types are fixed when it is made) and handed each query's rows for that query only:
+    registering a view and dropping it again for every query cost more than the query itself (figures: BENCHMARKS.md,
+    design measurements, 'DuckDB candidate registration').
     """
 
     target = "duckdb"
@@ -205,6 +230,8 @@ class DuckDBExecutor(Executor):
                 allowed_directories=[delta_root(self.settings)],  # Delta tables are read with delta_scan(path)
             )
         self.con = connection
+        self._slots: OrderedDict[pa.Schema, _Slot] = OrderedDict()
+        self._names = itertools.count()
         register_duckdb(self.con)  # embed(<column>, 'model') runs as lakehouse_embed (lakehouse.sql.rowembed)
 
     def run(self, sql: str) -> pa.Table:
@@ -232,12 +259,23 @@ class DuckDBExecutor(Executor):
     def scan(self) -> Render:
         return _scan
 
-    def register(self, name: str, rows: pa.Table) -> bool:
-        self.con.register(name, rows)
-        return True
+    def register(self, rows: pa.Table) -> str | None:
+        slot = self._slots.get(rows.schema)
+        if slot is None:
+            slot = _Slot(f"lakehouse_candidates_{next(self._names)}")
+            slot.rows = rows  # the view takes its column types from them
+            self.con.register(slot.name, slot)
+            self._slots[rows.schema] = slot
+            while len(self._slots) > _SLOTS:
+                self.con.unregister(self._slots.popitem(last=False)[1].name)
+        self._slots.move_to_end(rows.schema)
+        slot.rows = rows
+        return slot.name
 
-    def unregister(self, name: str) -> None:
-        self.con.unregister(name)
+    def release(self, name: str) -> None:
+        for slot in self._slots.values():
+            if slot.name == name:
+                slot.rows = None
 
     def close(self) -> None:
         self.con.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import time
 from abc import ABC, abstractmethod
 from typing import Any
@@ -38,11 +37,13 @@ class Executor(ABC):
     @abstractmethod
     def scan(self) -> Render: ...
 
-    def register(self, name: str, rows: pa.Table) -> bool:
-        """Make ``rows`` queryable as ``name`` (where ``relations`` is true); False when this engine cannot."""
-        return False
+    def register(self, rows: pa.Table) -> str | None:
+        """Make ``rows`` queryable by the next query (where ``relations`` is true): the name the query reads them by,
+        or None when this engine cannot take them."""
+        return None
 
-    def unregister(self, name: str) -> None:
+    def release(self, name: str) -> None:
+        """The query that read the rows registered as ``name`` is over."""
         raise NotImplementedError
 
     def sql_for(self, tree: exp.Query, restrict: dict[int, dict[str, Any]] | None = None) -> str:
@@ -70,10 +71,9 @@ class Executor(ABC):
             found = top.index.search(top.query, top.k, where=top.where, as_of=top.as_of, with_vectors=self.relations)
             searched = time.perf_counter()
             rows = self.candidates.read(top.table, top.column, top.reads, found) if self.relations else None
-            name = f"lakehouse_candidates_{next(_names)}"
-            if rows is not None and self.register(name, rows.rows):
-                registered = name
-                restrict = {id(top.node): {"relation": name}}
+            registered = self.register(rows.rows) if rows is not None else None
+            if rows is not None and registered is not None:
+                restrict = {id(top.node): {"relation": registered}}
                 info["rows"] = rows.describe()
             else:
                 restrict = {id(top.node): {"snapshot": found.plan.snapshot_id, "key": found.key, "keys": found.keys}}
@@ -91,7 +91,4 @@ class Executor(ABC):
             return self.run(sql), info
         finally:
             if registered is not None:
-                self.unregister(registered)
-
-
-_names = itertools.count()
+                self.release(registered)

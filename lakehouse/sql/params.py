@@ -28,7 +28,7 @@ import numpy as np
 from sqlglot import exp
 
 from lakehouse.errors import SqlError
-from lakehouse.sql.dialect import METRIC_OF, ConstVector, Embed, Lakehouse, VectorSearch
+from lakehouse.sql.dialect import METRIC_OF, ConstVector, Embed, Lakehouse, VectorSearch, float32_texts
 
 __all__ = ["Params", "bind", "placeholders"]
 
@@ -159,8 +159,7 @@ def _vector(value: Any, label: str) -> ConstVector:
         )
     if not np.isfinite(v).all():
         raise SqlError(f"parameter {label} holds NaN or Inf", hint="pass finite numbers", parameter=label)
-    # float32 values, each printed with the fewest digits that read back to the same float32
-    return ConstVector(values=tuple(np.format_float_positional(x, unique=True, trim="-") for x in v))
+    return ConstVector(values=float32_texts(v))
 
 
 def _vector_slot(node: exp.Expr) -> bool:

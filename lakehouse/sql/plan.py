@@ -229,10 +229,9 @@ def _similarity(expr: exp.Expr, select: exp.Select) -> tuple[exp.Expr | None, bo
 
 def _operands(func: exp.Expr) -> tuple[exp.Column | None, list[float] | None]:
     a, b = func.this, func.expression
-    if isinstance(a, exp.Column) and vector_values(b) is not None:
-        return a, vector_values(b)
-    if isinstance(b, exp.Column) and vector_values(a) is not None:
-        return b, vector_values(a)
+    for column, other in ((a, b), (b, a)):
+        if isinstance(column, exp.Column) and (values := vector_values(other)) is not None:
+            return column, values
     return None, None
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlglot import exp
 
-from lakehouse.sql.dialect import METRIC_OF, ConstVector
+from lakehouse.sql.dialect import METRIC_OF, ConstVector, float_array_type
 from lakehouse.sql.resolve import vector_texts
 from lakehouse.sql.targets import TARGETS, LakeScan, Render, Target, VectorLiteral, dialect_for
 from lakehouse.sql.timetravel import AS_OF
@@ -31,7 +31,7 @@ def prepare(tree: exp.Expr, target: Target, *, copy: bool = True) -> exp.Expr:
             if values is not None:
                 arg.replace(VectorLiteral(values=values))
             elif target.cast_columns and isinstance(arg, exp.Column) and len(dims) == 1:
-                arg.replace(exp.Cast(this=arg.copy(), to=exp.DataType.build(f"FLOAT[{dims.pop()}]", dialect="duckdb")))
+                arg.replace(exp.Cast(this=arg.copy(), to=float_array_type(dims.pop(), "duckdb")))
     for const in list(tree.find_all(ConstVector)):
         cast = const.parent
         if isinstance(cast, exp.Cast) and cast.this is const:  # a query vector outside a function (embed('x', m))
@@ -48,7 +48,8 @@ def prepare(tree: exp.Expr, target: Target, *, copy: bool = True) -> exp.Expr:
 
 def render(tree: exp.Expr, target: str | Target, *, scan: Render | None = None, copy: bool = True) -> str:
     t = TARGETS[target] if isinstance(target, str) else target
-    return prepare(tree, t, copy=copy).sql(dialect_for(t, scan))
+    # the prepared tree is this call's own (copied, or handed over with copy=False): generated without another copy
+    return prepare(tree, t, copy=copy).sql(dialect_for(t, scan), copy=False)
 
 
 def scan_tables(

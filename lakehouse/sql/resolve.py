@@ -16,7 +16,15 @@ from sqlglot import exp
 
 from lakehouse.config import Settings
 from lakehouse.errors import ModelError, SqlError, SqlParseError, SqlPlanError
-from lakehouse.sql.dialect import ConstVector, CosineSimilarity, Embed, HybridSearch, VectorSearch, is_vector_function
+from lakehouse.sql.dialect import (
+    ConstVector,
+    CosineSimilarity,
+    Embed,
+    HybridSearch,
+    VectorSearch,
+    float_array_type,
+    is_vector_function,
+)
 from lakehouse.sql.hybrid import expand_hybrid_search
 from lakehouse.sql.parse import DIALECT, literal_value
 from lakehouse.sql.rowembed import embed_rows, is_constant_text
@@ -217,18 +225,18 @@ def _bind_function(func: exp.Expr, tree: exp.Query, r: Resolver, out: Resolved) 
             vec = r.embed(text, name, spec, where)
             arg.replace(vector_literal(vec))
     for arg in (func.this, func.expression):
-        values = vector_values(arg)
-        if values is not None and spec is not None and len(values) != spec.dim:
+        texts = vector_texts(arg)
+        if texts is not None and spec is not None and len(texts) != spec.dim:
             raise SqlPlanError(
-                f"{func.sql(DIALECT)[:80]}: the query vector has {len(values)} values but {where} holds "
+                f"{func.sql(DIALECT)[:80]}: the query vector has {len(texts)} values but {where} holds "
                 f"{spec.dim}-d vectors",
                 hint=f"pass {spec.dim} numbers",
                 column=spec.column,
             )
         if isinstance(arg, ConstVector):  # a lifted literal or a bound parameter: the texts are already numbers
-            arg.replace(exp.Cast(this=arg.copy(), to=exp.DataType.build(f"FLOAT[{len(values)}]", dialect=DIALECT)))  # type: ignore[arg-type]
-        elif values is not None and not isinstance(arg, exp.Cast):
-            arg.replace(vector_literal(np.asarray(values, dtype=np.float32)))
+            arg.replace(exp.Cast(this=arg.copy(), to=float_array_type(len(arg.texts), DIALECT)))
+        elif texts is not None and not isinstance(arg, exp.Cast):
+            arg.replace(vector_literal(np.asarray([float(t) for t in texts], dtype=np.float32)))
 
 
 def _vector_column(arg: exp.Expr, func: exp.Expr, tree: exp.Query) -> tuple[LakeTable, VectorSpec] | None:
@@ -378,10 +386,11 @@ def vector_texts(node: exp.Expr) -> tuple[str, ...] | None:
 
 
 def vector_literal(values: np.ndarray) -> exp.Cast:
-    """``[v0, v1, ...]::FLOAT[n]``, each float32 printed with the fewest digits that round-trip."""
+    """``[v0, v1, ...]::FLOAT[n]``, each float32 printed with the fewest digits that round-trip (what transpiled SQL
+    shows for an ``embed(...)``; a bound vector is written faster: :func:`~lakehouse.sql.dialect.float32_texts`)."""
     v = np.asarray(values, dtype=np.float32)
     texts = tuple(np.format_float_positional(x, unique=True, trim="-") for x in v)
-    return exp.Cast(this=ConstVector(values=texts), to=exp.DataType.build(f"FLOAT[{len(v)}]", dialect=DIALECT))
+    return exp.Cast(this=ConstVector(values=texts), to=float_array_type(len(v), DIALECT))
 
 
 def is_similarity(node: exp.Expr) -> bool:

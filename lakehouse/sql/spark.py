@@ -9,6 +9,7 @@ distinct text of a batch once.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,8 @@ from lakehouse.sql.hints import spark_hint
 from lakehouse.sql.render import in_list
 from lakehouse.sql.targets import LakeScan, Render
 from lakehouse.vector import to_fixed_size_list
+
+_names = itertools.count()  # temporary views of candidate rows, one per query
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -156,7 +159,7 @@ class SparkExecutor(Executor):
     def scan(self) -> Render:
         return lambda g, e: _scan(g, e, self.spark)
 
-    def register(self, name: str, rows: pa.Table) -> bool:
+    def register(self, rows: pa.Table) -> str | None:
         from pyspark.sql.pandas.types import from_arrow_schema
 
         columns = [
@@ -166,11 +169,12 @@ class SparkExecutor(Executor):
         try:
             schema = from_arrow_schema(table.schema)
         except (TypeError, ValueError, NotImplementedError):
-            return False  # a type Spark cannot take from Arrow: the caller reads the table instead
+            return None  # a type Spark cannot take from Arrow: the caller reads the table instead
+        name = f"lakehouse_candidates_{next(_names)}"
         self.spark.createDataFrame(table.to_pandas(), schema=schema).createOrReplaceTempView(name)
-        return True
+        return name
 
-    def unregister(self, name: str) -> None:
+    def release(self, name: str) -> None:
         self.spark.catalog.dropTempView(name)
 
 

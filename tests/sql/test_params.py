@@ -8,7 +8,7 @@ import pytest
 from lakehouse.embed import get_model
 from lakehouse.errors import SqlError
 from lakehouse.sql import SqlSession
-from lakehouse.sql.dialect import ConstVector, Embed
+from lakehouse.sql.dialect import ConstVector, Embed, float32_texts
 from lakehouse.sql.params import bind
 from lakehouse.sql.parse import parse_sql
 
@@ -138,3 +138,20 @@ def test_spark_binds_the_same_values_as_duckdb(spark, lake_settings, duck) -> No
     expected = duck.query(SEARCH, {"q": "snapshot isolation", "f": "chunk_index = 0"})
     assert texted.column("embedding_id").to_pylist() == expected.column("embedding_id").to_pylist()
     np.testing.assert_allclose(texted.column("score").to_numpy(), expected.column("score").to_numpy(), rtol=1e-5)
+
+
+def test_vector_texts_read_back_to_the_same_float32_values() -> None:
+    rng = np.random.default_rng(3)
+    bits = rng.integers(0, 2**32, 50_000, dtype=np.uint32)
+    values = bits.view(np.float32)
+    values = np.concatenate(
+        [
+            values[np.isfinite(values)],
+            np.array([0.0, -0.0, 1.0, -1.5, 1e-45, 1e-5, 1e-4, 0.1, 3.4028235e38, 1e9, 123456789.0], np.float32),
+            (rng.standard_normal(4096) / 20).astype(np.float32),
+        ]
+    )
+    texts = float32_texts(values)
+    assert not [t for t in texts if "e" in t or "E" in t]  # positional, as written out by hand
+    for read in (np.array(texts).astype(np.float32), np.array([float(t) for t in texts]).astype(np.float32)):
+        assert np.array_equal(read.view(np.uint32), values.view(np.uint32))  # bit for bit, -0.0 included
