@@ -69,7 +69,7 @@ class SqlSession:
         tree = bind(stmt.tree.copy(), params)  # placeholders -> values, before anything reads the tree
         if self._catalog is None:
             self._catalog = load_catalog(self.settings)
-        resolved = resolve(tree, self.settings, self._catalog)
+        resolved = resolve(tree, self.settings, self._catalog, copy=False)  # the bound copy is this query's own
         return plan_query(
             resolved,
             settings=self.settings,

@@ -116,14 +116,17 @@ def resolve(
     *,
     bind: bool = True,
     vector_search: Callable[[exp.Table, VectorSearchArgs], exp.Expr | None] | None = None,
+    copy: bool = True,
 ) -> Resolved:
     """Expand ``vector_search``, bind catalog tables and vector columns, inline ``embed`` as constants.
 
     ``bind=False`` (transpiling) leaves tables unbound and reads the catalog only where a model or metric must be
     looked up; ``vector_search`` may give a target's own form for a call (None: the exact ORDER BY/LIMIT form).
+    ``copy=False`` rewrites ``tree`` itself (for a caller that made it for this query alone).
     """
     r = Resolver(settings, catalog)
-    tree = tree.copy()
+    if copy:
+        tree = tree.copy()
     check_query(tree)  # again after parameters were bound: a bound filter or k is checked like a written one
     out = Resolved(tree)
     for node in list(tree.find_all(exp.Table)):

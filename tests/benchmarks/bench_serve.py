@@ -217,6 +217,14 @@ def per_query(settings: Any, queries: np.ndarray, truth: np.ndarray, log: Callab
         ("SQL, vector written into the text, covering", sql(COVER, False, "literal")),
         ("SQL, vector bound, covering, metadata reused up to 1 s (opt-in)", sql(COVER, True, "window", windowed)),
     ]
+    # A warm process holds an often-searched index version in memory, loaded in the background from its 16th search
+    # (lakehouse.index.resident): get it there before timing, or the first paths are timed against Lance's search
+    # and the later ones against the resident one.
+    from lakehouse.index.resident import wait_for_loads
+
+    for q in queries[:20]:
+        search(q)
+    wait_for_loads()
     results: dict[str, tuple[float, float, float]] = {}
     loads_before = catalog_loads(settings)
     try:
