@@ -32,11 +32,13 @@ from pyiceberg.table import CommitTableRequest, Table, TableIdentifier
 from pyiceberg.typedef import Identifier
 
 from catalog import __version__
+from catalog.changes import CountChanges
 from catalog.errors import BadRequest, install_error_handlers
 from catalog.guard import DEFAULT_MAX_BODY, DEFAULT_TOKEN_TTL, OPEN_PATHS, Guard, token_router
 from catalog.identity import health_payload
 from catalog.loads import TableLoads
 from catalog.store import ServiceCatalog, open_catalog
+from lakehouse.catalog_client.changes import ChangeCounter
 from lakehouse.catalog_client.credentials import Secrets, load_secret_file
 from lakehouse.catalog_client.names import check_identifier, check_namespace, check_part
 from lakehouse.lineage.graph import lineage_page
@@ -169,11 +171,13 @@ def create_app(
     allow_external_locations: bool = False,
     max_body: int = DEFAULT_MAX_BODY,
     token_ttl: int = DEFAULT_TOKEN_TTL,
+    changes_file: str | os.PathLike[str] | None = None,
 ) -> FastAPI:
     """Build the REST catalog application for ``warehouse``, with its catalog state in ``database_url``.
 
     ``secrets`` is the service's secret file (or its loaded :class:`~lakehouse.catalog_client.credentials.Secrets`):
-    the clients whose credentials it accepts and the key its tokens are signed with.
+    the clients whose credentials it accepts and the key its tokens are signed with. ``changes_file``, when given,
+    is the change counter bumped after every write (:mod:`lakehouse.catalog_client.changes`).
 
     Example:
         >>> app = create_app("sqlite:///tmp/catalog.db", "file:///tmp/warehouse",
@@ -194,6 +198,8 @@ def create_app(
     app.state.catalog = catalog
     loads = app.state.table_loads = TableLoads(catalog)  # conditional loadTable answers, counted
     install_error_handlers(app)
+    if changes_file is not None:  # inside the guard: a request it refuses never reaches the counter
+        app.add_middleware(CountChanges, counter=ChangeCounter(changes_file))
     app.add_middleware(Guard, secrets=keys, max_body=max_body)
     app.include_router(token_router(keys, ttl=token_ttl))
     health = health_payload(database_url, warehouse, catalog_name)

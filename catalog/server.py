@@ -11,6 +11,7 @@ import uvicorn
 
 from catalog.app import create_app
 from catalog.guard import DEFAULT_MAX_BODY, DEFAULT_TOKEN_TTL
+from lakehouse.catalog_client.changes import CHANGES_FILE
 from lakehouse.catalog_client.credentials import ensure_secret_file
 from lakehouse.net import bind_tcp
 
@@ -53,6 +54,7 @@ def serve(
         allow_external_locations=allow_external_locations,
         max_body=max_body,
         token_ttl=token_ttl,
+        changes_file=Path(secret_file).parent / CHANGES_FILE,  # beside the secret: the state folder clients know
     )
     sock = bind_tcp(host, port)
     bound = sock.getsockname()[1]

@@ -28,6 +28,8 @@ class CatalogConnection:
     credential: str | None = field(default=None, repr=False)
     token: str | None = field(default=None, repr=False)
     oauth2_server_uri: str | None = None
+    # the state folder of the embedded service this connection reaches (its change counter lives there), else None
+    state_dir: str | None = None
 
     @property
     def token_endpoint(self) -> str:
@@ -130,7 +132,8 @@ def catalog_connection(settings: Settings, uri: str, *, read_only: bool = False)
     ours = embedded or recorded_uri(settings.state_dir) == (cfg.uri or "").rstrip("/")
     if ours and not (cfg.credential or cfg.token) and (settings.state_dir / SECRET_FILE).exists():
         credential = service_credential(settings.state_dir, ANALYST if read_only else WRITER)
-    return CatalogConnection(uri, settings.warehouse, embedded, credential, cfg.token, cfg.oauth2_server_uri)
+    state = str(settings.state_dir) if ours else None
+    return CatalogConnection(uri, settings.warehouse, embedded, credential, cfg.token, cfg.oauth2_server_uri, state)
 
 
 # -- a dead service becomes a project error ----------------------------------------------------------------------

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from lakehouse.catalog_client.changes import CHANGES_FILE
 from lakehouse.catalog_client.credentials import SECRET_FILE, WRITER, ensure_secret_file, load_secret_file
 from lakehouse.catalog_client.health import AUTH_SCHEME, matches, redact_database_url
 from lakehouse.errors import CatalogError
@@ -178,6 +179,7 @@ def _start(
 ) -> CatalogProcess:
     log_path, port_path, secret_path = state / LOG_FILE, state / PORT_FILE, state / SECRET_FILE
     port_path.unlink(missing_ok=True)
+    (state / CHANGES_FILE).unlink(missing_ok=True)  # a dead service's counter must not vouch for anything
     command = serve_command(
         host=host,
         port=port,

@@ -5,6 +5,7 @@ one on demand). A catalog service that stops answering becomes :class:`~lakehous
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lakehouse.catalog_client.connection import connect_catalog, unreachable
@@ -29,6 +30,11 @@ def load_catalog(settings: Settings | None = None, *, uri: str | None = None, re
     props = {"uri": uri or conn.uri, "warehouse": settings.warehouse, _EMBEDDED: str(conn.embedded).lower()}
     if settings.catalog.metadata_max_age_s:  # opt-in reuse of table metadata (lakehouse.table.loads)
         props["lakehouse.metadata-max-age-s"] = str(settings.catalog.metadata_max_age_s)
+    if conn.state_dir is not None and uri is None:  # our own embedded service: its change counter says what moved
+        from lakehouse.catalog_client.changes import CHANGES_FILE
+        from lakehouse.table.loads import CHANGES_PROPERTY
+
+        props[CHANGES_PROPERTY] = str(Path(conn.state_dir) / CHANGES_FILE)
     return _rest_catalog_class()(settings.catalog.name, **props, **conn.properties())
 
 

@@ -9,6 +9,11 @@ with the table's current metadata file, one database row, and answers 304 with n
 metadata then builds the table. Every load still asks the service, so an answer is never older than the catalog: a
 snapshot another writer committed is seen by the next load.
 
+On the embedded service of the client's own state folder, a load first reads the service's change counter
+(:mod:`lakehouse.catalog_client.changes`): while it has not moved since the kept answer was confirmed, no write has
+finished at the service in between, so the kept metadata is the table's current one and no request is sent. Every
+commit still reaches the next load: the counter moves before the commit's answer leaves the service.
+
 Only where a user asks for it, the setting ``catalog.metadata_max_age_s`` (the client's
 ``lakehouse.metadata-max-age-s`` property) lets a load reuse the kept metadata without asking, for that many seconds
 after the service last confirmed it: a query may then miss a commit made less than that long ago. The default is 0
@@ -29,6 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
+from lakehouse.catalog_client.changes import read_changes
 from lakehouse.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -38,9 +44,10 @@ if TYPE_CHECKING:
     from pyiceberg.table.metadata import TableMetadata
     from pyiceberg.typedef import Identifier
 
-__all__ = ["MAX_AGE_PROPERTY", "ConditionalLoads"]
+__all__ = ["CHANGES_PROPERTY", "MAX_AGE_PROPERTY", "ConditionalLoads"]
 
 MAX_AGE_PROPERTY = "lakehouse.metadata-max-age-s"
+CHANGES_PROPERTY = "lakehouse.changes-file"  # the embedded service's change counter (lakehouse.catalog_client.changes)
 _KEPT = 256  # tables whose last answer a catalog client keeps
 
 
@@ -52,13 +59,15 @@ class _Kept:
     io: FileIO
     config: dict[str, str]
     confirmed: float  # time.monotonic() of the last answer that confirmed it
+    stamp: bytes | None = None  # the service's change counter read just before that answer was asked for
 
 
 class ConditionalLoads:
     """A mixin for pyiceberg's ``RestCatalog``: ``load_table`` revalidates with ``If-None-Match``.
 
-    ``loads`` counts this client's answers: ``full`` (200, metadata parsed), ``not_modified`` (304) and ``reused``
-    (within ``max_age_s``, no request).
+    ``loads`` counts this client's answers: ``full`` (200, metadata parsed), ``not_modified`` (304), ``reused``
+    (within ``max_age_s``, no request) and ``unchanged`` (the embedded service's change counter has not moved since
+    the kept answer was confirmed, no request).
     """
 
     properties: dict[str, str]
@@ -72,7 +81,7 @@ class ConditionalLoads:
 
     @property
     def loads(self) -> dict[str, int]:
-        return self.__dict__.setdefault("_load_counts", {"full": 0, "not_modified": 0, "reused": 0})
+        return self.__dict__.setdefault("_load_counts", {"full": 0, "not_modified": 0, "reused": 0, "unchanged": 0})
 
     @property
     def max_age_s(self) -> float:
@@ -132,12 +141,17 @@ class ConditionalLoads:
         if last is not None and max_age > 0 and time.monotonic() - last.confirmed < max_age:
             self.loads["reused"] += 1
             return self._table_from(ident, last)
+        changes = self.properties.get(CHANGES_PROPERTY)
+        stamp = read_changes(changes) if changes else None  # read before asking: a commit after it moves it again
+        if last is not None and stamp is not None and last.stamp == stamp:
+            self.loads["unchanged"] += 1  # no write has finished at the service since it confirmed this answer
+            return self._table_from(ident, last)
         url = self.url(Endpoints.load_table, prefixed=True, **self._split_identifier_for_path(identifier))  # type: ignore[attr-defined]
         headers = {"If-None-Match": last.etag} if last is not None else None
         asked = time.monotonic()
         response = self._session.get(url, params=params, headers=headers)
         if response.status_code == 304 and last is not None:
-            last.confirmed = asked
+            last.confirmed, last.stamp = asked, stamp
             self.loads["not_modified"] += 1
             return self._table_from(ident, last)
         try:
@@ -151,7 +165,7 @@ class ConditionalLoads:
         etag = response.headers.get("ETag")
         with lock:
             if etag:
-                kept[key] = _Kept(etag, table.metadata_location, table.metadata, table.io, table.config, asked)
+                kept[key] = _Kept(etag, table.metadata_location, table.metadata, table.io, table.config, asked, stamp)
                 kept.move_to_end(key)
                 while len(kept) > _KEPT:
                     kept.popitem(last=False)
