@@ -85,6 +85,7 @@ class VectorIndex:
         other._tails, other._counts = dict(self._tails), dict(self._counts)
         other._index_settings = self._index_settings
         other._metas, other._has_ann = dict(self._metas), dict(self._has_ann)
+        other._param_sets = dict(self._param_sets)  # keyed by the records' identity, and the records are shared
         if self._tags_at is not None and self._tags_at == other._metadata_location():
             other._tags, other._tags_at = dict(self._tags), self._tags_at
         return other
