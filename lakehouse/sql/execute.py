@@ -13,6 +13,7 @@ from lakehouse.config import Settings
 from lakehouse.sql.candidates import CandidateReader
 from lakehouse.sql.plan import Plan
 from lakehouse.sql.render import render, scan_tables
+from lakehouse.sql.rendered import RenderCache, mark_vectors
 from lakehouse.sql.targets import ENGINE_TARGETS, Render
 
 __all__ = ["Executor"]
@@ -47,8 +48,21 @@ class Executor(ABC):
         raise NotImplementedError
 
     def sql_for(self, tree: exp.Query, restrict: dict[int, dict[str, Any]] | None = None) -> str:
+        return self._render(tree, restrict)
+
+    def _render(self, tree: exp.Query, restrict: dict[int, dict[str, Any]] | None, marked: int | None = None) -> str:
+        """The SQL text of ``tree``; with ``marked``, its ``marked`` constant vectors written as sentinels
+        (:class:`~lakehouse.sql.rendered.RenderCache`)."""
         scanned = scan_tables(tree, restrict, catalog=self.settings.catalog.name, casts=self.casts)
+        if marked is not None:
+            mark_vectors(scanned, marked)
         return render(scanned, ENGINE_TARGETS.get(self.target, self.target), scan=self.scan(), copy=False)
+
+    @property
+    def rendered(self) -> RenderCache:
+        if "_rendered" not in self.__dict__:
+            self._rendered = RenderCache()
+        return self._rendered
 
     def lookup_keys(self, select: exp.Select) -> list[Any]:
         table = self.run(self.sql_for(select))
@@ -86,7 +100,10 @@ class Executor(ABC):
                 ms={"search": (searched - started) * 1e3, "rows": (time.perf_counter() - searched) * 1e3},
             )
         try:
-            sql = self.sql_for(plan.tree, restrict)
+            if registered is not None:  # the text names no table state: kept per query shape (lakehouse.sql.rendered)
+                sql = self.rendered.sql(plan.tree, restrict, self._render)
+            else:
+                sql = self.sql_for(plan.tree, restrict)
             info["sql"] = sql
             return self.run(sql), info
         finally:
