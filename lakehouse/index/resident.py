@@ -33,6 +33,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -140,7 +141,8 @@ class ResidentIVF:
     ) -> pa.Table:
         """The ``k`` best rows of the probed partitions (those ``mask`` keeps), best first: ``keep`` + ``_score``."""
         ranges = [(int(self.offsets[p]), int(self.offsets[p + 1])) for p in self.probe(q, nprobes)]
-        return self._ranked(q, k, [(s, e) for s, e in ranges if e > s], keep, mask)
+        with _one_blas_thread():
+            return self._ranked(q, k, [(s, e) for s, e in ranges if e > s], keep, mask)
 
     def exact(self, q: np.ndarray, k: int, keep: Sequence[str], mask: np.ndarray | None = None) -> pa.Table:
         """The ``k`` best rows of all (or the masked) rows."""
@@ -227,6 +229,18 @@ class ResidentIVF:
             while len(self.masks) > _MASKS:
                 self.masks.popitem(last=False)
         return keep
+
+
+def _one_blas_thread() -> AbstractContextManager[object]:
+    """One BLAS thread for a probe's small products: with both cores busy, OpenBLAS's second thread waits for a time
+    slice and a partition of ~1,500 rows took milliseconds instead of microseconds (figures: BENCHMARKS.md, design
+    measurements, 'resident index versions'; the same lesson as 'one BLAS thread'). The limit is the process's, a
+    few microseconds to set; threadpoolctl is pinned, and without it BLAS keeps its default."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - pinned in pyproject.toml
+        return nullcontext()
+    return threadpool_limits(1, user_api="blas")
 
 
 def _ivf_stats(ds: lance.LanceDataset, column: str) -> tuple[np.ndarray, np.ndarray] | str:
