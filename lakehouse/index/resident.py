@@ -231,16 +231,23 @@ class ResidentIVF:
         return keep
 
 
+_blas: list[Any] = []  # threadpoolctl's BLAS controller, found once (a fresh look-up scans the loaded libraries)
+
+
 def _one_blas_thread() -> AbstractContextManager[object]:
     """One BLAS thread for a probe's small products: with both cores busy, OpenBLAS's second thread waits for a time
     slice and a partition of ~1,500 rows took milliseconds instead of microseconds (figures: BENCHMARKS.md, design
-    measurements, 'resident index versions'; the same lesson as 'one BLAS thread'). The limit is the process's, a
-    few microseconds to set; threadpoolctl is pinned, and without it BLAS keeps its default."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - pinned in pyproject.toml
-        return nullcontext()
-    return threadpool_limits(1, user_api="blas")
+    measurements, 'resident index versions'; the same lesson as 'one BLAS thread'). The limit is the process's; set
+    through a controller kept from the first search (~20 us), not ``threadpool_limits``, which looks the libraries
+    up again at every call (~3 ms). threadpoolctl is pinned; without it BLAS keeps its default."""
+    if not _blas:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _blas.append(ThreadpoolController().select(user_api="blas"))
+        except ImportError:  # pragma: no cover - pinned in pyproject.toml
+            _blas.append(None)
+    return nullcontext() if _blas[0] is None else _blas[0].limit(limits=1)
 
 
 def _ivf_stats(ds: lance.LanceDataset, column: str) -> tuple[np.ndarray, np.ndarray] | str:
