@@ -18,17 +18,11 @@ A version never changes (Lance writes a new one for every change), so a resident
 path asks for the version it would give Lance. Only IVF indexes without a graph are held (IVF_FLAT, IVF_PQ): an
 IVF_HNSW_SQ partition is searched through its graph, far fewer rows than a scan of the partition would read.
 
-When a version is loaded is :class:`~lakehouse.config.IndexSettings`' choice: ``resident: auto`` (the default) starts
-loading it in a background thread at its ``resident_after``-th search in this process, Lance answering until it is in
-memory (seconds: the rows are read and assigned to their partitions), so a one-shot command never pays for it and a
-serving process does not stall; ``on`` loads it within the first search; ``off`` never. The copies of one process
-share a memory budget (``resident_max_mb``); the least recently used version is dropped first, and a version that
-does not fit is left to Lance.
+Which versions a process holds, and when they are loaded, is :mod:`lakehouse.index.residency`'s part.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 from collections import OrderedDict
@@ -47,16 +41,13 @@ if TYPE_CHECKING:
     import lance
     from pyiceberg.schema import Schema
 
-    from lakehouse.config import IndexSettings
     from lakehouse.index.filters import Filter
 
-__all__ = ["RESIDENT_TYPES", "ResidentIVF", "forget_resident", "resident_version", "wait_for_loads"]
+__all__ = ["RESIDENT_TYPES", "ResidentIVF"]
 
-log = logging.getLogger(__name__)
 
 RESIDENT_TYPES = frozenset({"IVF_FLAT", "IVF_PQ"})  # Lance index types whose partitions are scanned whole
 _MASKS = 64  # filter masks kept per resident version
-_COUNTED = 4096  # versions whose searches are counted, or that were refused, before the counts start over
 
 
 @dataclass
@@ -292,121 +283,3 @@ def _assign(matrix: np.ndarray, centroids: np.ndarray, metric: str, block: int =
             rows = rows / np.where(norms == 0, 1.0, norms)
         out[s : s + block] = (terms[None, :] - 2.0 * (rows @ centroids.T)).argmin(axis=1)
     return out
-
-
-# -- the process's resident versions ---------------------------------------------------------------------------------
-_lock = threading.Lock()
-_loaded: OrderedDict[tuple[str, int, str], ResidentIVF] = OrderedDict()
-_refused: dict[tuple[str, int, str], str] = {}
-_searches: dict[tuple[str, int, str], int] = {}
-_loading: set[tuple[str, int, str]] = set()
-_threads: list[threading.Thread] = []
-
-
-def resident_version(
-    ds: lance.LanceDataset,
-    version: int,
-    column: str,
-    metric: str,
-    columns: Sequence[str],
-    settings: IndexSettings,
-) -> ResidentIVF | None:
-    """The resident copy of this index version when the settings want one now (loading it here), else None."""
-    if settings.resident == "off":
-        return None
-    key = (ds.uri, version, column)
-    with _lock:
-        found = _loaded.get(key)
-        if found is not None:
-            _loaded.move_to_end(key)
-            return found
-        if key in _refused or key in _loading:  # another thread is loading it: Lance answers meanwhile
-            return None
-        if len(_searches) > _COUNTED:  # versions searched a few times and then left behind
-            _searches.clear()
-        _searches[key] = seen = _searches.get(key, 0) + 1
-        if settings.resident == "auto" and seen < settings.resident_after:
-            return None
-        _loading.add(key)
-    if settings.resident == "auto":  # a warm process: load beside the queries, which Lance answers until it is in
-        thread = threading.Thread(
-            target=_load_then_release,
-            args=(ds, version, column, metric, columns, settings, key),
-            name=f"lakehouse-resident-{version}",
-            daemon=True,
-        )
-        with _lock:
-            _threads.append(thread)
-        thread.start()
-        return None
-    return _load_then_release(ds, version, column, metric, columns, settings, key)
-
-
-def _load_then_release(*args: Any) -> ResidentIVF | None:
-    key = args[-1]
-    try:
-        return _load(*args)
-    except Exception as exc:  # noqa: BLE001 - a failed copy only means Lance keeps answering; say why
-        _refuse(key, f"loading failed: {exc}")
-        return None
-    finally:
-        with _lock:
-            _loading.discard(key)
-
-
-def wait_for_loads(timeout: float = 60.0) -> None:
-    """Wait until the versions being loaded in the background are in memory (or were refused)."""
-    with _lock:
-        threads, _threads[:] = list(_threads), []
-    for thread in threads:
-        thread.join(timeout)
-
-
-def _load(
-    ds: lance.LanceDataset,
-    version: int,
-    column: str,
-    metric: str,
-    columns: Sequence[str],
-    settings: IndexSettings,
-    key: tuple[str, int, str],
-) -> ResidentIVF | None:
-    budget = settings.resident_max_mb * 2**20
-    rows = ds.count_rows()
-    dim = ds.schema.field(column).type.list_size
-    estimate = rows * (dim * 4 + 64)
-    if estimate > budget:
-        why = f"~{estimate / 2**20:.0f} MB would exceed index.resident_max_mb ({settings.resident_max_mb})"
-        _refuse(key, why)
-        return None
-    loaded = ResidentIVF.load(ds, version, column, metric, columns)
-    if isinstance(loaded, str):
-        _refuse(key, loaded)
-        return None
-    with _lock:
-        _loaded[key] = loaded
-        _searches.pop(key, None)
-        while sum(r.nbytes for r in _loaded.values()) > budget and len(_loaded) > 1:
-            dropped, _ = _loaded.popitem(last=False)
-            log.info("resident index version %s of %s dropped (memory budget)", dropped[1], dropped[0])
-    log.info("index version %s of %s held in memory (%.0f MB)", version, ds.uri, loaded.nbytes / 2**20)
-    return loaded
-
-
-def _refuse(key: tuple[str, int, str], why: str) -> None:
-    with _lock:
-        if len(_refused) > _COUNTED:
-            _refused.clear()
-        _refused[key] = why
-        _searches.pop(key, None)
-    log.info("index version %s of %s stays with Lance: %s", key[1], key[0], why)
-
-
-def forget_resident() -> None:
-    """Drop every resident version of this process (tests, or to give the memory back)."""
-    wait_for_loads()
-    with _lock:
-        _loaded.clear()
-        _refused.clear()
-        _searches.clear()
-        _loading.clear()

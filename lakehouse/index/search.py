@@ -22,7 +22,8 @@ from lakehouse.errors import VectorIndexError
 from lakehouse.index.build import IndexParams, vector_index
 from lakehouse.index.filters import Filter, parse_filter
 from lakehouse.index.query import query_vector
-from lakehouse.index.resident import ResidentIVF, resident_version
+from lakehouse.index.residency import resident_version
+from lakehouse.index.resident import ResidentIVF
 from lakehouse.index.results import SearchPlan, SearchResult, ranked, to_score
 from lakehouse.index.selectivity import plan_filtered
 from lakehouse.index.store import FILE_COLUMN, SCORE_COLUMN, IndexMeta, IndexStore
@@ -317,18 +318,15 @@ class VectorIndex:
             rows = self._count(ds, version, live) if live else ds.count_rows()
             decision = plan_filtered(matched, rows, meta.dim, params, exact_rows=exact_filter_rows)
             plan = replace(plan, reason=plan.reason + "; " + decision.reason)
-        resident = self._resident(ds, version, meta) if has_ann else None
-        if (
-            resident is not None
-            and not ({*keep, *(flt.columns if flt else ())} | ({FILE_COLUMN} if excluded else set()))
-            <= resident.columns
-        ):
-            resident = None
-        mask = resident.mask(flt, self.source.filter_schema() if flt else None, excluded) if resident else None
+        resident, mask = self._resident(ds, version, meta, keep, flt, excluded) if has_ann else (None, None)
         if resident is not None:
             notes.append(f"index version {version} searched in memory (lakehouse.index.resident)")
+
+        def exact() -> pa.Table:
+            return resident.exact(q, k, keep, mask) if resident else self._exact_lance(ds, q, k, sql, keep)
+
         if decision is not None and decision.path == "exact":
-            found = resident.exact(q, k, keep, mask) if resident else self._exact_lance(ds, q, k, sql, keep)
+            found = exact()
         else:
             if decision is not None:
                 params = decision.params
@@ -341,7 +339,7 @@ class VectorIndex:
                 matched = ds.count_rows(filter=sql) if matched is None else matched
                 if found.num_rows < min(k, matched):
                     notes.append(f"ANN returned {found.num_rows} of {k}: answered exactly over the filtered rows")
-                    found = resident.exact(q, k, keep, mask) if resident else self._exact_lance(ds, q, k, sql, keep)
+                    found = exact()
         if tail is not None and tail.num_rows:
             rows = flt.apply(tail, self.source.filter_schema()) if flt else tail
             if rows.num_rows:
@@ -365,12 +363,25 @@ class VectorIndex:
         _, params, shown = self._param_sets[key]
         return params, shown
 
-    def _resident(self, ds: lance.LanceDataset, version: int, meta: IndexMeta) -> ResidentIVF | None:
-        """This version held in memory, when the settings want it now (:mod:`lakehouse.index.resident`)."""
+    def _resident(
+        self,
+        ds: lance.LanceDataset,
+        version: int,
+        meta: IndexMeta,
+        keep: Sequence[str],
+        flt: Filter | None,
+        excluded: Sequence[str],
+    ) -> tuple[ResidentIVF | None, np.ndarray | None]:
+        """This version held in memory when the settings want it now and it holds every column the search reads
+        (:mod:`lakehouse.index.residency`), with the rows the filter and the removed files leave; else (None, None)."""
         if self._index_settings is None:
             self._index_settings = (self.settings or load_settings()).index
         columns = [meta.key, *meta.store, self.column, FILE_COLUMN]
-        return resident_version(ds, version, self.column, meta.metric, columns, self._index_settings)
+        resident = resident_version(ds, version, self.column, meta.metric, columns, self._index_settings)
+        needed = {*keep, *(flt.columns if flt else ()), *([FILE_COLUMN] if excluded else [])}
+        if resident is None or not needed <= resident.columns:
+            return None, None
+        return resident, resident.mask(flt, self.source.filter_schema() if flt else None, excluded)
 
     def _count(self, ds: lance.LanceDataset, version: int, sql: str) -> int:
         # a scan of the filter's columns (ms at 1M rows), paid once per filter and index version

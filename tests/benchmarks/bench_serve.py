@@ -220,7 +220,7 @@ def per_query(settings: Any, queries: np.ndarray, truth: np.ndarray, log: Callab
     # A warm process holds an often-searched index version in memory, loaded in the background from its 16th search
     # (lakehouse.index.resident): get it there before timing, or the first paths are timed against Lance's search
     # and the later ones against the resident one.
-    from lakehouse.index.resident import wait_for_loads
+    from lakehouse.index.residency import wait_for_loads
 
     for q in queries[:20]:
         search(q)

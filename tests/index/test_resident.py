@@ -18,7 +18,8 @@ import pytest
 from lakehouse.config import IndexSettings, load_settings
 from lakehouse.errors import ConfigError
 from lakehouse.index import build, open_index
-from lakehouse.index.resident import ResidentIVF, forget_resident, wait_for_loads
+from lakehouse.index.residency import forget_resident, wait_for_loads
+from lakehouse.index.resident import ResidentIVF
 from lakehouse.table import VectorTable
 from lakehouse.vector import VectorSpec, vector_type
 from tests.benchmarks.datasets import clustered
