@@ -208,6 +208,7 @@ class DuckDBExecutor(Executor):
 
     target = "duckdb"
     relations = True
+    query_column = True
 
     def __init__(
         self, settings: Settings | None = None, *, connection: duckdb.DuckDBPyConnection | None = None

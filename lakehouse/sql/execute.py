@@ -12,6 +12,7 @@ from sqlglot import exp
 from lakehouse.config import Settings
 from lakehouse.sql.candidates import CandidateReader
 from lakehouse.sql.plan import Plan
+from lakehouse.sql.querycolumn import query_vector_slots, read_from_column, with_query_column
 from lakehouse.sql.render import render, scan_tables
 from lakehouse.sql.rendered import RenderCache, mark_vectors
 from lakehouse.sql.targets import ENGINE_TARGETS, Render
@@ -31,6 +32,7 @@ class Executor(ABC):
     settings: Settings
     casts: bool = True
     relations: bool = False
+    query_column: bool = False  # the registered candidates may carry the query vector (lakehouse.sql.querycolumn)
 
     @abstractmethod
     def run(self, sql: str) -> pa.Table: ...
@@ -56,6 +58,7 @@ class Executor(ABC):
         scanned = scan_tables(tree, restrict, catalog=self.settings.catalog.name, casts=self.casts)
         if marked is not None:
             mark_vectors(scanned, marked)
+        read_from_column(scanned, restrict)
         return render(scanned, ENGINE_TARGETS.get(self.target, self.target), scan=self.scan(), copy=False)
 
     @property
@@ -77,7 +80,7 @@ class Executor(ABC):
     def execute(self, plan: Plan) -> tuple[pa.Table, dict[str, Any]]:
         """The result and what happened (the index's own plan on the ANN path, where its rows came from)."""
         info: dict[str, Any] = {"path": plan.path, "reason": plan.reason}
-        restrict = None
+        restrict: dict[int, dict[str, Any]] | None = None
         registered = None
         if plan.path == "ann" and plan.topk is not None:
             top = plan.topk
@@ -85,9 +88,13 @@ class Executor(ABC):
             found = top.index.search(top.query, top.k, where=top.where, as_of=top.as_of, with_vectors=self.relations)
             searched = time.perf_counter()
             rows = self.candidates.read(top.table, top.column, top.reads, found) if self.relations else None
-            registered = self.register(rows.rows) if rows is not None else None
+            slots = query_vector_slots(plan.tree, top) if rows is not None and self.query_column else ()
+            table = with_query_column(rows.rows, top.query) if rows is not None and slots else None
+            registered = self.register(rows.rows if table is None else table) if rows is not None else None
             if rows is not None and registered is not None:
                 restrict = {id(top.node): {"relation": registered}}
+                if slots:
+                    restrict[id(top.node)].update(query_vectors=slots, alias=top.node.alias_or_name)
                 info["rows"] = rows.describe()
             else:
                 restrict = {id(top.node): {"snapshot": found.plan.snapshot_id, "key": found.key, "keys": found.keys}}

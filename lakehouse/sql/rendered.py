@@ -24,6 +24,7 @@ from typing import Any
 from sqlglot import exp
 
 from lakehouse.sql.dialect import ConstVector
+from lakehouse.sql.querycolumn import const_vectors
 from lakehouse.sql.resolve import LakeTable
 
 __all__ = ["RenderCache"]
@@ -63,10 +64,11 @@ def shape_of(tree: exp.Expr, restrict: dict[int, dict[str, Any]]) -> tuple[tuple
         meta = item._meta
         lake = meta.get("lake") if meta else None
         if isinstance(item, exp.Table) and isinstance(lake, LakeTable):
-            relation = restrict.get(id(item), {}).get("relation")
-            if relation is None or set(restrict[id(item)]) != {"relation"}:
+            how = restrict.get(id(item), {})
+            relation = how.get("relation")
+            if relation is None or not set(how) <= {"relation", "query_vectors", "alias"}:
                 raise _Unkeepable  # read from the table itself: its state is in the text
-            out.append(("relation", relation))
+            out.append(("relation", relation, how.get("query_vectors"), how.get("alias")))
         out.append((type(item), _plain(item.comments), _meta(meta), _plain(item._type and item._type.sql())))
         out.append(")")
         for key, value in reversed(list(item.args.items())):
@@ -195,18 +197,7 @@ def fill(template: tuple[_Part, ...], vectors: list[tuple[str, ...]]) -> str:
 def mark_vectors(tree: exp.Expr, count: int) -> None:
     """Give each constant vector of ``tree`` its :func:`sentinels`, numbered in :func:`shape_of` order (``count``
     vectors expected)."""
-    found: list[ConstVector] = []
-    stack: list[exp.Expr] = [tree]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, ConstVector):
-            found.append(node)
-            continue
-        for value in reversed(list(node.args.values())):
-            if isinstance(value, exp.Expr):
-                stack.append(value)
-            elif type(value) is list:
-                stack.extend(reversed([v for v in value if isinstance(v, exp.Expr)]))
+    found = const_vectors(tree)
     if len(found) != count:
         raise _Unkeepable
     for i, node in enumerate(found):

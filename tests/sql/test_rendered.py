@@ -9,13 +9,16 @@ import pytest
 from lakehouse.embed import get_model
 from lakehouse.sql import SqlSession
 from lakehouse.sql.dialect import float32_texts
+from lakehouse.sql.querycolumn import QUERY_COLUMN
 from lakehouse.sql.rendered import fill, parse_template, sentinels
 from lakehouse.table import VectorTable
 from lakehouse.vector import VectorSpec
 
+# :q, the ranking vector, is read from the candidates' query column (lakehouse.sql.querycolumn); :p and :r stay in
+# the text, in their slots of the template
 TWO = (
-    "SELECT id, cosine_similarity(embedding, :q) AS s, dot_product(embedding, :p) AS d "
-    "FROM lake.rendered.t ORDER BY s DESC LIMIT :k"
+    "SELECT id, cosine_similarity(embedding, :q) AS s, inner_product(embedding, :p) AS d, "
+    "l2_distance(embedding, :r) AS e FROM lake.rendered.t ORDER BY s DESC LIMIT :k"
 )
 
 
@@ -49,22 +52,22 @@ def test_kept_text_carries_each_querys_own_vectors_and_values(lake_settings) -> 
     build(t, "embedding", index_type="flat", settings=lake_settings)
     rng = np.random.default_rng(3)
     same = rng.standard_normal(16).astype(np.float32)
-    # the first query's two vectors are equal: a template that mixed them up would only show with different ones
-    cases = [(same, same, 3)] + [
-        (rng.standard_normal(16).astype(np.float32), rng.standard_normal(16).astype(np.float32), k)
-        for k in (3, 3, 5, 3)
+    # the first query's text vectors are equal: a template that mixed them up would only show with different ones
+    cases = [(rng.standard_normal(16).astype(np.float32), same, same, 3)] + [
+        tuple(rng.standard_normal(16).astype(np.float32) for _ in range(3)) + (k,) for k in (3, 3, 5, 3)
     ]
     with SqlSession(lake_settings) as warm:
-        for q, p, k in cases:
-            got = warm.query(TWO, {"q": q, "p": p, "k": k})
+        for q, p, r, k in cases:
+            got = warm.query(TWO, {"q": q, "p": p, "r": r, "k": k})
             assert warm.last["path"] == "ann"
             with SqlSession(lake_settings) as fresh:  # nothing kept: the text rendered the ordinary way
-                want = fresh.query(TWO, {"q": q, "p": p, "k": k})
+                want = fresh.query(TWO, {"q": q, "p": p, "r": r, "k": k})
                 assert warm.last["sql"] == fresh.last["sql"]
             assert got.equals(want)
             assert got.num_rows == k
             sql = warm.last["sql"]
-            assert sql.index(", ".join(float32_texts(q))) < sql.rindex(", ".join(float32_texts(p)))
+            assert QUERY_COLUMN in sql and ", ".join(float32_texts(q)) not in sql
+            assert sql.index(", ".join(float32_texts(p))) < sql.rindex(", ".join(float32_texts(r)))
         assert any(warm.executor.rendered._kept.values())  # a template was kept (else the test proves nothing)
 
 
