@@ -105,12 +105,22 @@ def float32_texts(values: np.ndarray) -> tuple[str, ...]:
     for the few values ``%.9g`` would write with an exponent (figures: BENCHMARKS.md, design measurements, 'query
     vector texts').
     """
+    global _last_texts
     v = np.asarray(values, dtype=np.float32)
+    data = v.tobytes()
+    last = _last_texts  # one entry: a query binds its vector and the ANN path checks the texts against it again
+    if last[0] == data:
+        return last[1]
     texts = list(map("%.9g".__mod__, v.tolist()))
     for i, text in enumerate(texts):
         if "e" in text:
             texts[i] = np.format_float_positional(v[i], unique=True, trim="-")
-    return tuple(texts)
+    out = tuple(texts)
+    _last_texts = (data, out)  # one assignment: another thread sees the old entry or this one, never a mix
+    return out
+
+
+_last_texts: tuple[bytes, tuple[str, ...]] = (b"\x00", ())  # (a vector's float32 bytes, its texts); no vector matches
 
 
 def float_array_type(dim: int, dialect: DialectType = "lakehouse") -> exp.DataType:

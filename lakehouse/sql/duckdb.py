@@ -178,6 +178,7 @@ def _identifier(value: str) -> str:
 
 
 _SLOTS = 16  # candidate schemas a DuckDB session keeps a registered name for
+_PREPARED = 64  # texts a DuckDB session keeps a prepared statement (or a first sighting) for
 
 
 class _Slot:
@@ -233,6 +234,8 @@ class DuckDBExecutor(Executor):
         self.con = connection
         self._slots: OrderedDict[pa.Schema, _Slot] = OrderedDict()
         self._names = itertools.count()
+        # run_again: SQL text -> its prepared statement's name, or None when the text was seen once
+        self._prepared: OrderedDict[str, str | None] = OrderedDict()
         register_duckdb(self.con)  # embed(<column>, 'model') runs as lakehouse_embed (lakehouse.sql.rowembed)
 
     def run(self, sql: str) -> pa.Table:
@@ -257,6 +260,46 @@ class DuckDBExecutor(Executor):
                 sql=sql[:2000],
             ) from exc
 
+    def run_again(self, sql: str) -> pa.Table:
+        """A text that reads only registered relations, run from a prepared statement from its second time on.
+
+        Such a text (the ANN path's, with the query vector in a column of the candidates: lakehouse.sql.querycolumn)
+        is the same for every query of a shape, and DuckDB's parse, bind and optimisation of it were a third of its
+        cost over ten rows (figures: BENCHMARKS.md, design measurements, 'prepared candidate queries'). The relation
+        is a view over whichever rows the slot holds when the statement executes. A text seen once is only noted:
+        one whose vector numbers change every query would otherwise be prepared for nothing.
+        """
+        if sql not in self._prepared:
+            self._prepared[sql] = None
+            self._trim_prepared()
+            return self.run(sql)
+        self._prepared.move_to_end(sql)
+        name = self._prepared[sql]
+        if name is None:
+            name = f"lakehouse_prepared_{next(self._names)}"
+            try:
+                self.con.execute(f"PREPARE {name} AS {sql}")
+            except duckdb.Error:  # not preparable: run as text, the ordinary errors and all
+                return self.run(sql)
+            self._prepared[sql] = name
+        try:
+            return self.con.execute(f"EXECUTE {name}").to_arrow_table()
+        except duckdb.Error:  # whatever went wrong, the text run says it the ordinary way (or succeeds)
+            self._deallocate(sql)
+            return self.run(sql)
+
+    def _trim_prepared(self) -> None:
+        while len(self._prepared) > _PREPARED:
+            self._deallocate(next(iter(self._prepared)))
+
+    def _deallocate(self, sql: str) -> None:
+        name = self._prepared.pop(sql, None)
+        if name is not None:
+            try:
+                self.con.execute(f"DEALLOCATE {name}")
+            except duckdb.Error:
+                pass
+
     def scan(self) -> Render:
         return _scan
 
@@ -268,7 +311,10 @@ class DuckDBExecutor(Executor):
             self.con.register(slot.name, slot)
             self._slots[rows.schema] = slot
             while len(self._slots) > _SLOTS:
-                self.con.unregister(self._slots.popitem(last=False)[1].name)
+                gone = self._slots.popitem(last=False)[1].name
+                for text in [t for t in self._prepared if _identifier(gone) in t]:  # statements over its view
+                    self._deallocate(text)
+                self.con.unregister(gone)
         self._slots.move_to_end(rows.schema)
         slot.rows = rows
         return slot.name

@@ -119,19 +119,29 @@ class RenderCache:
         ``render(tree, restrict, n)`` renders a copy of ``tree`` whose ``n`` constant vectors went through
         :func:`mark_vectors`.
         """
+        return self.text(tree, restrict, render)[0]
+
+    def text(
+        self,
+        tree: exp.Expr,
+        restrict: dict[int, dict[str, Any]] | None,
+        render: Callable[[Any, dict[int, dict[str, Any]] | None, int | None], str],
+    ) -> tuple[str, bool]:
+        """:meth:`sql`, and whether the tree's shape is one whose text names no table state (every catalog table
+        read from a registered relation), so that the same text means the same query whenever it comes again."""
         try:
             shape, vectors = shape_of(tree, restrict or {})
         except (_Unkeepable, TypeError):  # TypeError: an unhashable value somewhere in the tree
-            return render(tree, restrict, None)
+            return render(tree, restrict, None), False
         try:
             template = self._kept.get(shape)
         except TypeError:
-            return render(tree, restrict, None)
+            return render(tree, restrict, None), False
         if template is not None:
             self._kept.move_to_end(shape)
             if template is not _UNKEPT:
-                return fill(template, vectors)
-            return render(tree, restrict, None)
+                return fill(template, vectors), True
+            return render(tree, restrict, None), True
         sql = render(tree, restrict, None)
         template = _UNKEPT
         try:
@@ -143,7 +153,7 @@ class RenderCache:
         self._kept[shape] = template
         while len(self._kept) > _KEPT:
             self._kept.popitem(last=False)
-        return sql
+        return sql, True
 
 
 def sentinels(i: int, n: int) -> tuple[str, ...]:

@@ -27,6 +27,9 @@ from lakehouse.vector import (
     storage_type,
 )
 
+_ARROW_SCHEMAS: dict[tuple[str, int], pa.Schema] = {}  # (table uuid, schema id) -> the schema as Arrow
+_ARROW_SCHEMAS_KEPT = 256
+
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
     from pyiceberg.schema import Schema
@@ -187,7 +190,17 @@ class IcebergVectorTable(VectorTable):
         self.refresh()
 
     def arrow_schema(self) -> pa.Schema:
-        return self._table.schema().as_arrow()
+        # An Iceberg schema id names one schema for the life of the table (a change adds a schema with a new id), so
+        # the conversion is kept per (table uuid, schema id): queries read it several times each, ~0.1 ms a time.
+        metadata = self._table.metadata
+        key = (str(metadata.table_uuid), metadata.current_schema_id)
+        schema = _ARROW_SCHEMAS.get(key)
+        if schema is None:
+            schema = self._table.schema().as_arrow()
+            _ARROW_SCHEMAS[key] = schema
+            while len(_ARROW_SCHEMAS) > _ARROW_SCHEMAS_KEPT:
+                _ARROW_SCHEMAS.pop(next(iter(_ARROW_SCHEMAS)), None)
+        return schema
 
     def schema_at(self, snapshot_id: int) -> pa.Schema:
         """The schema the snapshot was written with (the current one when the snapshot names none)."""

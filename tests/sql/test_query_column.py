@@ -93,6 +93,36 @@ def test_the_column_gives_the_texts_answer_bit_for_bit_and_the_exact_top_k(table
                 assert got.column_names == ["key", "grp", "score"]
                 keep = (np.arange(ROWS) % 4 == 2) if where else None
                 assert got.column("key").to_pylist() == _exact(v, q, function, 10, keep)
+        # each shape's text came three times: from the second on it ran as a prepared statement
+        assert sum(name is not None for name in col.executor._prepared.values()) == len(DIRECTION)
+        assert not any(text.executor._prepared.values())  # texts with the numbers in them differ every query
+
+
+def test_a_prepared_statement_goes_with_the_view_it_reads(tables, lake_settings, monkeypatch) -> None:  # noqa: ANN001
+    import lakehouse.sql.duckdb as duck
+
+    monkeypatch.setattr(duck, "_SLOTS", 1)  # one registered view: a query of another schema evicts the last one's
+    (a, va), (b, vb) = tables["tight", "cosine"], tables["spread", "l2"]
+    covering = "SELECT key, {f}(embedding, :q) AS s FROM lake.{t} ORDER BY s {d} LIMIT 5"
+    wide = "SELECT key, grp, {f}(embedding, :q) AS s FROM lake.{t} ORDER BY s {d} LIMIT 5"  # another schema of rows
+    rng = np.random.default_rng(9)
+    with SqlSession(lake_settings) as s:
+        for sql, (t, v, f) in [
+            (covering, (a, va, "cosine_similarity")),
+            (covering, (a, va, "cosine_similarity")),
+            (wide, (b, vb, "l2_distance")),
+            (wide, (b, vb, "l2_distance")),
+            (covering, (a, va, "cosine_similarity")),
+            (covering, (a, va, "cosine_similarity")),
+        ]:
+            q = v[rng.integers(ROWS)] + 0.05 * rng.standard_normal(DIM).astype(np.float32)
+            text = sql.format(f=f, t=t.identifier, d=DIRECTION[f])
+            got = s.query(text, {"q": q})
+            assert got.column("key").to_pylist() == _exact(v, q, f, 5)
+            views = [slot.name for slot in s.executor._slots.values()]
+            assert len(views) == 1
+            for kept, name in s.executor._prepared.items():  # every prepared statement reads the one live view
+                assert name is None or f'"{views[0]}"' in kept
 
 
 def test_where_the_column_could_show_or_differ_the_numbers_stay_in_the_text(tables, lake_settings) -> None:  # noqa: ANN001

@@ -133,3 +133,23 @@ def test_table_index_works_from_lakehouse_table_alone(tmp_path: Path) -> None:
         [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120, cwd=ROOT
     )
     assert run.returncode == 0, run.stderr[-2000:]
+
+
+@pytest.mark.integration
+def test_the_arrow_schema_follows_a_schema_change_and_a_recreated_table(lake_settings: Settings) -> None:
+    # IcebergVectorTable keeps each (table uuid, schema id)'s Arrow schema: a change or a new table is another key
+    from pyiceberg.types import StringType
+
+    from lakehouse.table.catalog import load_catalog
+
+    spec = VectorSpec("embedding", dim=DIM)
+    ident = f"protocol.s_{uuid.uuid4().hex[:8]}"
+    table = create_table(ident, SCHEMA, vectors=[spec], key="id", settings=lake_settings)
+    assert table.arrow_schema().names == ["id", "n", "embedding"]
+    with table.iceberg.update_schema() as update:  # type: ignore[attr-defined]
+        update.add_column("note", StringType())
+    assert load_table(ident, settings=lake_settings).arrow_schema().names == ["id", "n", "embedding", "note"]
+    load_catalog(lake_settings).drop_table(ident)
+    other = pa.schema([("id", pa.string()), ("embedding", pa.list_(pa.float32()))])
+    again = create_table(ident, other, vectors=[spec], key="id", settings=lake_settings)
+    assert again.arrow_schema().names == ["id", "embedding"]  # same name and schema id 0, another table
