@@ -123,6 +123,15 @@ def float32_texts(values: np.ndarray) -> tuple[str, ...]:
 _last_texts: tuple[bytes, tuple[str, ...]] = (b"\x00", ())  # (a vector's float32 bytes, its texts); no vector matches
 
 
+def float32_values(texts: tuple[str, ...]) -> np.ndarray:
+    """The float32 numbers that ``texts`` read back to; for the very texts :func:`float32_texts` last wrote (the
+    bound query vector, read back by the planner), its vector without parsing them."""
+    last = _last_texts
+    if texts is last[1]:
+        return np.frombuffer(last[0], dtype=np.float32).copy()
+    return np.asarray([float(t) for t in texts], dtype=np.float32)
+
+
 def float_array_type(dim: int, dialect: DialectType = "lakehouse") -> exp.DataType:
     """``FLOAT[dim]`` as a type node of its own (a query builds several; parsing the type text each time cost more
     than the rest of the cast)."""

@@ -23,7 +23,7 @@ from lakehouse.errors import TableNotFoundError, VectorIndexError, VectorSpecErr
 from lakehouse.sql.candidates import columns_read
 from lakehouse.sql.dialect import DIRECTIONS, METRIC_OF, NAME_OF
 from lakehouse.sql.parse import DIALECT, literal_value
-from lakehouse.sql.resolve import LakeTable, Resolved, vector_values
+from lakehouse.sql.resolve import LakeTable, Resolved, vector_array
 from lakehouse.sql.timetravel import AS_OF
 
 __all__ = ["Plan", "TopK", "plan_query"]
@@ -227,10 +227,10 @@ def _similarity(expr: exp.Expr, select: exp.Select) -> tuple[exp.Expr | None, bo
     return (expr, negated) if type(expr) in METRIC_OF else (None, False)
 
 
-def _operands(func: exp.Expr) -> tuple[exp.Column | None, list[float] | None]:
+def _operands(func: exp.Expr) -> tuple[exp.Column | None, np.ndarray | None]:
     a, b = func.this, func.expression
     for column, other in ((a, b), (b, a)):
-        if isinstance(column, exp.Column) and (values := vector_values(other)) is not None:
+        if isinstance(column, exp.Column) and (values := vector_array(other)) is not None:
             return column, values
     return None, None
 
