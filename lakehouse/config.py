@@ -97,6 +97,9 @@ class IndexSettings:
     resident: ResidentMode = "auto"
     resident_after: int = 16
     resident_max_mb: int = 1024  # for all the resident versions of one process together
+    # decoded row groups of data files that reads by key (payload columns of the ANN path, a hit's chunk text) keep
+    # in memory, for the whole process (lakehouse.table.row_groups); 0 keeps none
+    payload_cache_mb: int = 256
 
     def __post_init__(self) -> None:
         if self.resident not in RESIDENT_MODES:
@@ -104,10 +107,10 @@ class IndexSettings:
                 f"unknown setting value index.resident={self.resident!r}",
                 hint=f"use one of {', '.join(RESIDENT_MODES)}",
             )
-        if self.resident_after < 1 or self.resident_max_mb < 0:
+        if self.resident_after < 1 or self.resident_max_mb < 0 or self.payload_cache_mb < 0:
             raise ConfigError(
-                "index.resident_after must be >= 1 and index.resident_max_mb >= 0",
-                hint="e.g. resident_after: 16, resident_max_mb: 1024",
+                "index.resident_after must be >= 1, index.resident_max_mb and index.payload_cache_mb >= 0",
+                hint="e.g. resident_after: 16, resident_max_mb: 1024, payload_cache_mb: 256",
             )
 
 

@@ -113,7 +113,7 @@ class Warm:
         if reader is None:
             from lakehouse.table.payload import PayloadReader
 
-            reader = self._local.payload = PayloadReader()
+            reader = self._local.payload = PayloadReader(self.settings.index.payload_cache_mb)
         return reader
 
     @contextmanager

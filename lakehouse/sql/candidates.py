@@ -105,8 +105,8 @@ def columns_read(select: exp.Select, node: exp.Table, lake: LakeTable) -> tuple[
 class CandidateReader:
     """Builds :class:`Candidates` for one executor (its payload reader keeps file listings and footers)."""
 
-    def __init__(self) -> None:
-        self.payload = PayloadReader()
+    def __init__(self, row_group_mb: int | None = None) -> None:
+        self.payload = PayloadReader(row_group_mb)
 
     def read(self, lake: LakeTable, column: str, reads: Sequence[str] | None, found: SearchResult) -> Candidates | None:
         """The candidates of ``found`` (a search run ``with_vectors``) with the columns in ``reads`` (None: all).

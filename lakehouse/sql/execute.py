@@ -79,7 +79,7 @@ class Executor(ABC):
     @property
     def candidates(self) -> CandidateReader:
         if "_candidates" not in self.__dict__:
-            self._candidates = CandidateReader()
+            self._candidates = CandidateReader(self.settings.index.payload_cache_mb)
         return self._candidates
 
     def execute(self, plan: Plan) -> tuple[pa.Table, dict[str, Any]]:

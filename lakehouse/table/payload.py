@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lakehouse.table.row_groups import ROW_GROUPS
+
 if TYPE_CHECKING:
     import pyarrow.parquet as pq
     from pyiceberg.table import Table
@@ -69,7 +71,9 @@ class _Footer:
 class PayloadReader:
     """Reads ``columns`` for given keys at a snapshot; keeps file listings and footers between calls."""
 
-    def __init__(self) -> None:
+    def __init__(self, row_group_mb: int | None = None) -> None:
+        if row_group_mb is not None:  # the process-wide store of decoded row groups (lakehouse.table.row_groups)
+            ROW_GROUPS.resize(row_group_mb)
         self._file_sets: OrderedDict[tuple[str, int], dict[str, Any]] = OrderedDict()
         self._footers: OrderedDict[str, _Footer] = OrderedDict()
 
@@ -164,7 +168,6 @@ class PayloadReader:
         self, location: str, task: Any, partition_values: dict[str, Any], targets: pa.Schema, keys: pa.Array
     ) -> pa.Table | None:
         """The rows of one Delta data file whose key is in ``keys``, as ``targets``."""
-        import pyarrow.parquet as pq
         from pyarrow import fs
 
         from lakehouse.table.delta_files import data_file, read_data_file
@@ -178,9 +181,7 @@ class PayloadReader:
                 groups = _groups(footer.key_ranges(key), keys.to_pylist()) if key in footer.names else []
                 if key not in footer.names or not groups:
                     return targets.empty_table()
-                data = pq.ParquetFile(path, metadata=footer.metadata).read_row_groups(
-                    groups, columns=stored, use_threads=False
-                )
+                data = ROW_GROUPS.read(path, footer.metadata, groups, stored)
             else:
                 data = read_data_file(location, task.file.file_path, partition_values, targets.names, targets)
             data = data.filter(pc.is_in(data.column(key), value_set=keys.cast(data.schema.field(key).type)))
@@ -212,7 +213,6 @@ class PayloadReader:
 
     # -- the direct read ----------------------------------------------------------------------------------------
     def _direct(self, task: Any, wanted: Sequence[Any], targets: pa.Schema, keys: pa.Array) -> pa.Table | None:
-        import pyarrow.parquet as pq
 
         path = _local(task.file.file_path)
         if task.delete_files or path is None or not all(f.field_type.is_primitive for f in wanted):
@@ -224,7 +224,7 @@ class PayloadReader:
         groups = _groups(footer.key_ranges(names[0]), keys.to_pylist())
         if not groups:
             return targets.empty_table()
-        data = pq.ParquetFile(path, metadata=footer.metadata).read_row_groups(groups, columns=names, use_threads=False)
+        data = ROW_GROUPS.read(path, footer.metadata, groups, names)
         try:  # the file may hold an older, narrower type of a column (Iceberg type promotion): cast both ways
             data = data.filter(pc.is_in(data.column(0), value_set=keys.cast(data.schema.field(0).type)))
             columns = [c.cast(t.type) for c, t in zip(data.columns, targets, strict=True)]
