@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
 import pyarrow as pa
 
 from lakehouse.config import Settings, load_settings
@@ -69,7 +71,8 @@ class SqlSession:
         tree = bind(stmt.tree.copy(), params)  # placeholders -> values, before anything reads the tree
         if self._catalog is None:
             self._catalog = load_catalog(self.settings)
-        resolved = resolve(tree, self.settings, self._catalog, copy=False)  # the bound copy is this query's own
+        # the bound copy is this query's own; the parse checked the tree, and only a bound text needs a second look
+        resolved = resolve(tree, self.settings, self._catalog, copy=False, check=not _vectors_only(params))
         return plan_query(
             resolved,
             settings=self.settings,
@@ -159,6 +162,21 @@ class SqlSession:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _vectors_only(params: Params | None) -> bool:
+    """Whether every bound value is a vector of numbers: nothing the allow-lists look at (a text can be a filter,
+    which is SQL; a number can be a ``k``, which has a ceiling)."""
+    if params is None:
+        return True
+    values = params.values() if isinstance(params, Mapping) else params
+    for v in values:
+        if isinstance(v, np.ndarray):
+            if v.ndim != 1 or v.dtype.kind not in "iuf":
+                return False
+        elif not (isinstance(v, list | tuple) and all(type(x) in (int, float) for x in v)):
+            return False
+    return True
 
 
 def _unit(top: TopK) -> str:

@@ -118,17 +118,21 @@ def resolve(
     bind: bool = True,
     vector_search: Callable[[exp.Table, VectorSearchArgs], exp.Expr | None] | None = None,
     copy: bool = True,
+    check: bool = True,
 ) -> Resolved:
     """Expand ``vector_search``, bind catalog tables and vector columns, inline ``embed`` as constants.
 
     ``bind=False`` (transpiling) leaves tables unbound and reads the catalog only where a model or metric must be
     looked up; ``vector_search`` may give a target's own form for a call (None: the exact ORDER BY/LIMIT form).
-    ``copy=False`` rewrites ``tree`` itself (for a caller that made it for this query alone).
+    ``copy=False`` rewrites ``tree`` itself (for a caller that made it for this query alone). ``check=False`` skips
+    the allow-list check of the tree, for a caller that checked it and bound only vectors into it since (a text can
+    be a ``vector_search`` filter, which is SQL, and a number a ``k``, which has a ceiling).
     """
     r = Resolver(settings, catalog)
     if copy:
         tree = tree.copy()
-    check_query(tree)  # again after parameters were bound: a bound filter or k is checked like a written one
+    if check:
+        check_query(tree)  # again after parameters were bound: a bound filter or k is checked like a written one
     out = Resolved(tree)
     # one walk of the tree, walked again only after a search expansion changed it (each walk costs ~0.05 ms)
     nodes = list(tree.walk())

@@ -24,6 +24,7 @@ from lakehouse.vector import (
     VectorSpec,
     check_table,
     refuse_empty,
+    specs_from_properties,
     storage_type,
 )
 
@@ -161,6 +162,16 @@ class IcebergVectorTable(VectorTable):
     @property
     def properties(self) -> dict[str, str]:
         return dict(self._table.properties)
+
+    @property
+    def specs(self) -> dict[str, VectorSpec]:
+        # parsed once per metadata object (a pyiceberg handle's metadata is replaced, never changed, by a refresh or
+        # a commit): a query reads them several times
+        metadata = self._table.metadata
+        kept = self.__dict__.get("_specs_kept")
+        if kept is None or kept[0] is not metadata:
+            kept = self._specs_kept = (metadata, specs_from_properties(metadata.properties))
+        return dict(kept[1])
 
     @property
     def snapshot_id(self) -> int | None:

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lakehouse.errors import SqlError, UnsafeSqlError
@@ -233,6 +234,12 @@ def test_a_placeholder_cannot_smuggle_a_subquery_into_a_filter(duck: SqlSession)
     with pytest.raises(UnsafeSqlError, match="k =>"):
         duck.query(sql, params={"k": MAX_K + 1, "f": "chunk_index = 0"})
     assert duck.query(sql, params={"k": 3, "f": "chunk_index = 0"}).num_rows == 3
+    # numbers alone are checked after binding too (only a query whose bound values are all vectors skips the check)
+    vector_k = sql.replace("query => embed('retry')", "query => :q").replace(", filter => :f", "")
+    q = np.ones(16, dtype=np.float32)
+    with pytest.raises(UnsafeSqlError, match="k =>"):
+        duck.query(vector_k, params={"q": q, "k": MAX_K + 1})
+    assert duck.query(vector_k, params={"q": q, "k": 2}).num_rows == 2
 
 
 @pytest.mark.integration
