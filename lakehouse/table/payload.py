@@ -181,10 +181,12 @@ class PayloadReader:
                 groups = _groups(footer.key_ranges(key), keys.to_pylist()) if key in footer.names else []
                 if key not in footer.names or not groups:
                     return targets.empty_table()
-                data = ROW_GROUPS.read(path, footer.metadata, groups, stored)
+                if stored[0] != key:  # the key column first: what the kept row groups are searched by
+                    stored = [key, *(n for n in stored if n != key)]
+                data = ROW_GROUPS.rows_with_keys(path, footer.metadata, groups, stored, keys)
             else:
                 data = read_data_file(location, task.file.file_path, partition_values, targets.names, targets)
-            data = data.filter(pc.is_in(data.column(key), value_set=keys.cast(data.schema.field(key).type)))
+                data = data.filter(pc.is_in(data.column(key), value_set=keys.cast(data.schema.field(key).type)))
             columns = []
             for f in targets:
                 if f.name in data.column_names:
@@ -224,9 +226,8 @@ class PayloadReader:
         groups = _groups(footer.key_ranges(names[0]), keys.to_pylist())
         if not groups:
             return targets.empty_table()
-        data = ROW_GROUPS.read(path, footer.metadata, groups, names)
         try:  # the file may hold an older, narrower type of a column (Iceberg type promotion): cast both ways
-            data = data.filter(pc.is_in(data.column(0), value_set=keys.cast(data.schema.field(0).type)))
+            data = ROW_GROUPS.rows_with_keys(path, footer.metadata, groups, names, keys)
             columns = [c.cast(t.type) for c, t in zip(data.columns, targets, strict=True)]
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return None

@@ -14,6 +14,10 @@ Two parts over one table (``bench.vectors``: key, lang, title, a 384-d embedding
    others revalidate with ``If-None-Match`` at every query). The SQL overhead is SQL p50 minus search p50; the split
    says where it goes (catalog round trip, parse + bind + resolve + plan, index search, candidate rows, render +
    engine). ``catalog loads`` counts the catalog service's loadTable answers during the part (full / 304).
+   Each query goes through every path in turn (the first path rotating), so that the machine's drift (the shared
+   cores ran the same search 1.5 or 2.5 ms within an hour) reaches every path alike; ``--blocks`` runs the paths one
+   after the other instead (the search then runs in a tight loop, its data warmer in the caches). Reads by key keep
+   the row groups they decode (``index.payload_cache_mb``), so the ``title`` path is warm after its first queries.
 2. **Concurrent clients**: ``lakehouse serve`` in its own process; 1, 4 and 16 client threads in this process, each
    with its own kept-alive HTTP connection, send requests back to back (closed loop) for ``--seconds``: throughput
    (requests/s over the whole run) and latency p50/p99 for ``POST /v1/search`` by vector, ``POST /v1/sql`` with a
@@ -136,7 +140,9 @@ def make_lake(args: argparse.Namespace, log: Callable[[str], None]) -> tuple[Pat
 
 
 # -- part 1: per-query cost ------------------------------------------------------------------------------------------
-def per_query(settings: Any, queries: np.ndarray, truth: np.ndarray, log: Callable[[str], None]) -> list[str]:
+def per_query(
+    settings: Any, queries: np.ndarray, truth: np.ndarray, log: Callable[[str], None], blocks: bool = False
+) -> list[str]:
     from lakehouse.index import open_index
     from lakehouse.index.build import IndexParams
     from lakehouse.sql import SqlSession
@@ -209,13 +215,17 @@ def per_query(settings: Any, queries: np.ndarray, truth: np.ndarray, log: Callab
 
         return run
 
-    paths: list[tuple[str, Callable[[np.ndarray], list[int]]]] = [
-        ("Lance directly (`ds.to_table(nearest=...)`)", lance),
-        ("`VectorIndex.search`", search),
-        ("SQL, vector bound (`:q`), covering", sql(COVER, True, "cover")),
-        ("SQL, vector bound (`:q`), `title` read by key", sql(PAYLOAD, True, "payload")),
-        ("SQL, vector written into the text, covering", sql(COVER, False, "literal")),
-        ("SQL, vector bound, covering, metadata reused up to 1 s (opt-in)", sql(COVER, True, "window", windowed)),
+    paths: list[tuple[str, Callable[[np.ndarray], list[int]], str | None]] = [
+        ("Lance directly (`ds.to_table(nearest=...)`)", lance, None),
+        ("`VectorIndex.search`", search, None),
+        ("SQL, vector bound (`:q`), covering", sql(COVER, True, "cover"), "cover"),
+        ("SQL, vector bound (`:q`), `title` read by key", sql(PAYLOAD, True, "payload"), "payload"),
+        ("SQL, vector written into the text, covering", sql(COVER, False, "literal"), "literal"),
+        (
+            "SQL, vector bound, covering, metadata reused up to 1 s (opt-in)",
+            sql(COVER, True, "window", windowed),
+            "window",
+        ),
     ]
     # A warm process holds an often-searched index version in memory, loaded in the background from its 16th search
     # (lakehouse.index.resident): get it there before timing, or the first paths are timed against Lance's search
@@ -227,25 +237,38 @@ def per_query(settings: Any, queries: np.ndarray, truth: np.ndarray, log: Callab
     wait_for_loads()
     results: dict[str, tuple[float, float, float]] = {}
     loads_before = catalog_loads(settings)
+    latency: dict[str, list[float]] = {name: [] for name, _, _ in paths}
+    recall: dict[str, list[float]] = {name: [] for name, _, _ in paths}
+
+    def timed(name: str, fn: Callable[[np.ndarray], list[int]], q: np.ndarray, t: np.ndarray) -> None:
+        s = time.perf_counter()
+        keys = fn(q)
+        latency[name].append(time.perf_counter() - s)
+        recall[name].append(len(set(keys) & set(t.tolist())) / K)
+
     try:
-        for name, fn in paths:
+        for _, fn, _ in paths:
             fn(queries[0])  # warm-up
-            splits.clear()
-            latency, recall = [], []
-            for q, t in zip(queries[1:], truth[1:], strict=True):
-                s = time.perf_counter()
-                keys = fn(q)
-                latency.append(time.perf_counter() - s)
-                recall.append(len(set(keys) & set(t.tolist())) / K)
-            p50, p99 = percentiles(latency)
-            results[name] = (p50, p99, float(np.mean(recall)))
+        splits.clear()
+        pairs = list(zip(queries[1:], truth[1:], strict=True))
+        if blocks:  # each path's queries one after the other, path after path
+            for name, fn, _ in paths:
+                for q, t in pairs:
+                    timed(name, fn, q, t)
+        else:  # each query through every path in turn, the first path rotating: drift reaches every path alike
+            for i, (q, t) in enumerate(pairs):
+                for name, fn, _ in paths[i % len(paths) :] + paths[: i % len(paths)]:
+                    timed(name, fn, q, t)
+        for name, _, key in paths:
+            p50, p99 = percentiles(latency[name])
             split = ""
-            if splits:
-                parts = next(iter(splits.values()))
+            if key is not None and splits.get(key):
+                parts = splits[key]
                 med = {k: float(np.median([p[k] for p in parts])) for k in parts[0]}
                 split = " / ".join(f"{med.get(k, 0):.1f}" for k in ("catalog", "plan", "search", "rows", "engine"))
-            log(f"  - {name}: p50 {p50:.2f} ms, p99 {p99:.2f} ms, recall@10 {np.mean(recall):.3f} {split}")
-            results[name] = (p50, p99, float(np.mean(recall)), split)  # type: ignore[assignment]
+            rec = float(np.mean(recall[name]))
+            log(f"  - {name}: p50 {p50:.2f} ms, p99 {p99:.2f} ms, recall@10 {rec:.3f} {split}")
+            results[name] = (p50, p99, rec, split)  # type: ignore[assignment]
     finally:
         session.close()
         windowed.close()
@@ -432,6 +455,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=20.0, help="per request kind and client count in part 2")
     ap.add_argument("--skip-concurrency", action="store_true")
     ap.add_argument("--skip-per-query", action="store_true")
+    ap.add_argument(
+        "--blocks", action="store_true", help="part 1 path by path (default: each query through every path in turn)"
+    )
     ap.add_argument("--loads-only", action="store_true", help="only the table-load comparison")
     ap.add_argument("--snapshots", type=int, default=200, help="commits of the side table in --loads-only")
     ap.add_argument("--cache", metavar="DIR", help="keep the table and index under DIR for the next run")
@@ -455,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
         skip_per_query = args.skip_per_query or args.loads_only
         skip_concurrency = args.skip_concurrency or args.loads_only
         log(f"- per-query cost, {args.queries} queries a path (load {os.getloadavg()[0]:.1f}):")
-        part1 = [] if skip_per_query else per_query(settings, queries, truth, log)
+        part1 = [] if skip_per_query else per_query(settings, queries, truth, log, args.blocks)
         load_mid = os.getloadavg()
         part2 = [] if skip_concurrency else concurrent(root, proc, settings, queries, args, log)
         load_after = os.getloadavg()
@@ -476,7 +502,8 @@ def main(argv: list[str] | None = None) -> int:
     if loads:
         section += ["", "Table loads, alternating blocks of 10 in one process (one client thread):", "", *loads]
     if part1:
-        section += ["", "Per-query cost (one client thread, warm, top-10):", "", *part1]
+        order = "path by path (--blocks)" if args.blocks else "each query through every path in turn"
+        section += ["", f"Per-query cost (one client thread, warm, top-10, {order}):", "", *part1]
     if part2:
         section += [
             "",

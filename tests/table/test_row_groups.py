@@ -59,3 +59,27 @@ def test_a_file_replaced_on_disk_is_read_again(tmp_path: Path) -> None:
     assert cache.read(str(path), old, [1], ["title"]).column("title")[0].as_py() == "title 3-00100"
     new = _write(path, 1200, 4)  # the same name, other contents (no table format does this; a person might)
     assert cache.read(str(path), new, [1], ["title"]).column("title")[0].as_py() == "title 4-00100"
+
+
+def test_rows_by_key_are_the_scans_rows_for_int_and_text_keys(tmp_path: Path) -> None:
+    import pyarrow.compute as pc
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    ints = rng.permutation(n).astype(np.int64)
+    ints[17] = ints[2017]  # one key twice (a caller must see both rows to refuse it)
+    texts = [f"k-{i:x}" * (1 + i % 3) for i in ints]  # unequal widths
+    path = tmp_path / "k.parquet"
+    pq.write_table(pa.table({"key": ints, "tkey": texts, "v": np.arange(n)}), path, row_group_size=500)
+    meta = pq.read_metadata(path)
+    cache = RowGroupCache(64)
+    groups = [0, 2, 4, 5]
+    for column, pick in (("key", lambda i: int(ints[i])), ("tkey", lambda i: texts[i])):
+        wanted = [pick(i) for i in (3, 17, 1200, 2999, 2500)] + ([n + 5] if column == "key" else ["k-zz" * 9, "k-"])
+        keys = pa.array(wanted, pa.int64() if column == "key" else pa.string())
+        for _ in range(2):  # the second time from the kept groups and their sorted keys
+            got = cache.rows_with_keys(str(path), meta, groups, [column, "v"], keys)
+            data = pq.ParquetFile(path).read_row_groups(groups, columns=[column, "v"])
+            want = data.filter(pc.is_in(data.column(0), value_set=keys))
+            assert got.to_pydict() == want.to_pydict()
+        assert got.num_rows >= 4
