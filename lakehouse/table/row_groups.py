@@ -4,7 +4,8 @@ A top-k query that reads a payload column (a title, the chunk text) decodes, for
 columns of the row group that holds it: ten candidates spread over a table are ten row groups, ~10 ms of a query at
 200k rows (figures: BENCHMARKS.md, design measurements, 'decoded row groups'). A warm process asks for the same row
 groups again and again, so it keeps them: one process-wide store, by file, row group and column, the least recently
-used dropped beyond ``index.payload_cache_mb`` (256 MB by default; 0 keeps nothing).
+used dropped beyond ``index.payload_cache_mb`` (256 MB by default; 0 keeps nothing). Beside a group's key column it
+keeps the keys sorted, so that finding ten keys is a binary search, not a scan of every row of the groups.
 
 Keeping them is safe because a data file never changes once written: Iceberg and Delta commit new files and drop old
 ones from a snapshot, they never rewrite a file in place. A new snapshot reads other files, or the same ones with the
