@@ -266,8 +266,9 @@ class DuckDBExecutor(Executor):
         Such a text (the ANN path's, with the query vector in a column of the candidates: lakehouse.sql.querycolumn)
         is the same for every query of a shape, and DuckDB's parse, bind and optimisation of it were a third of its
         cost over ten rows (figures: BENCHMARKS.md, design measurements, 'prepared candidate queries'). The relation
-        is a view over whichever rows the slot holds when the statement executes. A text seen once is only noted:
-        one whose vector numbers change every query would otherwise be prepared for nothing.
+        is a view over whichever rows the slot holds when the statement executes. A text seen once is only noted: a
+        shape that comes once is not worth a PREPARE. (A text with a vector's numbers in it changes every query and
+        never comes here: :meth:`~lakehouse.sql.rendered.RenderCache.text`.)
         """
         if sql not in self._prepared:
             self._prepared[sql] = None

@@ -127,8 +127,9 @@ class RenderCache:
         restrict: dict[int, dict[str, Any]] | None,
         render: Callable[[Any, dict[int, dict[str, Any]] | None, int | None], str],
     ) -> tuple[str, bool]:
-        """:meth:`sql`, and whether the tree's shape is one whose text names no table state (every catalog table
-        read from a registered relation), so that the same text means the same query whenever it comes again."""
+        """:meth:`sql`, and whether the text is the same for every query of the shape: it names no table state
+        (every catalog table read from a registered relation) and no vector's numbers (they are read from a column:
+        lakehouse.sql.querycolumn), so an engine may keep its plan for the next query of the shape."""
         try:
             shape, vectors = shape_of(tree, restrict or {})
         except (_Unkeepable, TypeError):  # TypeError: an unhashable value somewhere in the tree
@@ -140,8 +141,8 @@ class RenderCache:
         if template is not None:
             self._kept.move_to_end(shape)
             if template is not _UNKEPT:
-                return fill(template, vectors), True
-            return render(tree, restrict, None), True
+                return fill(template, vectors), _constant(template)
+            return render(tree, restrict, None), False
         sql = render(tree, restrict, None)
         template = _UNKEPT
         try:
@@ -153,7 +154,12 @@ class RenderCache:
         self._kept[shape] = template
         while len(self._kept) > _KEPT:
             self._kept.popitem(last=False)
-        return sql, True
+        return sql, template is not _UNKEPT and _constant(template)
+
+
+def _constant(template: tuple[_Part, ...]) -> bool:
+    """Whether a template has no slot for a vector's numbers (its text is the same every time)."""
+    return all(isinstance(part, str) for part in template)
 
 
 def sentinels(i: int, n: int) -> tuple[str, ...]:
