@@ -135,9 +135,11 @@ class RowGroupCache:
                 return entry[0]
         index = _sorted_keys(column)
         with self._lock:
-            self._indexes[key] = (index, 0 if index is None else index[0].nbytes + index[1].nbytes)
-            self._bytes += self._indexes[key][1]
-            self._trim()
+            if key not in self._indexes:  # another thread may have made it meanwhile
+                size = 0 if index is None else index[0].nbytes + index[1].nbytes
+                self._indexes[key] = (index, size)
+                self._bytes += size
+                self._trim()
         return index
 
     def _trim(self) -> None:

@@ -83,3 +83,24 @@ def test_rows_by_key_are_the_scans_rows_for_int_and_text_keys(tmp_path: Path) ->
             want = data.filter(pc.is_in(data.column(0), value_set=keys))
             assert got.to_pydict() == want.to_pydict()
         assert got.num_rows >= 4
+
+
+def test_threads_sharing_the_store_read_the_same_rows_and_count_each_group_once(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = tmp_path / "f.parquet"
+    meta = _write(path, 4000, 6)
+    cache = RowGroupCache(64)
+    keys = pa.array([5, 1234, 3999, 2000], pa.int64())
+
+    def read(i: int) -> dict[str, list[object]]:
+        return cache.rows_with_keys(
+            str(path), meta, [0, 12, 20, 39][i % 4 :] + [0, 12], ["key", "title"], keys
+        ).to_pydict()
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(read, range(64)))
+    for i, got in enumerate(results):
+        assert got == read(i)
+    counted = sum(c.nbytes for _, c in cache._kept.values()) + sum(size for _, size in cache._indexes.values())
+    assert cache._bytes == counted
